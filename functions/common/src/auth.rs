@@ -1,0 +1,217 @@
+//! Bearer tokens: HS256-signed JWTs carrying the user id, role and a one-hour expiry.
+//!
+//! Signed and checked with `jsonwebtoken` (its pure-Rust `rust_crypto` backend, which builds
+//! for wasm32-wasip2). Only HS256 is accepted, so a token cannot pick its own algorithm.
+
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// Lifetime of an issued token, in seconds.
+pub const TOKEN_TTL_SECS: u64 = 3600;
+/// `iss` of every Galley token; tokens from anywhere else are refused.
+pub const ISSUER: &str = "galley";
+/// A shorter HMAC key is refused: HS256 wants at least as many key bytes as its output.
+pub const MIN_SECRET_LEN: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Customer,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "customer" => Some(Role::Customer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user's id.
+    pub sub: String,
+    pub role: Role,
+    pub iss: String,
+    pub iat: u64,
+    pub exp: u64,
+}
+
+impl Claims {
+    pub fn new(sub: impl Into<String>, role: Role, now: u64) -> Self {
+        Self { sub: sub.into(), role, iss: ISSUER.into(), iat: now, exp: now + TOKEN_TTL_SECS }
+    }
+
+    /// Whether these claims may read the user with id `user_id`: themselves, or anyone if admin.
+    pub fn may_read_user(&self, user_id: &str) -> bool {
+        self.role == Role::Admin || self.sub == user_id
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("an `Authorization: Bearer <token>` header is required")]
+    MissingToken,
+    #[error("the bearer token is invalid or expired")]
+    InvalidToken,
+    #[error("the signing secret is not configured correctly")]
+    BadSecret,
+}
+
+impl crate::problem::ApiError for AuthError {
+    fn status(&self) -> u16 {
+        match self {
+            Self::MissingToken | Self::InvalidToken => 401,
+            Self::BadSecret => 500,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::MissingToken | Self::InvalidToken => "unauthorized",
+            Self::BadSecret => "internal",
+        }
+    }
+    fn title(&self) -> &'static str {
+        match self {
+            Self::MissingToken | Self::InvalidToken => "Unauthorized",
+            Self::BadSecret => "Internal error",
+        }
+    }
+}
+
+fn check_secret(secret: &[u8]) -> Result<(), AuthError> {
+    if secret.len() < MIN_SECRET_LEN {
+        Err(AuthError::BadSecret)
+    } else {
+        Ok(())
+    }
+}
+
+pub fn issue(claims: &Claims, secret: &[u8]) -> Result<String, AuthError> {
+    check_secret(secret)?;
+    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret))
+        .map_err(|_| AuthError::BadSecret)
+}
+
+/// Checks signature, algorithm, issuer and expiry (no leeway: issuer and checker share a clock).
+/// Every failure is the same `InvalidToken`, so a caller learns nothing about why.
+pub fn verify(token: &str, secret: &[u8]) -> Result<Claims, AuthError> {
+    check_secret(secret)?;
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 0;
+    validation.set_issuer(&[ISSUER]);
+    validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+    decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
+        .map(|data| data.claims)
+        .map_err(|_| AuthError::InvalidToken)
+}
+
+/// The token of an `Authorization: Bearer <token>` header value (scheme case-insensitive).
+pub fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
+    let value = header.ok_or(AuthError::MissingToken)?.trim();
+    let (scheme, token) = value.split_once(' ').ok_or(AuthError::MissingToken)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(AuthError::MissingToken);
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";
+
+    fn now() -> u64 {
+        crate::unix_now()
+    }
+
+    #[test]
+    fn issued_token_verifies_with_its_claims() {
+        let claims = Claims::new("u1", Role::Admin, now());
+        let token = issue(&claims, SECRET).unwrap();
+        assert_eq!(token.split('.').count(), 3, "JWT compact form");
+        assert_eq!(verify(&token, SECRET).unwrap(), claims);
+        assert_eq!(claims.exp - claims.iat, 3600);
+    }
+
+    #[test]
+    fn expired_token_is_refused() {
+        let claims = Claims::new("u1", Role::Customer, now() - 2 * TOKEN_TTL_SECS);
+        let token = issue(&claims, SECRET).unwrap();
+        assert_eq!(verify(&token, SECRET), Err(AuthError::InvalidToken));
+    }
+
+    #[test]
+    fn token_signed_with_another_secret_is_refused() {
+        let token = issue(&Claims::new("u1", Role::Customer, now()), b"another-secret-another-secret-xx").unwrap();
+        assert_eq!(verify(&token, SECRET), Err(AuthError::InvalidToken));
+    }
+
+    #[test]
+    fn tampered_payload_is_refused() {
+        let token = issue(&Claims::new("u1", Role::Customer, now()), SECRET).unwrap();
+        let admin = issue(&Claims::new("u1", Role::Admin, now()), b"another-secret-another-secret-xx").unwrap();
+        // Graft the admin payload onto the customer's signature.
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged = format!("{}.{}.{}", parts[0], admin.split('.').nth(1).unwrap(), parts[2]);
+        assert_eq!(verify(&forged, SECRET), Err(AuthError::InvalidToken));
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        use base64_like::url_encode;
+        let header = url_encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let claims = serde_json::to_vec(&Claims::new("u1", Role::Admin, now())).unwrap();
+        let token = format!("{header}.{}.", url_encode(&claims));
+        assert_eq!(verify(&token, SECRET), Err(AuthError::InvalidToken));
+    }
+
+    #[test]
+    fn short_secret_is_a_configuration_error() {
+        assert_eq!(issue(&Claims::new("u", Role::Customer, now()), b"short"), Err(AuthError::BadSecret));
+    }
+
+    #[test]
+    fn bearer_header_parsing() {
+        assert_eq!(bearer_token(Some("Bearer abc")), Ok("abc"));
+        assert_eq!(bearer_token(Some("bearer  abc ")), Ok("abc"));
+        assert_eq!(bearer_token(None), Err(AuthError::MissingToken));
+        assert_eq!(bearer_token(Some("Basic abc")), Err(AuthError::MissingToken));
+        assert_eq!(bearer_token(Some("Bearer ")), Err(AuthError::MissingToken));
+    }
+
+    #[test]
+    fn only_self_or_admin_may_read_a_user() {
+        let me = Claims::new("me", Role::Customer, 0);
+        assert!(me.may_read_user("me"));
+        assert!(!me.may_read_user("you"));
+        assert!(Claims::new("boss", Role::Admin, 0).may_read_user("you"));
+    }
+
+    /// Minimal base64url (no padding) so the test can build an unsigned token by hand.
+    mod base64_like {
+        const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        pub fn url_encode(bytes: &[u8]) -> String {
+            let mut out = String::new();
+            for chunk in bytes.chunks(3) {
+                let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
+                for i in 0..=chunk.len() {
+                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                }
+            }
+            out
+        }
+    }
+}

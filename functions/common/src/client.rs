@@ -1,0 +1,59 @@
+//! The plain half of the typed client for calling other Galley functions: where a call goes,
+//! which inbound headers travel with it, and how its failures are told apart.
+//! The Spin half that sends the request is [`crate::edge::client`].
+
+use std::time::Duration;
+
+/// Default per-call timeout; every call to another function has one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Inbound headers a call forwards: the caller's identity and the trace it belongs to.
+pub const FORWARDED_HEADERS: [&str; 2] = ["authorization", "traceparent"];
+
+/// Service-chaining URL of `component` (Spin runs it in-process, private routes included).
+pub fn component_url(component: &str, path: &str) -> String {
+    let path = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
+    format!("http://{component}.spin.internal{path}")
+}
+
+/// The subset of `headers` that is forwarded, names lower-cased.
+pub fn forwarded<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<(String, String)> {
+    headers
+        .into_iter()
+        .filter(|(name, _)| FORWARDED_HEADERS.iter().any(|f| name.eq_ignore_ascii_case(f)))
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.to_owned()))
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{component} did not answer within {timeout:?}")]
+    Timeout { component: String, timeout: Duration },
+    #[error("calling {component} failed: {reason}")]
+    Transport { component: String, reason: String },
+    /// The callee answered with a non-2xx status; its problem body is kept when it had one.
+    #[error("{component} answered {status}")]
+    Status { component: String, status: u16, problem: Option<crate::problem::Problem> },
+    #[error("{component} sent a body that does not decode: {reason}")]
+    Decode { component: String, reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_the_component_never_an_address() {
+        assert_eq!(component_url("inventory-adjust", "/reserve"), "http://inventory-adjust.spin.internal/reserve");
+        assert_eq!(component_url("payment", "charge"), "http://payment.spin.internal/charge");
+    }
+
+    #[test]
+    fn only_authorization_and_traceparent_are_forwarded() {
+        let got = forwarded([("Authorization", "Bearer t"), ("cookie", "c"), ("traceparent", "00-x"), ("host", "h")]);
+        assert_eq!(
+            got,
+            vec![("authorization".into(), "Bearer t".into()), ("traceparent".into(), "00-x".into())]
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! Database errors as the functions see them, independent of the driver.
+//!
+//! The Spin edge ([`crate::edge::pg`]) maps `spin:postgres` errors into [`DbError`]; callers
+//! decide on the SQLSTATE (a unique violation is a 409, not a 500) and everything else is
+//! an outage whose internals stay in the log, never in the response.
+
+/// SQLSTATE of a unique-constraint violation.
+pub const UNIQUE_VIOLATION: &str = "23505";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("query failed ({}): {message}", code.as_deref().unwrap_or("no sqlstate"))]
+    Query { code: Option<String>, message: String },
+    #[error("unexpected value in column `{column}`: {reason}")]
+    Decode { column: String, reason: String },
+}
+
+impl DbError {
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            Self::Query { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn is_unique_violation(&self) -> bool {
+        self.sqlstate() == Some(UNIQUE_VIOLATION)
+    }
+}
+
+impl crate::problem::ApiError for DbError {
+    fn status(&self) -> u16 {
+        match self {
+            Self::Connect(_) => 503,
+            _ => 500,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Connect(_) => "unavailable",
+            _ => "internal",
+        }
+    }
+    fn title(&self) -> &'static str {
+        match self {
+            Self::Connect(_) => "Service unavailable",
+            _ => "Internal error",
+        }
+    }
+    fn detail(&self) -> String {
+        match self {
+            Self::Connect(_) => "the database is unavailable; try again later".into(),
+            _ => "an internal error occurred; it has been logged".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::Problem;
+
+    #[test]
+    fn unique_violation_is_recognised_by_sqlstate() {
+        let e = DbError::Query { code: Some("23505".into()), message: "dup".into() };
+        assert!(e.is_unique_violation());
+        assert!(!DbError::Connect("x".into()).is_unique_violation());
+    }
+
+    #[test]
+    fn problem_never_carries_database_internals() {
+        let e = DbError::Query { code: Some("42P01".into()), message: "relation \"users\" does not exist".into() };
+        let p = Problem::from_error(&e);
+        assert_eq!(p.status, 500);
+        assert!(!p.detail.contains("users"));
+    }
+}

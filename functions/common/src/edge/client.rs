@@ -1,0 +1,103 @@
+//! The typed client for calling other Galley functions over Spin service chaining.
+//!
+//! Every call has a deadline (the host's default outbound timeout is long), forwards the
+//! caller's `authorization` and `traceparent`, and returns the callee's JSON decoded into the
+//! type the caller expects, or a [`ClientError`] saying which of the ways it failed.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use serde::{de::DeserializeOwned, Serialize};
+use spin_executor::CancelOnDropToken;
+use spin_sdk::http::{Method, Request, Response};
+use wasi::clocks::monotonic_clock;
+
+use super::http::RequestInfo;
+use crate::client::{component_url, forwarded, ClientError, DEFAULT_TIMEOUT};
+use crate::problem::Problem;
+
+pub struct Client {
+    component: String,
+    timeout: Duration,
+    headers: Vec<(String, String)>,
+}
+
+impl Client {
+    /// A client for `component`, carrying the identity and trace of the request being served.
+    pub fn new(component: &str, inbound: &RequestInfo) -> Self {
+        Self { component: component.into(), timeout: DEFAULT_TIMEOUT, headers: forwarded(inbound.headers()) }
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.call(Method::Get, path, None).await
+    }
+
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| ClientError::Transport { component: self.component.clone(), reason: e.to_string() })?;
+        self.call(Method::Post, path, Some(bytes)).await
+    }
+
+    async fn call<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<T, ClientError> {
+        let mut builder = Request::builder();
+        builder.method(method).uri(component_url(&self.component, path));
+        for (name, value) in &self.headers {
+            builder.header(name.as_str(), value.as_str());
+        }
+        if body.is_some() {
+            builder.header("content-type", "application/json");
+        }
+        let request = builder.body(body.unwrap_or_default()).build();
+        let send = Box::pin(spin_sdk::http::send::<_, Response>(request));
+        let response = match futures::future::select(send, Box::pin(Sleep::new(self.timeout))).await {
+            futures::future::Either::Left((result, _)) => result
+                .map_err(|e| ClientError::Transport { component: self.component.clone(), reason: e.to_string() })?,
+            futures::future::Either::Right(_) => {
+                return Err(ClientError::Timeout { component: self.component.clone(), timeout: self.timeout })
+            }
+        };
+        let status = *response.status();
+        if !(200..300).contains(&status) {
+            let problem = serde_json::from_slice::<Problem>(response.body()).ok();
+            return Err(ClientError::Status { component: self.component.clone(), status, problem });
+        }
+        serde_json::from_slice(response.body())
+            .map_err(|e| ClientError::Decode { component: self.component.clone(), reason: e.to_string() })
+    }
+}
+
+/// A future that is ready once `duration` has passed on the monotonic clock, driven by Spin's
+/// executor like any other WASI pollable.
+struct Sleep {
+    deadline: u64,
+    _registration: Option<CancelOnDropToken>,
+}
+
+impl Sleep {
+    fn new(duration: Duration) -> Self {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        Self { deadline: monotonic_clock::now().saturating_add(nanos), _registration: None }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if monotonic_clock::now() >= self.deadline {
+            return Poll::Ready(());
+        }
+        let pollable = monotonic_clock::subscribe_instant(self.deadline);
+        // Replacing the token cancels the previous registration.
+        self._registration =
+            Some(spin_executor::push_waker_and_get_token(pollable, cx.waker().clone()).into());
+        Poll::Pending
+    }
+}

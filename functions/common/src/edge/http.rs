@@ -1,0 +1,120 @@
+//! Reading requests and writing responses: bounded JSON bodies, problem+json, trace ids.
+
+use serde::{de::DeserializeOwned, Serialize};
+use spin_sdk::http::{IncomingRequest, Method, Response};
+
+use crate::body::{self, BodyError};
+use crate::problem::{self, ApiError, Problem};
+
+/// What a handler needs from the request head once the body has been taken.
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo {
+    pub method: String,
+    pub trace_id: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
+impl RequestInfo {
+    pub fn of(req: &IncomingRequest) -> Self {
+        let headers: Vec<(String, String)> = req
+            .headers()
+            .entries()
+            .into_iter()
+            .filter_map(|(n, v)| String::from_utf8(v).ok().map(|v| (n.to_ascii_lowercase(), v)))
+            .collect();
+        let trace_id = headers
+            .iter()
+            .find(|(n, _)| n == "traceparent")
+            .and_then(|(_, v)| problem::trace_id_from_traceparent(v));
+        Self { method: method_name(&req.method()), trace_id, headers }
+    }
+
+    /// First value of a header (name is case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// The value Spin matched for the `:name` route parameter.
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        self.header(&format!("spin-path-match-{}", name.replace('_', "-")))
+    }
+
+    /// `405` unless the method is one of `allowed`.
+    pub fn require_method(&self, allowed: &[&str]) -> Result<(), MethodNotAllowed> {
+        if allowed.contains(&self.method.as_str()) {
+            Ok(())
+        } else {
+            Err(MethodNotAllowed { method: self.method.clone(), allowed: allowed.join(", ") })
+        }
+    }
+
+    /// A problem+json response for `err`, tagged with this request's trace id.
+    pub fn problem(&self, err: &dyn ApiError) -> Response {
+        let problem = Problem::from_error(err).with_trace_id(self.trace_id.clone());
+        if problem.status >= 500 {
+            // The full error (never a password or hash: those are not in any error) goes to the
+            // log; the caller gets the generic detail.
+            eprintln!("error status={} trace_id={} {err}", problem.status, self.trace_id.as_deref().unwrap_or("-"));
+        }
+        let mut builder = Response::builder();
+        builder.status(problem.status).header("content-type", problem::CONTENT_TYPE);
+        if problem.status == 401 {
+            builder.header("www-authenticate", "Bearer");
+        }
+        builder.body(problem.to_json()).build()
+    }
+}
+
+fn method_name(m: &Method) -> String {
+    m.to_string()
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("method {method} is not allowed here; use {allowed}")]
+pub struct MethodNotAllowed {
+    pub method: String,
+    pub allowed: String,
+}
+
+impl ApiError for MethodNotAllowed {
+    fn status(&self) -> u16 {
+        405
+    }
+    fn kind(&self) -> &'static str {
+        "method-not-allowed"
+    }
+    fn title(&self) -> &'static str {
+        "Method not allowed"
+    }
+}
+
+/// Reads and parses a JSON body, refusing it as soon as it is known to exceed `limit` bytes:
+/// first by its declared `content-length`, then while streaming, so an oversized body is never
+/// held in memory whole.
+pub async fn read_json<T: DeserializeOwned>(req: IncomingRequest, info: &RequestInfo, limit: usize) -> Result<T, BodyError> {
+    use futures::StreamExt;
+    body::check_content_type(info.header("content-type"))?;
+    body::check_declared_length(info.header("content-length"), limit)?;
+    let mut stream = req.into_body_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    body::parse_json(&bytes, limit)
+}
+
+/// A JSON response with `status`.
+pub fn json<T: Serialize>(status: u16, value: &T) -> Response {
+    // Plain data structs always serialise; an empty body would still be a visible bug.
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    Response::builder().status(status).header("content-type", "application/json").body(body).build()
+}

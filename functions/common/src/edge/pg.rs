@@ -1,0 +1,77 @@
+//! Postgres through `spin:postgres@4.0.0`: connecting, row mapping, transactions.
+
+use spin_sdk::pg4::{self, Connection, Decode, ParameterValue, PgError, QueryError, Row, RowSet};
+
+use crate::db::DbError;
+
+impl From<PgError> for DbError {
+    fn from(e: PgError) -> Self {
+        match e {
+            PgError::ConnectionFailed(m) => DbError::Connect(m),
+            PgError::QueryFailed(QueryError::DbError(d)) => {
+                DbError::Query { code: Some(d.code), message: d.message }
+            }
+            PgError::QueryFailed(QueryError::Text(m)) => DbError::Query { code: None, message: m },
+            PgError::BadParameter(m) | PgError::ValueConversionFailed(m) | PgError::Other(m) => {
+                DbError::Query { code: None, message: m }
+            }
+        }
+    }
+}
+
+pub fn connect(url: &str) -> Result<Connection, DbError> {
+    Connection::open(url).map_err(DbError::from)
+}
+
+/// A type built from one result row, column by column.
+pub trait FromRow: Sized {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError>;
+}
+
+/// The value of `column`, decoded; a missing column or a type mismatch is a [`DbError::Decode`]
+/// naming the column (unlike `Row::get`, which folds both into `None`).
+pub fn col<T: Decode>(row: &Row<'_>, column: &str) -> Result<T, DbError> {
+    // `Option<T>` decodes NULL as None, so a real NULL in a nullable column is not an error.
+    row.get::<T>(column)
+        .ok_or_else(|| DbError::Decode { column: column.into(), reason: "missing or of another type".into() })
+}
+
+/// Every row of `rows`, mapped.
+pub fn map_rows<T: FromRow>(rows: &RowSet) -> Result<Vec<T>, DbError> {
+    rows.rows().map(|r| T::from_row(&r)).collect()
+}
+
+/// Runs `query` and maps at most one row.
+pub fn query_opt<T: FromRow>(conn: &Connection, sql: &str, params: &[ParameterValue]) -> Result<Option<T>, DbError> {
+    let rows = conn.query(sql, params)?;
+    let first = rows.rows().next().map(|r| T::from_row(&r)).transpose();
+    first
+}
+
+/// Runs `work` inside `BEGIN` … `COMMIT`, or `ROLLBACK` if it fails (with any error type that
+/// a database error converts into). The transaction is always ended before returning:
+/// Spin hands a connection back to its pool as it is, open transaction included.
+pub fn transaction<T, E: From<DbError>>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
+    conn.execute("BEGIN", &[]).map_err(|e| E::from(e.into()))?;
+    match work(conn) {
+        Ok(value) => {
+            conn.execute("COMMIT", &[]).map_err(|e| E::from(e.into()))?;
+            Ok(value)
+        }
+        Err(err) => {
+            // The original error is what matters; a failed ROLLBACK also ends the transaction.
+            let _ = conn.execute("ROLLBACK", &[]);
+            Err(err)
+        }
+    }
+}
+
+/// Helpers to keep call sites short.
+pub fn text(s: &str) -> ParameterValue {
+    ParameterValue::Str(s.to_owned())
+}
+
+pub use pg4::ParameterValue as Param;

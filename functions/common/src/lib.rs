@@ -1,0 +1,25 @@
+//! galley-common: what two or more Galley functions share, and nothing else.
+//!
+//! Every module's rules are plain Rust that unit-test natively; the few places that talk to
+//! the Spin host (reading the request, Postgres, key-value, outbound HTTP) sit behind the
+//! `spin` feature, so native tools can use the rules without pulling in the SDK.
+
+pub mod auth;
+pub mod body;
+pub mod cache;
+pub mod client;
+pub mod db;
+pub mod password;
+pub mod problem;
+pub mod users;
+
+#[cfg(feature = "spin")]
+pub mod edge;
+
+/// Seconds since the Unix epoch, from the (WASI or native) system clock.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

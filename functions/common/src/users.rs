@@ -1,0 +1,74 @@
+//! The rules for a user's fields, shared by registration and the admin bootstrap tool.
+//!
+//! Usernames compare case-insensitively (the database enforces it with a unique index on
+//! `lower(username)`); mobiles are mainland-China numbers as the seed system stored them.
+
+pub const USERNAME_MIN: usize = 3;
+pub const USERNAME_MAX: usize = 32;
+pub const PASSWORD_MIN: usize = 8;
+pub const PASSWORD_MAX: usize = 128;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FieldError {
+    #[error("username must be {USERNAME_MIN}-{USERNAME_MAX} characters of letters, digits and `_`")]
+    Username,
+    #[error("password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters long")]
+    Password,
+    #[error("mobile must be an 11-digit mainland China number: 1, then 3-9, then 9 digits")]
+    Mobile,
+}
+
+/// ASCII letters, digits and `_`, 3 to 32 of them.
+pub fn validate_username(username: &str) -> Result<(), FieldError> {
+    let ok = (USERNAME_MIN..=USERNAME_MAX).contains(&username.len())
+        && username.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    ok.then_some(()).ok_or(FieldError::Username)
+}
+
+/// Length in characters (not bytes), so a non-ASCII passphrase is measured as typed.
+pub fn validate_password(password: &str) -> Result<(), FieldError> {
+    let n = password.chars().count();
+    (PASSWORD_MIN..=PASSWORD_MAX).contains(&n).then_some(()).ok_or(FieldError::Password)
+}
+
+/// `1[3-9]` followed by nine digits: 11 ASCII digits in all.
+pub fn validate_mobile(mobile: &str) -> Result<(), FieldError> {
+    let b = mobile.as_bytes();
+    let ok = b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) && b.iter().all(u8::is_ascii_digit);
+    ok.then_some(()).ok_or(FieldError::Mobile)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        for ok in ["abc", "Alice_01", &"a".repeat(32)] {
+            assert_eq!(validate_username(ok), Ok(()), "{ok}");
+        }
+        for bad in ["ab", &"a".repeat(33), "has space", "dash-ed", "émile", "", "semi;colon"] {
+            assert_eq!(validate_username(bad), Err(FieldError::Username), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords() {
+        assert_eq!(validate_password("12345678"), Ok(()));
+        assert_eq!(validate_password(&"x".repeat(128)), Ok(()));
+        assert_eq!(validate_password("1234567"), Err(FieldError::Password));
+        assert_eq!(validate_password(&"x".repeat(129)), Err(FieldError::Password));
+        // 8 characters, 16 bytes: long enough.
+        assert_eq!(validate_password("密码密码密码密码"), Ok(()));
+    }
+
+    #[test]
+    fn mobiles() {
+        for ok in ["13800138000", "19912345678", "15000000000"] {
+            assert_eq!(validate_mobile(ok), Ok(()), "{ok}");
+        }
+        for bad in ["12800138000", "1380013800", "138001380000", "23800138000", "1380013800a", "+8613800138000", ""] {
+            assert_eq!(validate_mobile(bad), Err(FieldError::Mobile), "{bad}");
+        }
+    }
+}

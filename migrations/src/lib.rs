@@ -1,0 +1,90 @@
+//! galley-migrate: one Postgres database per service, each with its own ordered migrations.
+//!
+//! Migrations are embedded at build time from `migrations/<service>/V<n>__<name>.sql` and
+//! applied with refinery, which records what ran in each database's
+//! `refinery_schema_history` table, so running again is a no-op.
+
+use anyhow::{Context, Result};
+use tokio_postgres::{Client, NoTls};
+
+/// The service databases, in the order they are created.
+pub const SERVICES: [&str; 7] = ["users", "catalog", "inventory", "orders", "payments", "files", "notifications"];
+
+mod embedded {
+    pub mod users {
+        refinery::embed_migrations!("users");
+    }
+    pub mod catalog {
+        refinery::embed_migrations!("catalog");
+    }
+    pub mod inventory {
+        refinery::embed_migrations!("inventory");
+    }
+    pub mod orders {
+        refinery::embed_migrations!("orders");
+    }
+    pub mod payments {
+        refinery::embed_migrations!("payments");
+    }
+    pub mod files {
+        refinery::embed_migrations!("files");
+    }
+    pub mod notifications {
+        refinery::embed_migrations!("notifications");
+    }
+}
+
+/// The refinery runner holding `service`'s migrations.
+pub fn runner(service: &str) -> Option<refinery::Runner> {
+    use embedded::*;
+    Some(match service {
+        "users" => users::migrations::runner(),
+        "catalog" => catalog::migrations::runner(),
+        "inventory" => inventory::migrations::runner(),
+        "orders" => orders::migrations::runner(),
+        "payments" => payments::migrations::runner(),
+        "files" => files::migrations::runner(),
+        "notifications" => notifications::migrations::runner(),
+        _ => return None,
+    })
+}
+
+/// Where the cluster is. Each value also comes from the environment, as the Makefile sets it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PgArgs {
+    #[arg(long, env = "GALLEY_PG_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, env = "GALLEY_PG_PORT", default_value_t = 54330)]
+    pub port: u16,
+    #[arg(long = "pg-user", env = "GALLEY_PG_USER", default_value = "galley")]
+    pub user: String,
+}
+
+impl PgArgs {
+    /// A connected client for database `dbname` (the connection task runs in the background).
+    pub async fn connect(&self, dbname: &str) -> Result<Client> {
+        let config = format!("host={} port={} user={} dbname={}", self.host, self.port, self.user, dbname);
+        let (client, connection) = tokio_postgres::connect(&config, NoTls)
+            .await
+            .with_context(|| format!("connecting to database `{dbname}` at {}:{}", self.host, self.port))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                eprintln!("postgres connection error: {e}");
+            }
+        });
+        Ok(client)
+    }
+}
+
+/// Creates database `name` unless it exists. Names come from [`SERVICES`] only, never from input,
+/// which is why quoting them as identifiers here is enough.
+pub async fn ensure_database(admin: &Client, name: &str, fresh: bool) -> Result<bool> {
+    if fresh {
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
+    }
+    let exists = admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await?.is_some();
+    if !exists {
+        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await?;
+    }
+    Ok(!exists)
+}

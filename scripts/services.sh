@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Project-local Postgres and Redis for one profile, under .data/<profile>/.
+#
+#   scripts/services.sh up|down|reset|status dev|test
+#
+# dev  (make up):   Postgres 54330, Redis 63790, .data/dev/
+# test (make test): Postgres 54331, Redis 63791, .data/test/
+#
+# Own ports and own data directories, so neither profile disturbs the other or a system
+# service. `up` is idempotent: it installs PostgreSQL/Redis with apt only when absent, runs
+# initdb only once, and starts only what is not already running. The cluster has one
+# superuser, `galley`, with trust authentication, listening on 127.0.0.1 only.
+set -euo pipefail
+
+action=${1:?usage: services.sh up|down|reset|status dev|test}
+profile=${2:?usage: services.sh up|down|reset|status dev|test}
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+case $profile in
+  dev)  pg_port=${GALLEY_PG_PORT:-54330}; redis_port=${GALLEY_REDIS_PORT:-63790} ;;
+  test) pg_port=${GALLEY_PG_PORT:-54331}; redis_port=${GALLEY_REDIS_PORT:-63791} ;;
+  *) echo "unknown profile '$profile' (dev|test)" >&2; exit 2 ;;
+esac
+
+data=$root/.data/$profile
+redis_dir=$data/redis
+log() { echo "[services:$profile] $*"; }
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+  log "installing $* with apt"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+pg_bindir() {
+  local d
+  for d in /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+
+ensure_installed() {
+  if ! pg_bindir >/dev/null; then
+    if apt-cache show postgresql-15 >/dev/null 2>&1; then apt_install postgresql-15; else apt_install postgresql; fi
+  fi
+  command -v redis-server >/dev/null || apt_install redis-server
+}
+
+# Postgres refuses to run as root. As root (CI), the cluster belongs to the unprivileged
+# `postgres` user (created if the package did not); as anyone else, to that user.
+pg_owner() { if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi; }
+run_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# Where the cluster lives. Normally .data/<profile>/pg; but when root runs from a checkout the
+# `postgres` user cannot reach (say, under /root), the cluster goes to /var/tmp and
+# .data/<profile>/pg becomes a link to it, so the layout seen from the repo is the same.
+pg_home() {
+  if [ -L "$data/pg" ] || [ -d "$data/pg" ]; then echo "$data/pg"; return; fi
+  mkdir -p "$data"
+  if [ "$(id -u)" -eq 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin postgres
+    chown postgres "$data"
+    if ! runuser -u postgres -- test -w "$data"; then
+      local alt
+      alt=/var/tmp/galley-$(echo "$root" | sha1sum | cut -c1-12)/$profile
+      mkdir -p "$alt" && chown -R postgres "$(dirname "$alt")"
+      ln -s "$alt" "$data/pg"
+      echo "$data/pg"; return
+    fi
+  fi
+  mkdir -p "$data/pg"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$data/pg"
+  echo "$data/pg"
+}
+
+pg_up() {
+  local bin home pgdata sock
+  bin=$(pg_bindir)
+  home=$(pg_home)
+  pgdata=$home/cluster
+  sock=$home/run
+  if [ ! -f "$pgdata/PG_VERSION" ]; then
+    log "initdb $pgdata"
+    run_pg mkdir -p "$pgdata" "$sock"
+    run_pg "$bin/initdb" -D "$pgdata" -U galley --auth=trust -E UTF8 --no-instructions >/dev/null
+  fi
+  run_pg mkdir -p "$sock"
+  if run_pg "$bin/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
+    log "postgres already running on 127.0.0.1:$pg_port"
+  else
+    log "starting postgres on 127.0.0.1:$pg_port"
+    # max_connections: the host pools up to 64 connections per connection string.
+    run_pg "$bin/pg_ctl" -D "$pgdata" -l "$home/postgres.log" -w -t 60 \
+      -o "-p $pg_port -k $sock -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+  fi
+}
+
+pg_down() {
+  local bin pgdata=$data/pg/cluster
+  bin=$(pg_bindir) || return 0
+  [ -f "$pgdata/PG_VERSION" ] || return 0
+  if run_pg "$bin/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
+    log "stopping postgres"
+    run_pg "$bin/pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null
+  fi
+}
+
+redis_pid() {
+  local pid
+  pid=$(cat "$redis_dir/redis.pid" 2>/dev/null) || return 1
+  kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+redis_up() {
+  mkdir -p "$redis_dir"
+  if redis_pid >/dev/null; then
+    log "redis already running on 127.0.0.1:$redis_port"
+    return
+  fi
+  log "starting redis on 127.0.0.1:$redis_port"
+  redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize yes --dir "$redis_dir" \
+    --pidfile "$redis_dir/redis.pid" --logfile "$redis_dir/redis.log" >/dev/null
+  for _ in $(seq 50); do redis_pid >/dev/null && return; sleep 0.1; done
+  echo "redis did not start; see $redis_dir/redis.log" >&2; exit 1
+}
+
+redis_down() {
+  local pid
+  if pid=$(redis_pid); then
+    log "stopping redis"
+    kill "$pid"
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+}
+
+# The runtime config that `galley up`/`spin up` get: the repo's, with this profile's Redis port.
+write_runtime_config() {
+  sed "s/127\.0\.0\.1:63790/127.0.0.1:$redis_port/g" "$root/runtime-config.toml" > "$data/runtime-config.toml"
+}
+
+case $action in
+  up)
+    ensure_installed
+    pg_up
+    redis_up
+    write_runtime_config
+    ;;
+  down)
+    pg_down
+    redis_down
+    ;;
+  reset)
+    pg_down
+    redis_down
+    if [ -L "$data/pg" ]; then rm -rf "$(readlink "$data/pg")"; fi
+    rm -rf "$data"
+    log "wiped $data"
+    ;;
+  status)
+    bin=$(pg_bindir) && run_pg "$bin/pg_ctl" -D "$data/pg/cluster" status || true
+    if pid=$(redis_pid); then log "redis running (pid $pid)"; else log "redis not running"; fi
+    ;;
+  *) echo "unknown action '$action'" >&2; exit 2 ;;
+esac

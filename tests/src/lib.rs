@@ -1,0 +1,1 @@
+//! galley-e2e: end-to-end tests live in `tests/`.
