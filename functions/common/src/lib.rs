@@ -9,6 +9,7 @@ pub mod body;
 pub mod cache;
 pub mod client;
 pub mod db;
+pub mod error;
 pub mod password;
 pub mod problem;
 pub mod users;

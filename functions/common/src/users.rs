@@ -3,6 +3,26 @@
 //! Usernames compare case-insensitively (the database enforces it with a unique index on
 //! `lower(username)`); mobiles are mainland-China numbers as the seed system stored them.
 
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Role;
+
+/// A user as the API shows it. There is no hash field, so none can be serialised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub mobile: String,
+    pub role: Role,
+    /// UTC, RFC 3339 (`2026-11-25T17:00:00Z`).
+    pub created_at: String,
+}
+
+/// The `SELECT`/`RETURNING` list that yields a [`User`]. It names no hash column, and formats
+/// in SQL so the row is plain text whichever Postgres driver reads it.
+pub const USER_COLUMNS: &str =
+    "id::text AS id, username, mobile, role, to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at";
+
 pub const USERNAME_MIN: usize = 3;
 pub const USERNAME_MAX: usize = 32;
 pub const PASSWORD_MIN: usize = 8;

@@ -4,6 +4,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use spin_sdk::http::{IncomingRequest, Method, Response};
 
 use crate::body::{self, BodyError};
+use crate::error::MethodNotAllowed;
 use crate::problem::{self, ApiError, Problem};
 
 /// What a handler needs from the request head once the body has been taken.
@@ -72,25 +73,6 @@ impl RequestInfo {
 
 fn method_name(m: &Method) -> String {
     m.to_string()
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("method {method} is not allowed here; use {allowed}")]
-pub struct MethodNotAllowed {
-    pub method: String,
-    pub allowed: String,
-}
-
-impl ApiError for MethodNotAllowed {
-    fn status(&self) -> u16 {
-        405
-    }
-    fn kind(&self) -> &'static str {
-        "method-not-allowed"
-    }
-    fn title(&self) -> &'static str {
-        "Method not allowed"
-    }
 }
 
 /// Reads and parses a JSON body, refusing it as soon as it is known to exceed `limit` bytes:

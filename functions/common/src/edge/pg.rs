@@ -1,6 +1,6 @@
 //! Postgres through `spin:postgres@4.0.0`: connecting, row mapping, transactions.
 
-use spin_sdk::pg4::{self, Connection, Decode, ParameterValue, PgError, QueryError, Row, RowSet};
+use spin_sdk::pg4::{Connection, Decode, ParameterValue, PgError, QueryError, Row, RowSet};
 
 use crate::db::DbError;
 
@@ -69,9 +69,21 @@ pub fn transaction<T, E: From<DbError>>(
     }
 }
 
-/// Helpers to keep call sites short.
+/// A text parameter.
 pub fn text(s: &str) -> ParameterValue {
     ParameterValue::Str(s.to_owned())
 }
 
-pub use pg4::ParameterValue as Param;
+impl FromRow for crate::users::User {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        let role: String = col(row, "role")?;
+        Ok(Self {
+            id: col(row, "id")?,
+            username: col(row, "username")?,
+            mobile: col(row, "mobile")?,
+            role: crate::auth::Role::parse(&role)
+                .ok_or_else(|| DbError::Decode { column: "role".into(), reason: format!("unknown role `{role}`") })?,
+            created_at: col(row, "created_at")?,
+        })
+    }
+}

@@ -1,0 +1,50 @@
+# Galley entry points. `make up` runs the app; `make test` runs every test; both set up
+# everything they need (Rust target, PostgreSQL, Redis, databases) on a fresh Debian/Ubuntu.
+SHELL := /bin/bash
+.DEFAULT_GOAL := up
+
+# Every crate under functions/ except the shared library is a component.
+COMPONENTS := $(filter-out common,$(notdir $(wildcard functions/*)))
+WASM_TARGET := wasm32-wasip2
+
+.PHONY: up down reset test build build-components build-native migrate admin bench toolchain
+
+toolchain:
+	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+build-components: toolchain
+	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(COMPONENTS))
+
+build-native:
+	cargo build --release -p galley -p galley-migrate
+
+build: build-components build-native
+
+# Serve on 127.0.0.1:3000 with the dev services (Postgres 54330, Redis 63790).
+# SPIN=spin (or a `spin` on PATH) uses the real Spin CLI instead of galley.
+up:
+	@scripts/up.sh
+
+down:
+	scripts/services.sh down dev
+
+reset:
+	scripts/services.sh reset dev
+
+migrate:
+	scripts/services.sh up dev
+	target/release/galley-migrate --port 54330
+
+test:
+	@scripts/test.sh
+
+# Create an admin in the dev database: make admin ADMIN=alice MOBILE=13800138000
+# The password is prompted for (or read from stdin); it is never an argument.
+admin: build-native
+	@[ -n "$(ADMIN)" ] && [ -n "$(MOBILE)" ] || { echo "usage: make admin ADMIN=<username> MOBILE=<11-digit mobile>"; exit 2; }
+	scripts/services.sh up dev
+	target/release/galley-migrate --port 54330 >/dev/null
+	target/release/galley-admin --port 54330 --username "$(ADMIN)" --mobile "$(MOBILE)"
+
+bench:
+	@if [ -x bench/run.sh ]; then bench/run.sh; else echo "no benchmark yet (bench/run.sh)"; fi

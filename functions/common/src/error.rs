@@ -1,0 +1,113 @@
+//! The failures every endpoint can meet outside its own rules (a bad body, a wrong method, a
+//! token, the database, the configuration), gathered in [`CommonError`] so each endpoint's
+//! own error enum needs one `#[from] CommonError` variant instead of repeating them all.
+
+use crate::auth::AuthError;
+use crate::body::BodyError;
+use crate::db::DbError;
+use crate::password::HashError;
+use crate::problem::ApiError;
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+#[derive(Debug, thiserror::Error)]
+#[error("method {method} is not allowed here; use {allowed}")]
+pub struct MethodNotAllowed {
+    pub method: String,
+    pub allowed: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommonError {
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    #[error(transparent)]
+    Method(#[from] MethodNotAllowed),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+impl CommonError {
+    fn inner(&self) -> Option<&dyn ApiError> {
+        match self {
+            Self::Body(e) => Some(e),
+            Self::Auth(e) => Some(e),
+            Self::Db(e) => Some(e),
+            Self::Method(_) | Self::Hash(_) | Self::Config(_) => None,
+        }
+    }
+}
+
+impl ApiError for CommonError {
+    fn status(&self) -> u16 {
+        match self {
+            Self::Method(_) => 405,
+            _ => self.inner().map_or(500, |e| e.status()),
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Method(_) => "method-not-allowed",
+            _ => self.inner().map_or("internal", |e| e.kind()),
+        }
+    }
+    fn title(&self) -> &'static str {
+        match self {
+            Self::Method(_) => "Method not allowed",
+            _ => self.inner().map_or("Internal error", |e| e.title()),
+        }
+    }
+    fn detail(&self) -> String {
+        match self {
+            Self::Method(e) => e.to_string(),
+            _ => self.inner().map_or_else(|| "an internal error occurred; it has been logged".into(), |e| e.detail()),
+        }
+    }
+}
+
+/// Lets `?` turn any of [`CommonError`]'s sources straight into an endpoint's error enum,
+/// given that enum has a `Common(#[from] CommonError)` variant.
+#[macro_export]
+macro_rules! from_common_errors {
+    ($target:ty) => {
+        $crate::from_common_errors!(@each $target:
+            $crate::body::BodyError, $crate::error::MethodNotAllowed, $crate::auth::AuthError,
+            $crate::db::DbError, $crate::password::HashError, $crate::error::ConfigError);
+    };
+    (@each $target:ty: $($source:ty),*) => {
+        $(impl From<$source> for $target {
+            fn from(e: $source) -> Self {
+                <$target>::from($crate::error::CommonError::from(e))
+            }
+        })*
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_wrapped_error() {
+        assert_eq!(CommonError::from(BodyError::TooLarge { limit: 1 }).status(), 413);
+        assert_eq!(CommonError::from(AuthError::InvalidToken).status(), 401);
+        assert_eq!(CommonError::from(DbError::Connect("x".into())).status(), 503);
+        let m = MethodNotAllowed { method: "GET".into(), allowed: "POST".into() };
+        assert_eq!(CommonError::from(m).status(), 405);
+    }
+
+    #[test]
+    fn internal_failures_hide_their_text() {
+        let e = CommonError::from(ConfigError("variable `auth_secret`: undefined".into()));
+        assert_eq!(e.status(), 500);
+        assert!(!e.detail().contains("auth_secret"));
+    }
+}

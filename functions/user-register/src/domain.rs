@@ -1,0 +1,129 @@
+//! Registration rules: which requests are acceptable and what each failure answers.
+
+use galley_common::error::CommonError;
+use galley_common::problem::ApiError;
+use galley_common::users::{validate_mobile, validate_password, validate_username, FieldError};
+use serde::Deserialize;
+
+/// The request body. Unknown fields are refused, so a client cannot believe it set a `role`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub username: String,
+    pub password: String,
+    pub mobile: String,
+}
+
+/// A request whose every field passed its rule.
+#[derive(Debug)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    pub mobile: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// Every rule that failed, so the client can fix them all at once.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+    #[error("username `{0}` is already taken")]
+    UsernameTaken(String),
+    #[error(transparent)]
+    Common(#[from] CommonError),
+}
+
+galley_common::from_common_errors!(RegisterError);
+
+impl ApiError for RegisterError {
+    fn status(&self) -> u16 {
+        match self {
+            Self::Invalid(_) => 422,
+            Self::UsernameTaken(_) => 409,
+            Self::Common(e) => e.status(),
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "validation",
+            Self::UsernameTaken(_) => "username-taken",
+            Self::Common(e) => e.kind(),
+        }
+    }
+    fn title(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "Invalid user",
+            Self::UsernameTaken(_) => "Username taken",
+            Self::Common(e) => e.title(),
+        }
+    }
+    fn detail(&self) -> String {
+        match self {
+            Self::Common(e) => e.detail(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl RegisterRequest {
+    pub fn validate(self) -> Result<NewUser, RegisterError> {
+        let failures: Vec<FieldError> = [
+            validate_username(&self.username),
+            validate_password(&self.password),
+            validate_mobile(&self.mobile),
+        ]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+        if failures.is_empty() {
+            Ok(NewUser { username: self.username, password: self.password, mobile: self.mobile })
+        } else {
+            Err(RegisterError::Invalid(failures))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use galley_common::body::{parse_json, BodyError};
+
+    fn req(username: &str, password: &str, mobile: &str) -> RegisterRequest {
+        RegisterRequest { username: username.into(), password: password.into(), mobile: mobile.into() }
+    }
+
+    #[test]
+    fn valid_request_passes() {
+        let u = req("alice_01", "longenough", "13800138000").validate().unwrap();
+        assert_eq!(u.username, "alice_01");
+    }
+
+    #[test]
+    fn every_failing_rule_is_reported_with_a_422() {
+        let err = req("a", "short", "123").validate().unwrap_err();
+        assert_eq!(err.status(), 422);
+        let detail = err.detail();
+        for word in ["username", "password", "mobile"] {
+            assert!(detail.contains(word), "{detail}");
+        }
+    }
+
+    #[test]
+    fn duplicate_is_a_409_naming_the_username() {
+        let err = RegisterError::UsernameTaken("Alice".into());
+        assert_eq!(err.status(), 409);
+        assert!(err.detail().contains("Alice"));
+    }
+
+    #[test]
+    fn a_client_cannot_set_its_role() {
+        let body = br#"{"username":"eve","password":"12345678","mobile":"13800138000","role":"admin"}"#;
+        assert!(matches!(parse_json::<RegisterRequest>(body, 1024), Err(BodyError::Invalid(_))));
+    }
+
+    #[test]
+    fn body_errors_keep_their_status() {
+        let err: RegisterError = BodyError::TooLarge { limit: 1 }.into();
+        assert_eq!(err.status(), 413);
+    }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `make test`: the test profile's own Postgres (54331) and Redis (63791) under .data/test,
+# fresh databases, a build, native unit tests, end-to-end tests against a galley host that
+# the tests start and stop themselves, then the host's own tests. Services are stopped on
+# every exit, failures included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+trap 'scripts/services.sh down test; echo "make test: $(( $(date +%s) - start ))s in total"' EXIT
+
+export GALLEY_TEST_PG_PORT=54331 GALLEY_TEST_REDIS_PORT=63791
+scripts/services.sh up test
+make --no-print-directory build
+target/release/galley-migrate --port "$GALLEY_TEST_PG_PORT" --fresh
+
+# Native unit tests: the shared library, every component's domain rules, the migrator.
+cargo test --release -p galley-common -p galley-migrate $(printf -- '-p %s ' $(ls functions | grep -vx common))
+# End-to-end: real HTTP against target/release/galley, real Postgres.
+cargo test --release -p galley-e2e
+# The host's own tests.
+cargo test --release -p galley

@@ -1,0 +1,220 @@
+//! The test harness: a `galley` host serving the repo's `spin.toml` against the test
+//! profile's Postgres, started on a free port and stopped when the last test using it ends.
+//!
+//! Tests in one binary share a host while they overlap (compiling the components once, not
+//! once per test); each test uses its own fresh usernames, so they never interfere.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The signing secret the test host is given; tests sign their own tokens with it too.
+pub const TEST_SECRET: &str = "e2e-test-secret-e2e-test-secret-0123456789";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the end-to-end tests through `make test`, which starts the test Postgres and Redis and sets it")
+    })
+}
+
+pub fn pg_port() -> String {
+    required_env("GALLEY_TEST_PG_PORT")
+}
+
+struct Host {
+    child: Child,
+    base: String,
+    state: tempfile::TempDir,
+}
+
+impl Host {
+    fn log_path(&self) -> PathBuf {
+        self.state.path().join("galley.log")
+    }
+
+    fn start() -> Host {
+        let root = repo_root();
+        let bin = std::env::var("GALLEY_BIN").map(PathBuf::from).unwrap_or_else(|_| root.join("target/release/galley"));
+        assert!(bin.exists(), "{} not found: build it with `make build`", bin.display());
+        let pg_port = pg_port();
+        let _redis = required_env("GALLEY_TEST_REDIS_PORT");
+        let runtime_config = root.join(".data/test/runtime-config.toml");
+        assert!(runtime_config.exists(), "{} missing: `scripts/services.sh up test` writes it", runtime_config.display());
+
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let state = tempfile::tempdir().expect("temp dir");
+        let log = std::fs::File::create(state.path().join("galley.log")).expect("log file");
+        let child = Command::new(&bin)
+            .current_dir(&root)
+            .args(["up", "--manifest", "spin.toml", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--runtime-config-file")
+            .arg(&runtime_config)
+            .arg("--state-dir")
+            .arg(state.path())
+            .env("SPIN_VARIABLE_DB_HOST", "127.0.0.1")
+            .env("SPIN_VARIABLE_DB_PORT", &pg_port)
+            .env("SPIN_VARIABLE_AUTH_SECRET", TEST_SECRET)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let mut host = Host { child, base: format!("http://127.0.0.1:{port}"), state };
+        host.wait_healthy(port);
+        host
+    }
+
+    fn wait_healthy(&mut self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("galley exited with {status} before becoming healthy:\n{}", self.log());
+            }
+            if health_ok(port) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("galley did not answer /.well-known/spin/health within 120 s:\n{}", self.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking `GET /.well-known/spin/health` (no async runtime needed while starting).
+fn health_ok(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let req = "GET /.well-known/spin/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    resp.starts_with("HTTP/1.1 200") && resp.ends_with("OK")
+}
+
+static SHARED: Mutex<Weak<Host>> = Mutex::new(Weak::new());
+
+/// A running app and a client for it.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    host: Arc<Host>,
+}
+
+pub fn spawn_app() -> TestApp {
+    let host = {
+        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        match shared.upgrade() {
+            Some(host) => host,
+            None => {
+                let host = Arc::new(Host::start());
+                *shared = Arc::downgrade(&host);
+                host
+            }
+        }
+    };
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+    TestApp { base: host.base.clone(), http, host }
+}
+
+/// A username no other test (or earlier run) uses.
+pub fn unique_username(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}_{}", &id[..12])
+}
+
+pub const MOBILE: &str = "13800138000";
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Everything the host has logged so far.
+    pub fn host_log(&self) -> String {
+        self.host.log()
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_json("/api/v1/users", &serde_json::json!({"username": username, "password": password, "mobile": MOBILE}))
+            .await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http.post(self.url(path)).json(body).send().await.expect("request")
+    }
+
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn token(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_json("/api/v1/auth/token", &serde_json::json!({"username": username, "password": password})).await
+    }
+
+    /// Registers a fresh customer and logs in: (user json, token).
+    pub async fn customer(&self, prefix: &str) -> (Value, String) {
+        let name = unique_username(prefix);
+        let resp = self.register(&name, "customer-password").await;
+        assert_eq!(resp.status(), 201, "registering {name}");
+        let user: Value = resp.json().await.expect("user json");
+        let token = self.token_for(&name, "customer-password").await;
+        (user, token)
+    }
+
+    pub async fn token_for(&self, username: &str, password: &str) -> String {
+        let resp = self.token(username, password).await;
+        assert_eq!(resp.status(), 200, "token for {username}");
+        let body: Value = resp.json().await.expect("token json");
+        body["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    pub async fn lookup(&self, id: &str, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.get(self.url(&format!("/api/v1/users/{id}")));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+}
+
+/// Asserts an RFC 9457 problem response with `status` and returns its body.
+pub async fn assert_problem(resp: reqwest::Response, status: u16) -> Value {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert_eq!(ct, "application/problem+json", "content type");
+    let body: Value = resp.json().await.expect("problem json");
+    assert_eq!(body["status"], status, "status member: {body}");
+    for member in ["type", "title", "detail"] {
+        assert!(body[member].as_str().is_some_and(|s| !s.is_empty()), "`{member}` in {body}");
+    }
+    body
+}
