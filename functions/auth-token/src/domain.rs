@@ -1,12 +1,8 @@
 //! Token issuance: the request, the answer, and the one way a login fails.
 
 use galley_common::auth::{Role, TOKEN_TTL_SECS};
-use galley_common::db::DbError;
-use galley_common::edge::pg::{col, FromRow};
 use galley_common::error::CommonError;
-use galley_common::problem::ApiError;
 use serde::{Deserialize, Serialize};
-use spin_sdk::pg4::Row;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,17 +32,6 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
-impl FromRow for Credentials {
-    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
-        let role: String = col(row, "role")?;
-        Ok(Self {
-            id: col(row, "id")?,
-            role: Role::parse(&role)
-                .ok_or_else(|| DbError::Decode { column: "role".into(), reason: format!("unknown role `{role}`") })?,
-            password_hash: col(row, "password_hash")?,
-        })
-    }
-}
 
 // Debug without the hash, so no log line can ever print it.
 impl std::fmt::Debug for Credentials {
@@ -64,38 +49,14 @@ pub enum TokenError {
     Common(#[from] CommonError),
 }
 
-galley_common::from_common_errors!(TokenError);
-
-impl ApiError for TokenError {
-    fn status(&self) -> u16 {
-        match self {
-            Self::InvalidCredentials => 401,
-            Self::Common(e) => e.status(),
-        }
-    }
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::InvalidCredentials => "invalid-credentials",
-            Self::Common(e) => e.kind(),
-        }
-    }
-    fn title(&self) -> &'static str {
-        match self {
-            Self::InvalidCredentials => "Invalid credentials",
-            Self::Common(e) => e.title(),
-        }
-    }
-    fn detail(&self) -> String {
-        match self {
-            Self::InvalidCredentials => self.to_string(),
-            Self::Common(e) => e.detail(),
-        }
-    }
-}
+galley_common::api_error!(TokenError {
+    Self::InvalidCredentials => (401, "invalid-credentials", "Invalid credentials"),
+});
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use galley_common::problem::ApiError;
     use galley_common::body::{parse_json, BodyError};
 
     #[test]

@@ -12,6 +12,10 @@ use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
 use domain::{Credentials, TokenError, TokenRequest, TokenResponse};
+use galley_common::auth::Role;
+use galley_common::db::DbError;
+use galley_common::edge::pg::{col, FromRow};
+use spin_sdk::pg4::Row;
 
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
@@ -48,4 +52,16 @@ async fn issue_token(req: IncomingRequest, info: &RequestInfo) -> Result<TokenRe
     let claims = Claims::new(user.id, user.role, unix_now());
     let token = auth::issue(&claims, secret.as_bytes())?;
     Ok(TokenResponse::bearer(token))
+}
+
+impl FromRow for Credentials {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        let role: String = col(row, "role")?;
+        Ok(Self {
+            id: col(row, "id")?,
+            role: Role::parse(&role)
+                .ok_or_else(|| DbError::Decode { column: "role".into(), reason: format!("unknown role `{role}`") })?,
+            password_hash: col(row, "password_hash")?,
+        })
+    }
 }

@@ -91,6 +91,42 @@ macro_rules! from_common_errors {
     };
 }
 
+/// Implements [`ApiError`] for an endpoint's error enum from a table of its own variants
+/// (`pattern => (status, kind, title)`, detail = the variant's `Display`), delegating the
+/// `Common(CommonError)` variant, and adds the `From` conversions of [`from_common_errors!`].
+#[macro_export]
+macro_rules! api_error {
+    ($target:ty { $($variant:pat => ($status:expr, $kind:expr, $title:expr)),+ $(,)? }) => {
+        impl $crate::problem::ApiError for $target {
+            fn status(&self) -> u16 {
+                match self {
+                    $($variant => $status,)+
+                    Self::Common(e) => $crate::problem::ApiError::status(e),
+                }
+            }
+            fn kind(&self) -> &'static str {
+                match self {
+                    $($variant => $kind,)+
+                    Self::Common(e) => $crate::problem::ApiError::kind(e),
+                }
+            }
+            fn title(&self) -> &'static str {
+                match self {
+                    $($variant => $title,)+
+                    Self::Common(e) => $crate::problem::ApiError::title(e),
+                }
+            }
+            fn detail(&self) -> String {
+                match self {
+                    Self::Common(e) => $crate::problem::ApiError::detail(e),
+                    other => other.to_string(),
+                }
+            }
+        }
+        $crate::from_common_errors!($target);
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

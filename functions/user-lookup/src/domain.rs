@@ -1,7 +1,6 @@
 //! Lookup rules: what counts as an id, and the single "not found" answer.
 
 use galley_common::error::CommonError;
-use galley_common::problem::ApiError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
@@ -12,34 +11,9 @@ pub enum LookupError {
     Common(#[from] CommonError),
 }
 
-galley_common::from_common_errors!(LookupError);
-
-impl ApiError for LookupError {
-    fn status(&self) -> u16 {
-        match self {
-            Self::NotFound => 404,
-            Self::Common(e) => e.status(),
-        }
-    }
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::NotFound => "not-found",
-            Self::Common(e) => e.kind(),
-        }
-    }
-    fn title(&self) -> &'static str {
-        match self {
-            Self::NotFound => "Not found",
-            Self::Common(e) => e.title(),
-        }
-    }
-    fn detail(&self) -> String {
-        match self {
-            Self::NotFound => self.to_string(),
-            Self::Common(e) => e.detail(),
-        }
-    }
-}
+galley_common::api_error!(LookupError {
+    Self::NotFound => (404, "not-found", "Not found"),
+});
 
 /// Canonical textual UUID (8-4-4-4-12 hex digits), checked before the database sees it so a
 /// malformed id is a 404 rather than a cast error.
@@ -55,6 +29,7 @@ pub fn is_uuid(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use galley_common::problem::ApiError;
     use galley_common::auth::AuthError;
 
     #[test]

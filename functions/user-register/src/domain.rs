@@ -1,7 +1,6 @@
 //! Registration rules: which requests are acceptable and what each failure answers.
 
 use galley_common::error::CommonError;
-use galley_common::problem::ApiError;
 use galley_common::users::{validate_mobile, validate_password, validate_username, FieldError};
 use serde::Deserialize;
 
@@ -33,37 +32,10 @@ pub enum RegisterError {
     Common(#[from] CommonError),
 }
 
-galley_common::from_common_errors!(RegisterError);
-
-impl ApiError for RegisterError {
-    fn status(&self) -> u16 {
-        match self {
-            Self::Invalid(_) => 422,
-            Self::UsernameTaken(_) => 409,
-            Self::Common(e) => e.status(),
-        }
-    }
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::Invalid(_) => "validation",
-            Self::UsernameTaken(_) => "username-taken",
-            Self::Common(e) => e.kind(),
-        }
-    }
-    fn title(&self) -> &'static str {
-        match self {
-            Self::Invalid(_) => "Invalid user",
-            Self::UsernameTaken(_) => "Username taken",
-            Self::Common(e) => e.title(),
-        }
-    }
-    fn detail(&self) -> String {
-        match self {
-            Self::Common(e) => e.detail(),
-            other => other.to_string(),
-        }
-    }
-}
+galley_common::api_error!(RegisterError {
+    Self::Invalid(_) => (422, "validation", "Invalid user"),
+    Self::UsernameTaken(_) => (409, "username-taken", "Username taken"),
+});
 
 impl RegisterRequest {
     pub fn validate(self) -> Result<NewUser, RegisterError> {
@@ -86,6 +58,7 @@ impl RegisterRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use galley_common::problem::ApiError;
     use galley_common::body::{parse_json, BodyError};
 
     fn req(username: &str, password: &str, mobile: &str) -> RegisterRequest {
