@@ -53,14 +53,16 @@ ensure_installed() {
 # `postgres` user (created if the package did not); as anyone else, to that user.
 pg_owner() { if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi; }
 run_pg() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # From /, since `postgres` may not be allowed into the current directory.
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 # Where the cluster lives. Normally .data/<profile>/pg; but when root runs from a checkout the
 # `postgres` user cannot reach (say, under /root), the cluster goes to /var/tmp and
 # .data/<profile>/pg becomes a link to it, so the layout seen from the repo is the same.
 pg_home() {
-  if [ -L "$data/pg" ] || [ -d "$data/pg" ]; then echo "$data/pg"; return; fi
+  # Always the resolved path: `postgres` may be unable to traverse the link's own location.
+  if [ -L "$data/pg" ] || [ -d "$data/pg" ]; then readlink -f "$data/pg"; return; fi
   mkdir -p "$data"
   if [ "$(id -u)" -eq 0 ]; then
     id postgres >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin postgres
@@ -70,7 +72,7 @@ pg_home() {
       alt=/var/tmp/galley-$(echo "$root" | sha1sum | cut -c1-12)/$profile
       mkdir -p "$alt" && chown -R postgres "$(dirname "$alt")"
       ln -s "$alt" "$data/pg"
-      echo "$data/pg"; return
+      echo "$alt"; return
     fi
   fi
   mkdir -p "$data/pg"
@@ -101,8 +103,10 @@ pg_up() {
 }
 
 pg_down() {
-  local bin pgdata=$data/pg/cluster
+  local bin pgdata
   bin=$(pg_bindir) || return 0
+  [ -e "$data/pg" ] || return 0
+  pgdata=$(readlink -f "$data/pg")/cluster
   [ -f "$pgdata/PG_VERSION" ] || return 0
   if run_pg "$bin/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
     log "stopping postgres"
@@ -162,7 +166,7 @@ case $action in
     log "wiped $data"
     ;;
   status)
-    bin=$(pg_bindir) && run_pg "$bin/pg_ctl" -D "$data/pg/cluster" status || true
+    bin=$(pg_bindir) && run_pg "$bin/pg_ctl" -D "$(readlink -f "$data/pg")/cluster" status || true
     if pid=$(redis_pid); then log "redis running (pid $pid)"; else log "redis not running"; fi
     ;;
   *) echo "unknown action '$action'" >&2; exit 2 ;;
