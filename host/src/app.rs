@@ -1,0 +1,228 @@
+//! A loaded application: the manifest validated, every component compiled and
+//! pre-instantiated, its routes, stores and connection pools ready.
+//!
+//! Everything that can be checked is checked here, before the first request: manifest keys,
+//! variables, outbound-host patterns, key-value labels, and that each component's imports are
+//! satisfiable and its exports fit its trigger.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use anyhow::{bail, Context, Result};
+use wasmtime::Engine;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+use crate::allowed_hosts::AllowList;
+use crate::bindings::redis_trigger::RedisTriggerPre;
+use crate::engine::{self, InstanceLimits};
+use crate::key_value::KeyValueStores;
+use crate::manifest::{self, ComponentRef, Manifest, RouteDecl, StaticResponse};
+use crate::postgres::PgPools;
+use crate::redis_outbound::RedisClients;
+use crate::router::{Route, Router};
+use crate::runtime_config::RuntimeConfig;
+use crate::state::{self, InstanceState};
+use crate::variables::{self, ResolvedVariables, VariableSources};
+
+/// How `galley up` was asked to run the app.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub manifest: PathBuf,
+    pub runtime_config: Option<PathBuf>,
+    pub variables: Vec<(String, String)>,
+    pub state_dir: PathBuf,
+    pub limits: InstanceLimits,
+}
+
+/// What an HTTP route leads to.
+#[derive(Debug, Clone)]
+pub enum HttpTarget {
+    Component(String),
+    Static(StaticResponse),
+}
+
+/// One `[[trigger.redis]]`, templates rendered.
+#[derive(Debug, Clone)]
+pub struct RedisSubscription {
+    pub address: String,
+    pub channel: String,
+    pub component: String,
+}
+
+/// A component ready to instantiate, with its configuration.
+pub struct AppComponent {
+    pub id: String,
+    pub http: Option<ProxyPre<InstanceState>>,
+    pub redis: Option<RedisTriggerPre<InstanceState>>,
+    pub allowed_hosts: AllowList,
+    pub key_value_labels: HashSet<String>,
+    pub variables: HashMap<String, String>,
+    pub environment: Vec<(String, String)>,
+}
+
+pub struct App {
+    pub name: String,
+    pub engine: Engine,
+    pub limits: InstanceLimits,
+    pub components: HashMap<String, Arc<AppComponent>>,
+    pub router: Router<HttpTarget>,
+    pub redis_subscriptions: Vec<RedisSubscription>,
+    pub key_value: KeyValueStores,
+    pub postgres: PgPools,
+    pub redis: RedisClients,
+    /// Where the HTTP server listens, for self-requests; set once it is bound.
+    pub listen_addr: OnceLock<SocketAddr>,
+}
+
+impl App {
+    pub async fn load(options: &LoadOptions) -> Result<Arc<App>> {
+        let manifest = manifest::load(&options.manifest)?;
+        let manifest_dir = options.manifest.parent().map(Path::to_path_buf).unwrap_or_default();
+        let manifest_dir = if manifest_dir.as_os_str().is_empty() { PathBuf::from(".") } else { manifest_dir };
+        let runtime_config = match &options.runtime_config {
+            Some(path) => RuntimeConfig::load(path)?,
+            None => RuntimeConfig::default(),
+        };
+        let environment: HashMap<String, String> = std::env::vars().collect();
+        let dotenv = variables::read_dotenv(&manifest_dir)?;
+        let resolved = variables::resolve(
+            &manifest,
+            &VariableSources { command_line: &options.variables, environment: &environment, dotenv: &dotenv },
+        )?;
+
+        let key_value = KeyValueStores::open(&runtime_config, &options.state_dir)?;
+        let engine = engine::new_engine(&options.limits)?;
+        let linker = state::new_linker(&engine)?;
+        let cache_dir = options.state_dir.join("compiled");
+
+        let (router, http_components) = build_router(&manifest);
+        let redis_subscriptions = redis_subscriptions(&manifest, &resolved)?;
+        let redis_components: HashSet<&str> =
+            redis_subscriptions.iter().map(|s| s.component.as_str()).collect();
+
+        let mut components = HashMap::new();
+        for (id, decl) in &manifest.component {
+            let in_http = http_components.contains(id.as_str());
+            let in_redis = redis_components.contains(id.as_str());
+            if !in_http && !in_redis {
+                // Spin loads only components some trigger uses; so does galley.
+                continue;
+            }
+            let key = format!("component.{id}");
+            let allowed_hosts = allowed_hosts(decl.allowed_outbound_hosts.iter(), &resolved)
+                .with_context(|| format!("`{key}.allowed_outbound_hosts`"))?;
+            for label in &decl.key_value_stores {
+                if !key_value.has_label(label) {
+                    bail!("`{key}.key_value_stores` names `{label}`, but no store backs it: add `[key_value_store.{label}]` to the runtime config");
+                }
+            }
+            let variables = variables::component_variables(&decl.variables, &resolved)
+                .with_context(|| format!("`{key}.variables`"))?;
+            let source = manifest_dir.join(decl.source_path(id)?);
+            let component = engine::load_component(&engine, &source, &cache_dir)
+                .with_context(|| format!("`{key}.source`"))?;
+            let pre = linker
+                .instantiate_pre(&component)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("component `{id}` imports something galley does not provide"))?;
+            let http = if in_http {
+                Some(ProxyPre::new(pre.clone()).map_err(anyhow::Error::from).with_context(|| {
+                    format!("component `{id}` is used by an HTTP trigger but does not export wasi:http/incoming-handler@0.2")
+                })?)
+            } else {
+                None
+            };
+            let redis = if in_redis {
+                Some(RedisTriggerPre::new(pre).map_err(anyhow::Error::from).with_context(|| {
+                    format!("component `{id}` is used by a Redis trigger but does not export fermyon:spin/inbound-redis")
+                })?)
+            } else {
+                None
+            };
+            components.insert(
+                id.clone(),
+                Arc::new(AppComponent {
+                    id: id.clone(),
+                    http,
+                    redis,
+                    allowed_hosts,
+                    key_value_labels: decl.key_value_stores.iter().cloned().collect(),
+                    variables,
+                    environment: decl.environment.clone().into_iter().collect(),
+                }),
+            );
+        }
+
+        Ok(Arc::new(App {
+            name: manifest.application.name.clone(),
+            engine,
+            limits: options.limits,
+            components,
+            router,
+            redis_subscriptions,
+            key_value,
+            postgres: PgPools::default(),
+            redis: RedisClients::default(),
+            listen_addr: OnceLock::new(),
+        }))
+    }
+
+    pub fn component(&self, id: &str) -> Option<&Arc<AppComponent>> {
+        self.components.get(id)
+    }
+}
+
+fn allowed_hosts<'a>(entries: impl Iterator<Item = &'a String>, resolved: &ResolvedVariables) -> Result<AllowList> {
+    let rendered = entries.map(|entry| variables::render(entry, resolved)).collect::<Result<Vec<_>>>()?;
+    AllowList::parse(rendered.iter().map(String::as_str))
+}
+
+/// The public routes (private ones are not in the router) and every component an HTTP
+/// trigger names, private ones included.
+fn build_router(manifest: &Manifest) -> (Router<HttpTarget>, HashSet<&str>) {
+    let mut components = HashSet::new();
+    let mut routes = Vec::new();
+    for trigger in &manifest.trigger.http {
+        let target = match (&trigger.component, &trigger.static_response) {
+            (Some(ComponentRef::Id(id)), _) => {
+                components.insert(id.as_str());
+                HttpTarget::Component(id.clone())
+            }
+            (_, Some(response)) => HttpTarget::Static(response.clone()),
+            // `manifest::load` has refused every other shape.
+            _ => continue,
+        };
+        if let RouteDecl::Path(path) = &trigger.route {
+            routes.push((Route::parse(path), target));
+        }
+    }
+    let (router, duplicates) = Router::build(routes);
+    for duplicate in duplicates {
+        tracing::error!(route = %duplicate.route, "duplicate route: a later trigger with the same route replaces it");
+    }
+    (router, components)
+}
+
+fn redis_subscriptions(manifest: &Manifest, resolved: &ResolvedVariables) -> Result<Vec<RedisSubscription>> {
+    let default_address = manifest.application.trigger.redis.as_ref().map(|r| r.address.as_str());
+    manifest
+        .trigger
+        .redis
+        .iter()
+        .enumerate()
+        .map(|(index, trigger)| {
+            let key = format!("trigger.redis[{index}]");
+            let ComponentRef::Id(component) = &trigger.component else {
+                bail!("`{key}.component` must name a component");
+            };
+            let address = trigger.address.as_deref().or(default_address).context("no address")?;
+            Ok(RedisSubscription {
+                address: variables::render(address, resolved).with_context(|| format!("`{key}.address`"))?,
+                channel: variables::render(&trigger.channel, resolved).with_context(|| format!("`{key}.channel`"))?,
+                component: component.clone(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,129 @@
+//! The wasmtime engine: configuration, per-instance limits, the epoch ticker and the on-disk
+//! cache of compiled components.
+//!
+//! Instances come from the pooling allocator (fast to create, a fresh one per request). CPU
+//! time is bounded with epoch interruption: one ticker thread for the whole host bumps the
+//! epoch every [`EPOCH_TICK`]; each store yields to the executor at every tick (so a busy guest
+//! cannot starve others) and traps once its request has run longer than the limit.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
+
+/// How often the shared ticker advances the epoch.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Limits applied to every instance.
+#[derive(Debug, Clone, Copy)]
+pub struct InstanceLimits {
+    /// Largest linear memory one instance may grow to.
+    pub memory_bytes: usize,
+    /// Longest one request (or Redis message) may run, guest CPU and waiting included.
+    pub request_timeout: Duration,
+    /// Instances that may exist at once across the host (pool size).
+    pub max_instances: u32,
+}
+
+impl Default for InstanceLimits {
+    fn default() -> Self {
+        InstanceLimits {
+            memory_bytes: 128 << 20,
+            request_timeout: Duration::from_secs(60),
+            max_instances: 1000,
+        }
+    }
+}
+
+pub fn new_engine(limits: &InstanceLimits) -> Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(limits.max_instances);
+    // A component made by `wasm-tools component new` from a Rust module holds a few core
+    // instances (the module, the WASI adapter, shims), each with its memories and tables.
+    pool.total_core_instances(limits.max_instances * 4);
+    pool.total_memories(limits.max_instances * 2);
+    pool.total_tables(limits.max_instances * 4);
+    pool.max_memories_per_module(2);
+    pool.max_memory_size(limits.memory_bytes);
+    pool.max_component_instance_size(1 << 20);
+    pool.max_core_instance_size(1 << 20);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config).map_err(anyhow::Error::from).context("configuring wasmtime")
+}
+
+/// Starts the one thread that advances the epoch for every store of `engine`.
+pub fn start_epoch_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("galley-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch ticker thread");
+}
+
+/// Arms a store's deadline: yield at every tick, trap once `timeout` has passed.
+pub fn arm_deadline<T>(store: &mut Store<T>, timeout: Duration) {
+    let started = Instant::now();
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if started.elapsed() >= timeout {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+}
+
+/// Loads a component, reusing machine code compiled by an earlier run when the wasm bytes and
+/// the engine settings are the same. A stale or corrupt cache entry is recompiled, never fatal.
+pub fn load_component(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Result<Component> {
+    let bytes = std::fs::read(wasm_path)
+        .with_context(|| format!("cannot read component {}", wasm_path.display()))?;
+    let cached = cache_dir.join(format!("{}.cwasm", cache_key(engine, &bytes)));
+    if cached.exists() {
+        // SAFETY: the file was written by `Component::serialize` of this engine configuration
+        // (its name carries the engine's compatibility hash) into galley's own state dir;
+        // wasmtime still checks the header and refuses incompatible code.
+        match unsafe { Component::deserialize_file(engine, &cached) } {
+            Ok(component) => return Ok(component),
+            Err(error) => tracing::warn!(path = %cached.display(), %error, "ignoring unusable compiled-code cache entry"),
+        }
+    }
+    let component = Component::new(engine, &bytes)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("{} is not a valid WebAssembly component", wasm_path.display()))?;
+    if let Err(error) = write_cache(&component, &cached) {
+        tracing::warn!(path = %cached.display(), %error, "could not write compiled-code cache");
+    }
+    Ok(component)
+}
+
+fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
+    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    let mut digest = Sha256::new();
+    digest.update(wasm);
+    digest.update(engine_hash.finish().to_le_bytes());
+    hex::encode(digest.finalize())
+}
+
+fn write_cache(component: &Component, path: &PathBuf) -> Result<()> {
+    let dir = path.parent().context("cache path has no folder")?;
+    std::fs::create_dir_all(dir)?;
+    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temporary, component.serialize()?)?;
+    std::fs::rename(&temporary, path)?;
+    Ok(())
+}

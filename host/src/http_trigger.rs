@@ -1,0 +1,296 @@
+//! The HTTP trigger: the server, routing a request to its component, and running it.
+//!
+//! Inbound requests, self-requests (`/path` or `self.alt`) and service-chained requests
+//! (`<id>.spin.internal`) all end in [`run_component`]: a fresh instance of the target, the
+//! `spin-*` headers HOST-SPEC lists, the request time limit, and a 500 with an empty body when
+//! the guest traps or never answers.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, HOST};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::{WasiBody, WasiHttpView};
+
+use crate::app::{App, AppComponent, HttpTarget};
+use crate::manifest::StaticResponse;
+use crate::router::{Route, RouteMatch};
+use crate::state::InstanceState;
+use crate::trace::TraceContext;
+
+const HEALTH_PATH: &str = "/.well-known/spin/health";
+const RESERVED_PREFIX: &str = "/.well-known/spin/";
+
+/// How long in-flight requests may take to finish once shutdown has begun.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves until `shutdown` resolves, then drains in-flight connections.
+pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Without TCP_NODELAY a client that waits for each response before sending the next
+        // request stalls ~40 ms per round trip on delayed ACKs (a cost Spin pays).
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(handle_inbound(&app, request, peer).await) }
+        });
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, error = %error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for in-flight requests");
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("some requests were still running after {DRAIN_TIMEOUT:?}; stopping anyway");
+    }
+    Ok(())
+}
+
+/// One request from a client: route it, run it, log one line.
+async fn handle_inbound(app: &Arc<App>, request: Request<Incoming>, peer: SocketAddr) -> Response<WasiBody> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let trace = TraceContext::continue_or_start(header_str(request.headers(), "traceparent"));
+    let request = request.map(|body| body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
+    let authority = header_str(request.headers(), HOST.as_str()).unwrap_or("localhost").to_string();
+    let (component, response) = dispatch(app, request, peer, &authority, trace).await;
+    tracing::info!(
+        component = component.as_deref().unwrap_or("-"),
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        duration_ms = (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        trace_id = %trace.trace_id(),
+        "request"
+    );
+    response
+}
+
+/// Routes a request (from a client or a self-request) and runs what the route names.
+/// Returns the component that ran, if any, and the response.
+pub async fn dispatch(
+    app: &Arc<App>,
+    request: Request<WasiBody>,
+    client_addr: SocketAddr,
+    authority: &str,
+    trace: TraceContext,
+) -> (Option<String>, Response<WasiBody>) {
+    let path = request.uri().path();
+    if path == HEALTH_PATH {
+        return (None, text_response(StatusCode::OK, "OK"));
+    }
+    if path.starts_with(RESERVED_PREFIX) {
+        return (None, empty_response(StatusCode::NOT_FOUND));
+    }
+    let Some((route, target, found)) = app.router.route(path) else {
+        return (None, empty_response(StatusCode::NOT_FOUND));
+    };
+    match target {
+        HttpTarget::Static(response) => (None, static_response(response)),
+        HttpTarget::Component(id) => {
+            let Some(component) = app.component(id) else {
+                return (Some(id.clone()), empty_response(StatusCode::INTERNAL_SERVER_ERROR));
+            };
+            let headers = SpinHeaders::routed(route, &found, authority, client_addr);
+            let response = run_or_500(app, component, request, headers, trace).await;
+            (Some(id.clone()), response)
+        }
+    }
+}
+
+/// Runs a component for a service-chained request: as if its route were `/...`.
+pub async fn run_chained(
+    app: &Arc<App>,
+    component: &Arc<AppComponent>,
+    request: Request<WasiBody>,
+    trace: TraceContext,
+) -> Response<WasiBody> {
+    let headers = SpinHeaders::chained(request.uri().path());
+    run_or_500(app, component, request, headers, trace).await
+}
+
+async fn run_or_500(
+    app: &Arc<App>,
+    component: &Arc<AppComponent>,
+    request: Request<WasiBody>,
+    headers: SpinHeaders,
+    trace: TraceContext,
+) -> Response<WasiBody> {
+    match run_component(app, component, request, headers, trace).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(component = %component.id, trace_id = %trace.trace_id(), error = %format!("{error:#}"), "component failed");
+            empty_response(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+/// The `spin-*` headers a component sees.
+struct SpinHeaders {
+    full_url_authority: String,
+    path_info: String,
+    matched_route: String,
+    raw_component_route: String,
+    component_route: String,
+    client_addr: String,
+    params: Vec<(String, String)>,
+}
+
+impl SpinHeaders {
+    fn routed(route: &Route, found: &RouteMatch, authority: &str, client_addr: SocketAddr) -> SpinHeaders {
+        SpinHeaders {
+            full_url_authority: authority.to_string(),
+            path_info: found.path_info.clone(),
+            matched_route: route.to_string(),
+            raw_component_route: route.raw().to_string(),
+            component_route: route.component_route().to_string(),
+            client_addr: client_addr.to_string(),
+            params: found.params.clone(),
+        }
+    }
+
+    fn chained(path: &str) -> SpinHeaders {
+        let catch_all = Route::catch_all();
+        SpinHeaders {
+            full_url_authority: "localhost".into(),
+            path_info: path.to_string(),
+            matched_route: catch_all.to_string(),
+            raw_component_route: catch_all.raw().to_string(),
+            component_route: String::new(),
+            client_addr: "127.0.0.1:0".into(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Sets the headers, replacing any a client sent under the same names.
+    fn apply(&self, request: &mut Request<WasiBody>) -> Result<()> {
+        let path_and_query = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+        let full_url = format!("http://{}{}", self.full_url_authority, path_and_query);
+        let mut set = |name: &str, value: &str| -> Result<()> {
+            let name = HeaderName::from_bytes(name.as_bytes()).with_context(|| format!("header name {name}"))?;
+            let value = HeaderValue::from_str(value).with_context(|| format!("header {name} value"))?;
+            request.headers_mut().insert(name, value);
+            Ok(())
+        };
+        set("spin-full-url", &full_url)?;
+        set("spin-path-info", &self.path_info)?;
+        set("spin-matched-route", &self.matched_route)?;
+        set("spin-raw-component-route", &self.raw_component_route)?;
+        set("spin-component-route", &self.component_route)?;
+        set("spin-base-path", "/")?;
+        set("spin-client-addr", &self.client_addr)?;
+        for (name, value) in &self.params {
+            set(&format!("spin-path-match-{}", name.to_ascii_lowercase().replace('_', "-")), value)?;
+        }
+        // wasi:http needs an absolute URI (or a Host header) to give the guest an authority.
+        let uri = http::Uri::builder()
+            .scheme("http")
+            .authority(self.full_url_authority.as_str())
+            .path_and_query(path_and_query.as_str())
+            .build()
+            .or_else(|_| http::Uri::builder().scheme("http").authority("localhost").path_and_query(path_and_query.as_str()).build())?;
+        *request.uri_mut() = uri;
+        Ok(())
+    }
+}
+
+/// Runs one fresh instance of `component` on `request`.
+async fn run_component(
+    app: &Arc<App>,
+    component: &Arc<AppComponent>,
+    mut request: Request<WasiBody>,
+    headers: SpinHeaders,
+    trace: TraceContext,
+) -> Result<Response<WasiBody>> {
+    let pre = component.http.clone().with_context(|| format!("component `{}` has no HTTP handler", component.id))?;
+    headers.apply(&mut request)?;
+    // The component continues the trace in the host's span.
+    request.headers_mut().insert("traceparent", HeaderValue::from_str(&trace.traceparent())?);
+
+    let mut store = InstanceState::new_store(app, component, trace);
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+    let outparam = store.data_mut().http().new_response_outparam(sender)?;
+    let timeout = app.limits.request_timeout;
+    // The instance runs in its own task so it can keep streaming the body after the
+    // response head has been returned.
+    let task = tokio::spawn(async move {
+        let work = async {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(result) => result.map_err(anyhow::Error::from),
+            Err(_) => Err(anyhow!("request ran longer than the {timeout:?} limit")),
+        }
+    });
+    match receiver.await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(code)) => bail!("component answered with error {code:?}"),
+        Err(_) => match task.await {
+            Ok(Ok(())) => bail!("component returned without setting a response"),
+            Ok(Err(error)) => Err(error),
+            Err(join) => Err(anyhow!("component task failed: {join}")),
+        },
+    }
+}
+
+fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+pub fn empty_response(status: StatusCode) -> Response<WasiBody> {
+    let mut response = Response::new(Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync());
+    *response.status_mut() = status;
+    response
+}
+
+fn text_response(status: StatusCode, text: &'static str) -> Response<WasiBody> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())).map_err(|never| match never {}).boxed_unsync());
+    *response.status_mut() = status;
+    response
+}
+
+fn static_response(spec: &StaticResponse) -> Response<WasiBody> {
+    let body = spec.body.clone().unwrap_or_default();
+    let mut response = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync());
+    *response.status_mut() = spec.status_code.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
+    for (name, value) in &spec.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}

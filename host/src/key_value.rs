@@ -1,0 +1,240 @@
+//! `fermyon:spin/key-value@2.0.0`: labelled stores backed by SQLite or Redis.
+//!
+//! The label `default` always exists: SQLite at `<state dir>/sqlite_key_value.db` (Spin keeps
+//! it at `.spin/sqlite_key_value.db` beside the manifest, which is galley's default state
+//! dir). Other labels come from the runtime config. A component may open only the labels in
+//! its `key_value_stores`; any other label is `access-denied`. The SQLite schema is Spin's, so
+//! a store file works under either host.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use redis::AsyncCommands;
+use wasmtime::component::Resource;
+
+use crate::bindings::key_value::{self, Error};
+use crate::runtime_config::{KeyValueStoreConfig, RuntimeConfig};
+use crate::state::InstanceState;
+
+/// A store opened by a guest.
+pub struct OpenStore {
+    backend: Arc<Backend>,
+}
+
+enum Backend {
+    /// The connection and the label, which is the `store` column of Spin's table.
+    Sqlite(Arc<Mutex<rusqlite::Connection>>, Arc<str>),
+    Redis(redis::Client, tokio::sync::OnceCell<redis::aio::ConnectionManager>),
+}
+
+/// Every label the app can open, with its backend.
+pub struct KeyValueStores {
+    stores: HashMap<String, Arc<Backend>>,
+}
+
+impl KeyValueStores {
+    pub fn open(config: &RuntimeConfig, state_dir: &Path) -> Result<KeyValueStores> {
+        let mut stores = HashMap::new();
+        let mut configs = config.key_value_store.clone();
+        configs.entry("default".to_string()).or_insert_with(|| KeyValueStoreConfig::Spin {
+            path: Some(state_dir.join("sqlite_key_value.db")),
+        });
+        for (label, store) in configs {
+            let backend = match store {
+                KeyValueStoreConfig::Spin { path } => Backend::Sqlite(
+                    Arc::new(Mutex::new(
+                        open_sqlite(path.as_deref()).with_context(|| format!("key-value store `{label}`"))?,
+                    )),
+                    label.as_str().into(),
+                ),
+                KeyValueStoreConfig::Redis { url } => Backend::Redis(
+                    redis::Client::open(url.as_str()).with_context(|| format!("key-value store `{label}`: bad url"))?,
+                    tokio::sync::OnceCell::new(),
+                ),
+            };
+            stores.insert(label, Arc::new(backend));
+        }
+        Ok(KeyValueStores { stores })
+    }
+
+    pub fn has_label(&self, label: &str) -> bool {
+        self.stores.contains_key(label)
+    }
+}
+
+fn open_sqlite(path: Option<&Path>) -> Result<rusqlite::Connection> {
+    let connection = match path {
+        Some(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let connection = rusqlite::Connection::open(path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            connection.pragma_update(None, "journal_mode", "WAL")?;
+            connection
+        }
+        None => rusqlite::Connection::open_in_memory()?,
+    };
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    connection.execute_batch(
+        "CREATE TABLE IF NOT EXISTS spin_key_value (
+            store TEXT NOT NULL,
+            key   TEXT NOT NULL,
+            value BLOB NOT NULL,
+            PRIMARY KEY (store, key)
+        )",
+    )?;
+    Ok(connection)
+}
+
+impl Backend {
+    async fn get(&self, key: String) -> Result<Option<Vec<u8>>, Error> {
+        match self {
+            Backend::Sqlite(db, label) => {
+                let label = label.clone();
+                sqlite(db, move |c| {
+                    c.query_row(
+                        "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
+                        (&*label, &key),
+                        |row| row.get(0),
+                    )
+                    .map(Some)
+                    .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
+                })
+                .await
+            }
+            Backend::Redis(..) => self.redis().await?.get(key).await.map_err(other),
+        }
+    }
+
+    async fn set(&self, key: String, value: Vec<u8>) -> Result<(), Error> {
+        match self {
+            Backend::Sqlite(db, label) => {
+                let label = label.clone();
+                sqlite(db, move |c| {
+                    c.execute(
+                        "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+                        (&*label, &key, &value),
+                    )
+                    .map(drop)
+                })
+                .await
+            }
+            Backend::Redis(..) => self.redis().await?.set(key, value).await.map_err(other),
+        }
+    }
+
+    async fn delete(&self, key: String) -> Result<(), Error> {
+        match self {
+            Backend::Sqlite(db, label) => {
+                let label = label.clone();
+                sqlite(db, move |c| {
+                    c.execute("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2", (&*label, &key))
+                        .map(drop)
+                })
+                .await
+            }
+            Backend::Redis(..) => self.redis().await?.del::<_, ()>(key).await.map_err(other),
+        }
+    }
+
+    async fn exists(&self, key: String) -> Result<bool, Error> {
+        match self {
+            Backend::Sqlite(..) => Ok(self.get(key).await?.is_some()),
+            Backend::Redis(..) => self.redis().await?.exists(key).await.map_err(other),
+        }
+    }
+
+    async fn keys(&self) -> Result<Vec<String>, Error> {
+        match self {
+            Backend::Sqlite(db, label) => {
+                let label = label.clone();
+                sqlite(db, move |c| {
+                    let mut statement = c.prepare("SELECT key FROM spin_key_value WHERE store = ?1")?;
+                    let keys = statement.query_map([&*label], |row| row.get(0))?;
+                    keys.collect()
+                })
+                .await
+            }
+            Backend::Redis(..) => self.redis().await?.keys("*").await.map_err(other),
+        }
+    }
+
+    /// One multiplexed, self-reconnecting connection per Redis-backed label.
+    async fn redis(&self) -> Result<redis::aio::ConnectionManager, Error> {
+        let Backend::Redis(client, connection) = self else {
+            return Err(Error::Other("not a Redis store".into()));
+        };
+        connection
+            .get_or_try_init(|| client.get_connection_manager())
+            .await
+            .cloned()
+            .map_err(other)
+    }
+}
+
+/// Runs a SQLite call off the async executor.
+async fn sqlite<T: Send + 'static>(
+    db: &Arc<Mutex<rusqlite::Connection>>,
+    call: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, Error> {
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || {
+        let connection = db.lock().map_err(|_| Error::Other("key-value store lock poisoned".into()))?;
+        call(&connection).map_err(other)
+    })
+    .await
+    .map_err(other)?
+}
+
+fn other(error: impl std::fmt::Display) -> Error {
+    Error::Other(error.to_string())
+}
+
+impl key_value::Host for InstanceState {}
+
+impl key_value::HostStore for InstanceState {
+    async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
+        if !self.component.key_value_labels.contains(&label) {
+            return Ok(Err(Error::AccessDenied));
+        }
+        let Some(backend) = self.app.key_value.stores.get(&label) else {
+            return Ok(Err(Error::NoSuchStore));
+        };
+        let store = OpenStore { backend: backend.clone() };
+        Ok(Ok(self.table.push(store)?))
+    }
+
+    async fn get(&mut self, store: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        let backend = self.table.get(&store)?.backend.clone();
+        Ok(backend.get(key).await)
+    }
+
+    async fn set(&mut self, store: Resource<OpenStore>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+        let backend = self.table.get(&store)?.backend.clone();
+        Ok(backend.set(key, value).await)
+    }
+
+    async fn delete(&mut self, store: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<(), Error>> {
+        let backend = self.table.get(&store)?.backend.clone();
+        Ok(backend.delete(key).await)
+    }
+
+    async fn exists(&mut self, store: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<bool, Error>> {
+        let backend = self.table.get(&store)?.backend.clone();
+        Ok(backend.exists(key).await)
+    }
+
+    async fn get_keys(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<Result<Vec<String>, Error>> {
+        let backend = self.table.get(&store)?.backend.clone();
+        Ok(backend.keys().await)
+    }
+
+    async fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {
+        self.table.delete(store)?;
+        Ok(())
+    }
+}

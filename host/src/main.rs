@@ -1,0 +1,194 @@
+//! `galley`: runs a Spin app (`spin.toml` + `.wasm` components) the way `spin up` does, on
+//! wasmtime. See `host/README.md` for what it supports and where it differs from Spin.
+
+mod allowed_hosts;
+mod app;
+mod bindings;
+mod component_log;
+mod engine;
+mod http_trigger;
+mod key_value;
+mod manifest;
+mod outbound_http;
+mod postgres;
+mod redis_outbound;
+mod redis_trigger;
+mod router;
+mod runtime_config;
+mod state;
+mod trace;
+mod variables;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::app::{App, HttpTarget, LoadOptions};
+use crate::engine::InstanceLimits;
+
+#[derive(Parser)]
+#[command(name = "galley", version, about = "Run a Spin app locally, the way `spin up` does")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load the app, validate it, and serve its triggers until Ctrl-C / SIGTERM.
+    Up(UpArgs),
+}
+
+#[derive(Parser)]
+struct UpArgs {
+    /// The application manifest.
+    #[arg(short = 'f', long = "manifest", alias = "from", env = "SPIN_MANIFEST", default_value = "spin.toml")]
+    manifest: PathBuf,
+    /// Address the HTTP trigger listens on.
+    #[arg(long, env = "SPIN_HTTP_LISTEN_ADDR", default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Runtime configuration (key-value stores).
+    #[arg(long = "runtime-config-file", env = "SPIN_RUNTIME_CONFIG_FILE")]
+    runtime_config_file: Option<PathBuf>,
+    /// Set an application variable (repeatable); wins over every other source.
+    #[arg(long = "variable", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    variables: Vec<(String, String)>,
+    /// Where galley keeps state: the default key-value store and compiled code.
+    /// Defaults to `.spin` beside the manifest, like Spin.
+    #[arg(long = "state-dir", env = "SPIN_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Largest linear memory one instance may use, in MiB.
+    #[arg(long, env = "GALLEY_MEMORY_LIMIT_MB", default_value_t = 128)]
+    memory_limit_mb: usize,
+    /// Longest one request or Redis message may run, in seconds.
+    #[arg(long, env = "GALLEY_REQUEST_TIMEOUT_SECS", default_value_t = 60.0)]
+    request_timeout_secs: f64,
+    /// Instances that may exist at once across the host.
+    #[arg(long, env = "GALLEY_MAX_INSTANCES", default_value_t = 1000)]
+    max_instances: u32,
+    /// Log line format.
+    #[arg(long, env = "GALLEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String)> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => bail!("expected KEY=VALUE, got `{text}`"),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Command::Up(args) = cli.command;
+    init_logging(args.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("galley: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(up(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GALLEY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("galley=info,warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+async fn up(args: UpArgs) -> Result<()> {
+    if args.memory_limit_mb == 0 || !(args.request_timeout_secs > 0.0) {
+        bail!("--memory-limit-mb and --request-timeout-secs must be positive");
+    }
+    let manifest_dir = args.manifest.parent().map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() });
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| manifest_dir.unwrap_or_else(|| PathBuf::from(".")).join(".spin"));
+    let options = LoadOptions {
+        manifest: args.manifest.clone(),
+        runtime_config: args.runtime_config_file.clone(),
+        variables: args.variables.clone(),
+        state_dir,
+        limits: InstanceLimits {
+            memory_bytes: args.memory_limit_mb << 20,
+            request_timeout: Duration::from_secs_f64(args.request_timeout_secs),
+            max_instances: args.max_instances,
+        },
+    };
+    let started = std::time::Instant::now();
+    let app = App::load(&options).await?;
+    engine::start_epoch_ticker(&app.engine);
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listen = listener.local_addr()?;
+    let _ = app.listen_addr.set(listen);
+    print_routes(&app, listen, started.elapsed());
+
+    redis_trigger::start(&app);
+    http_trigger::serve(app, listener, shutdown_signal()).await
+}
+
+fn print_routes(app: &App, listen: SocketAddr, load_time: Duration) {
+    println!("Serving http://{listen}");
+    println!("Available Routes:");
+    for (route, target) in app.router.entries() {
+        let name = match target {
+            HttpTarget::Component(id) => id.as_str(),
+            HttpTarget::Static(_) => "(static response)",
+        };
+        let wildcard = if route.to_string().ends_with("/...") { " (wildcard)" } else { "" };
+        let shown = route.to_string();
+        let shown = shown.trim_end_matches("/...");
+        let shown = if shown.is_empty() { "/" } else { shown };
+        println!("  {name}: http://{listen}{shown}{wildcard}");
+    }
+    for subscription in &app.redis_subscriptions {
+        println!("  {}: redis channel `{}` on {}", subscription.component, subscription.channel, subscription.address);
+    }
+    tracing::info!(app = %app.name, components = app.components.len(), load_ms = load_time.as_millis() as u64, "app loaded");
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

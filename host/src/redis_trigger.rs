@@ -1,0 +1,101 @@
+//! The Redis trigger: one SUBSCRIBE connection per address, a fresh instance per message.
+//!
+//! Spin stops the trigger when its subscription connection drops. galley reconnects instead,
+//! with exponential backoff (0.1 s doubling to 5 s), logging each drop and each recovery;
+//! messages published while it is disconnected are lost, as they are for any Redis
+//! subscriber. A handler's error or trap is logged and does not affect other messages.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+
+use crate::app::App;
+use crate::state::InstanceState;
+use crate::trace::TraceContext;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Starts one subscriber task per address.
+pub fn start(app: &Arc<App>) {
+    let mut by_address: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for subscription in &app.redis_subscriptions {
+        by_address
+            .entry(subscription.address.clone())
+            .or_default()
+            .push((subscription.channel.clone(), subscription.component.clone()));
+    }
+    for (address, channels) in by_address {
+        tokio::spawn(subscribe_forever(app.clone(), address, channels));
+    }
+}
+
+async fn subscribe_forever(app: Arc<App>, address: String, channels: Vec<(String, String)>) {
+    let mut backoff = FIRST_BACKOFF;
+    let mut was_connected = false;
+    loop {
+        match subscribe(&app, &address, &channels, &mut was_connected).await {
+            Ok(()) => tracing::warn!(%address, "redis subscription closed; reconnecting"),
+            Err(error) => tracing::warn!(%address, %error, retry_in = ?backoff, "redis subscription failed; retrying"),
+        }
+        if was_connected {
+            backoff = FIRST_BACKOFF;
+            was_connected = false;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+async fn subscribe(
+    app: &Arc<App>,
+    address: &str,
+    channels: &[(String, String)],
+    was_connected: &mut bool,
+) -> anyhow::Result<()> {
+    let client = redis::Client::open(address)?;
+    let mut pubsub = client.get_async_pubsub().await?;
+    for (channel, _) in channels {
+        pubsub.subscribe(channel).await?;
+    }
+    *was_connected = true;
+    tracing::info!(%address, channels = ?channels.iter().map(|(c, _)| c).collect::<Vec<_>>(), "redis trigger subscribed");
+    let mut messages = pubsub.on_message();
+    while let Some(message) = messages.next().await {
+        let channel = message.get_channel_name().to_string();
+        let payload = message.get_payload_bytes().to_vec();
+        for (_, component) in channels.iter().filter(|(c, _)| *c == channel) {
+            tokio::spawn(handle_message(app.clone(), component.clone(), channel.clone(), payload.clone()));
+        }
+    }
+    Ok(())
+}
+
+async fn handle_message(app: Arc<App>, component_id: String, channel: String, payload: Vec<u8>) {
+    let started = Instant::now();
+    let trace = TraceContext::continue_or_start(None);
+    let outcome = run(&app, &component_id, payload, trace).await;
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match outcome {
+        Ok(()) => tracing::info!(component = %component_id, %channel, duration_ms, trace_id = %trace.trace_id(), "redis message handled"),
+        Err(error) => tracing::error!(component = %component_id, %channel, duration_ms, trace_id = %trace.trace_id(), error = %format!("{error:#}"), "redis message handler failed"),
+    }
+}
+
+async fn run(app: &Arc<App>, component_id: &str, payload: Vec<u8>, trace: TraceContext) -> anyhow::Result<()> {
+    let component = app.component(component_id).ok_or_else(|| anyhow::anyhow!("unknown component"))?;
+    let pre = component.redis.clone().ok_or_else(|| anyhow::anyhow!("not a redis component"))?;
+    let mut store = InstanceState::new_store(app, component, trace);
+    let work = async {
+        let instance = pre.instantiate_async(&mut store).await?;
+        instance.fermyon_spin_inbound_redis().call_handle_message(&mut store, &payload).await
+    };
+    match tokio::time::timeout(app.limits.request_timeout, work).await {
+        Err(_) => anyhow::bail!("timed out after {:?}", app.limits.request_timeout),
+        Ok(Err(trap)) => Err(trap.into()),
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(error))) => anyhow::bail!("handler returned {error:?}"),
+    }
+}
