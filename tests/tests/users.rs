@@ -210,7 +210,9 @@ async fn reading_another_user_is_the_same_404_as_a_missing_one() {
 
 /// The documented bootstrap (`make admin` runs this binary): the password comes on stdin.
 fn create_admin(username: &str, password: &str) {
-    let bin = repo_root().join("target/release/galley-admin");
+    let bin = std::env::var("GALLEY_ADMIN_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target/release/galley-admin"));
     let mut child = Command::new(&bin)
         .args(["--port", &pg_port(), "--username", username, "--mobile", MOBILE])
         .stdin(Stdio::piped())
