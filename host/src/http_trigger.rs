@@ -87,7 +87,7 @@ async fn handle_inbound(app: &Arc<App>, request: Request<Incoming>, peer: Socket
     let authority = header_str(request.headers(), HOST.as_str()).unwrap_or("localhost").to_string();
     let (component, response) = dispatch(app, request, peer, &authority, trace).await;
     tracing::info!(
-        component = component.as_deref().unwrap_or("-"),
+        component = %component.as_deref().unwrap_or("-"),
         %method,
         %path,
         status = response.status().as_u16(),

@@ -104,7 +104,9 @@ async fn send(
             in_process(options, http_trigger::run_chained(&app, &target, request, trace)).await?
         }
         Destination::SelfApp => {
-            let address = OutboundAddress { scheme: uri.scheme_str().unwrap_or("http"), host: "self", port: uri.port_u16() };
+            // Spin checks self-requests against `http://self` whatever scheme the guest's
+            // client filled in for a relative URL (spin-sdk assumes https).
+            let address = OutboundAddress { scheme: "http", host: "self", port: None };
             if !component.allowed_hosts.allows(&address) {
                 return deny();
             }

@@ -40,8 +40,11 @@ impl RedisClients {
     }
 }
 
+/// The WIT's `type-error` covers both a reply the client cannot convert and the server's own
+/// complaints about a value's type (`WRONGTYPE`, "value is not an integer").
 fn other(error: redis::RedisError) -> Error {
-    if error.kind() == redis::ErrorKind::TypeError {
+    let server_type_error = error.code() == Some("WRONGTYPE") || error.to_string().contains("not an integer");
+    if error.kind() == redis::ErrorKind::TypeError || server_type_error {
         Error::TypeError
     } else {
         Error::Other(error.to_string())

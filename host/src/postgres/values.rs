@@ -390,7 +390,7 @@ mod tests {
         assert_eq!(decode_numeric(&numeric(2, 1, 0, 0, &[1, 0])).unwrap(), "10000");
         assert_eq!(decode_numeric(&numeric(1, 1, 0, 0, &[1])).unwrap(), "10000");
         assert_eq!(decode_numeric(&numeric(0, 0, 0, 3, &[])).unwrap(), "0.000");
-        assert_eq!(decode_numeric(&numeric(1, -2, 0, 6, &[12])).unwrap(), "0.000012");
+        assert_eq!(decode_numeric(&numeric(1, -2, 0, 8, &[1200])).unwrap(), "0.00001200");
         assert_eq!(decode_numeric(&numeric(0, 0, 0xC000, 0, &[])).unwrap(), "NaN");
     }
 
