@@ -66,24 +66,29 @@ pub enum AuthError {
     InvalidToken,
     #[error("the signing secret is not configured correctly")]
     BadSecret,
+    #[error("this operation needs an admin token")]
+    Forbidden,
 }
 
 impl crate::problem::ApiError for AuthError {
     fn status(&self) -> u16 {
         match self {
             Self::MissingToken | Self::InvalidToken => 401,
+            Self::Forbidden => 403,
             Self::BadSecret => 500,
         }
     }
     fn kind(&self) -> &'static str {
         match self {
             Self::MissingToken | Self::InvalidToken => "unauthorized",
+            Self::Forbidden => "forbidden",
             Self::BadSecret => "internal",
         }
     }
     fn title(&self) -> &'static str {
         match self {
             Self::MissingToken | Self::InvalidToken => "Unauthorized",
+            Self::Forbidden => "Forbidden",
             Self::BadSecret => "Internal error",
         }
     }
@@ -114,6 +119,17 @@ pub fn verify(token: &str, secret: &[u8]) -> Result<Claims, AuthError> {
     decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
         .map(|data| data.claims)
         .map_err(|_| AuthError::InvalidToken)
+}
+
+/// The claims of a valid admin token in an `Authorization` header value: 401 without a valid
+/// token, 403 with a valid one that is not an admin's.
+pub fn require_admin(header: Option<&str>, secret: &[u8]) -> Result<Claims, AuthError> {
+    let claims = verify(bearer_token(header)?, secret)?;
+    if claims.role == Role::Admin {
+        Ok(claims)
+    } else {
+        Err(AuthError::Forbidden)
+    }
 }
 
 /// The token of an `Authorization: Bearer <token>` header value (scheme case-insensitive).
@@ -190,6 +206,18 @@ mod tests {
         assert_eq!(bearer_token(None), Err(AuthError::MissingToken));
         assert_eq!(bearer_token(Some("Basic abc")), Err(AuthError::MissingToken));
         assert_eq!(bearer_token(Some("Bearer ")), Err(AuthError::MissingToken));
+    }
+
+    #[test]
+    fn admin_only_operations_tell_401_from_403() {
+        let admin = issue(&Claims::new("a", Role::Admin, now()), SECRET).unwrap();
+        let customer = issue(&Claims::new("c", Role::Customer, now()), SECRET).unwrap();
+        assert_eq!(require_admin(Some(&format!("Bearer {admin}")), SECRET).map(|c| c.sub), Ok("a".into()));
+        assert_eq!(require_admin(Some(&format!("Bearer {customer}")), SECRET), Err(AuthError::Forbidden));
+        assert_eq!(require_admin(Some("Bearer nonsense"), SECRET), Err(AuthError::InvalidToken));
+        assert_eq!(require_admin(None, SECRET), Err(AuthError::MissingToken));
+        use crate::problem::ApiError;
+        assert_eq!(AuthError::Forbidden.status(), 403);
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub struct Envelope<T> {
     pub value: T,
 }
 
-impl<T: Serialize + DeserializeOwned> Envelope<T> {
+impl<T: Serialize> Envelope<T> {
     pub fn new(value: T, now: u64, ttl_secs: u64) -> Self {
         Self { expires_at: now.saturating_add(ttl_secs), value }
     }
@@ -19,7 +19,9 @@ impl<T: Serialize + DeserializeOwned> Envelope<T> {
     pub fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
         serde_json::to_vec(self)
     }
+}
 
+impl<T: DeserializeOwned> Envelope<T> {
     /// The value if the bytes decode and the entry has not expired at `now`.
     pub fn decode_fresh(bytes: &[u8], now: u64) -> Option<T> {
         let env: Envelope<T> = serde_json::from_slice(bytes).ok()?;

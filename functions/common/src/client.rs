@@ -38,6 +38,36 @@ pub enum ClientError {
     Decode { component: String, reason: String },
 }
 
+impl crate::problem::ApiError for ClientError {
+    fn status(&self) -> u16 {
+        match self {
+            Self::Timeout { .. } => 504,
+            _ => 502,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Timeout { .. } => "upstream-timeout",
+            _ => "upstream-failed",
+        }
+    }
+    fn title(&self) -> &'static str {
+        match self {
+            Self::Timeout { .. } => "A service did not answer in time",
+            _ => "A service failed",
+        }
+    }
+    /// Names the service (that is not a secret) but keeps its internals in the log.
+    fn detail(&self) -> String {
+        match self {
+            Self::Timeout { component, .. } => format!("{component} did not answer in time; try again later"),
+            Self::Transport { component, .. } | Self::Decode { component, .. } | Self::Status { component, .. } => {
+                format!("{component} could not complete its part of this request; try again later")
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +76,16 @@ mod tests {
     fn urls_name_the_component_never_an_address() {
         assert_eq!(component_url("inventory-adjust", "/reserve"), "http://inventory-adjust.spin.internal/reserve");
         assert_eq!(component_url("payment", "charge"), "http://payment.spin.internal/charge");
+    }
+
+    #[test]
+    fn failures_of_other_functions_are_5xx_without_internals() {
+        use crate::problem::ApiError;
+        let t = ClientError::Timeout { component: "inventory-adjust".into(), timeout: DEFAULT_TIMEOUT };
+        assert_eq!(t.status(), 504);
+        let e = ClientError::Transport { component: "inventory-adjust".into(), reason: "socket 10.0.0.1 refused".into() };
+        assert_eq!(e.status(), 502);
+        assert!(!e.detail().contains("10.0.0.1"));
     }
 
     #[test]

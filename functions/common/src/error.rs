@@ -4,6 +4,7 @@
 
 use crate::auth::AuthError;
 use crate::body::BodyError;
+use crate::client::ClientError;
 use crate::db::DbError;
 use crate::password::HashError;
 use crate::problem::ApiError;
@@ -33,6 +34,9 @@ pub enum CommonError {
     Hash(#[from] HashError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Another function this request needed failed or timed out.
+    #[error(transparent)]
+    Upstream(#[from] ClientError),
 }
 
 impl CommonError {
@@ -41,6 +45,7 @@ impl CommonError {
             Self::Body(e) => Some(e),
             Self::Auth(e) => Some(e),
             Self::Db(e) => Some(e),
+            Self::Upstream(e) => Some(e),
             Self::Method(_) | Self::Hash(_) | Self::Config(_) => None,
         }
     }
@@ -80,7 +85,8 @@ macro_rules! from_common_errors {
     ($target:ty) => {
         $crate::from_common_errors!(@each $target:
             $crate::body::BodyError, $crate::error::MethodNotAllowed, $crate::auth::AuthError,
-            $crate::db::DbError, $crate::password::HashError, $crate::error::ConfigError);
+            $crate::db::DbError, $crate::password::HashError, $crate::error::ConfigError,
+            $crate::client::ClientError);
     };
     (@each $target:ty: $($source:ty),*) => {
         $(impl From<$source> for $target {

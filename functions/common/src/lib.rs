@@ -7,9 +7,11 @@
 pub mod auth;
 pub mod body;
 pub mod cache;
+pub mod catalog;
 pub mod client;
 pub mod db;
 pub mod error;
+pub mod inventory;
 pub mod password;
 pub mod problem;
 pub mod users;

@@ -11,10 +11,12 @@ use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Serialize};
 use spin_executor::CancelOnDropToken;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response};
 use wasi::clocks::monotonic_clock;
 
-use super::http::RequestInfo;
+use super::http::{read_bytes, RequestInfo};
+use crate::body;
+use crate::error::CommonError;
 use crate::client::{component_url, forwarded, ClientError, DEFAULT_TIMEOUT};
 use crate::problem::Problem;
 
@@ -45,24 +47,21 @@ impl Client {
         self.call(Method::Post, path, Some(bytes)).await
     }
 
+    /// Passes a request on as it came (method, body and its content type) and hands back the
+    /// callee's answer unread, for a function that relays another's response to its own caller.
+    async fn forward(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<Response, ClientError> {
+        self.send(method, path, content_type, body).await
+    }
+
     async fn call<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<T, ClientError> {
-        let mut builder = Request::builder();
-        builder.method(method).uri(component_url(&self.component, path));
-        for (name, value) in &self.headers {
-            builder.header(name.as_str(), value.as_str());
-        }
-        if body.is_some() {
-            builder.header("content-type", "application/json");
-        }
-        let request = builder.body(body.unwrap_or_default()).build();
-        let send = Box::pin(spin_sdk::http::send::<_, Response>(request));
-        let response = match futures::future::select(send, Box::pin(Sleep::new(self.timeout))).await {
-            futures::future::Either::Left((result, _)) => result
-                .map_err(|e| ClientError::Transport { component: self.component.clone(), reason: e.to_string() })?,
-            futures::future::Either::Right(_) => {
-                return Err(ClientError::Timeout { component: self.component.clone(), timeout: self.timeout })
-            }
-        };
+        let content_type = body.is_some().then_some("application/json");
+        let response = self.send(method, path, content_type, body.unwrap_or_default()).await?;
         let status = *response.status();
         if !(200..300).contains(&status) {
             let problem = serde_json::from_slice::<Problem>(response.body()).ok();
@@ -71,6 +70,36 @@ impl Client {
         serde_json::from_slice(response.body())
             .map_err(|e| ClientError::Decode { component: self.component.clone(), reason: e.to_string() })
     }
+
+    /// Sends one request with this client's headers, giving up after its timeout.
+    async fn send(&self, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Result<Response, ClientError> {
+        let mut builder = Request::builder();
+        builder.method(method).uri(component_url(&self.component, path));
+        for (name, value) in &self.headers {
+            builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(content_type) = content_type {
+            builder.header("content-type", content_type);
+        }
+        let request = builder.body(body).build();
+        let send = Box::pin(spin_sdk::http::send::<_, Response>(request));
+        match futures::future::select(send, Box::pin(Sleep::new(self.timeout))).await {
+            futures::future::Either::Left((result, _)) => result
+                .map_err(|e| ClientError::Transport { component: self.component.clone(), reason: e.to_string() }),
+            futures::future::Either::Right(_) => {
+                Err(ClientError::Timeout { component: self.component.clone(), timeout: self.timeout })
+            }
+        }
+    }
+}
+
+/// Passes the request being served on to `path` of `component` (method, body up to the
+/// default limit, content type, identity and trace) and returns that function's answer
+/// unchanged: for a public route whose work another function does.
+pub async fn relay(req: IncomingRequest, info: &RequestInfo, component: &str, path: &str) -> Result<Response, CommonError> {
+    let method = req.method();
+    let bytes = read_bytes(req, info, body::DEFAULT_LIMIT).await?;
+    Ok(Client::new(component, info).forward(method, path, info.header("content-type"), bytes).await?)
 }
 
 /// A future that is ready once `duration` has passed on the monotonic clock, driven by Spin's

@@ -13,6 +13,9 @@ pub struct RequestInfo {
     pub method: String,
     pub trace_id: Option<String>,
     headers: Vec<(String, String)>,
+    /// The raw path and query, as the component received it (through service chaining too,
+    /// where no route parameters are matched).
+    path_with_query: String,
 }
 
 impl RequestInfo {
@@ -27,7 +30,18 @@ impl RequestInfo {
             .iter()
             .find(|(n, _)| n == "traceparent")
             .and_then(|(_, v)| problem::trace_id_from_traceparent(v));
-        Self { method: method_name(&req.method()), trace_id, headers }
+        let path_with_query = req.path_with_query().unwrap_or_default();
+        Self { method: method_name(&req.method()), trace_id, headers, path_with_query }
+    }
+
+    /// The path without the query string.
+    pub fn path(&self) -> &str {
+        self.path_with_query.split_once('?').map_or(self.path_with_query.as_str(), |(path, _)| path)
+    }
+
+    /// The raw query string (empty when there is none).
+    pub fn query(&self) -> &str {
+        self.path_with_query.split_once('?').map_or("", |(_, query)| query)
     }
 
     /// First value of a header (name is case-insensitive).
@@ -79,8 +93,14 @@ fn method_name(m: &Method) -> String {
 /// first by its declared `content-length`, then while streaming, so an oversized body is never
 /// held in memory whole.
 pub async fn read_json<T: DeserializeOwned>(req: IncomingRequest, info: &RequestInfo, limit: usize) -> Result<T, BodyError> {
-    use futures::StreamExt;
     body::check_content_type(info.header("content-type"))?;
+    let bytes = read_bytes(req, info, limit).await?;
+    body::parse_json(&bytes, limit)
+}
+
+/// Reads the whole body as bytes, with the same early refusal of oversized bodies as [`read_json`].
+pub async fn read_bytes(req: IncomingRequest, info: &RequestInfo, limit: usize) -> Result<Vec<u8>, BodyError> {
+    use futures::StreamExt;
     body::check_declared_length(info.header("content-length"), limit)?;
     let mut stream = req.into_body_stream();
     let mut bytes = Vec::new();
@@ -91,7 +111,7 @@ pub async fn read_json<T: DeserializeOwned>(req: IncomingRequest, info: &Request
         }
         bytes.extend_from_slice(&chunk);
     }
-    body::parse_json(&bytes, limit)
+    Ok(bytes)
 }
 
 /// A JSON response with `status`.

@@ -74,6 +74,11 @@ pub fn text(s: &str) -> ParameterValue {
     ParameterValue::Str(s.to_owned())
 }
 
+/// A parameter that may be NULL (the SQL should cast it, e.g. `$2::text`, so its type is known).
+pub fn nullable<T: Into<ParameterValue>>(value: Option<T>) -> ParameterValue {
+    value.map_or(ParameterValue::DbNull, Into::into)
+}
+
 impl FromRow for crate::users::User {
     fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
         let role: String = col(row, "role")?;
@@ -85,5 +90,22 @@ impl FromRow for crate::users::User {
                 .ok_or_else(|| DbError::Decode { column: "role".into(), reason: format!("unknown role `{role}`") })?,
             created_at: col(row, "created_at")?,
         })
+    }
+}
+
+impl FromRow for crate::catalog::Product {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        Ok(Self {
+            id: col(row, "id")?,
+            name: col(row, "name")?,
+            price: col(row, "price")?,
+            description: col(row, "description")?,
+        })
+    }
+}
+
+impl FromRow for crate::inventory::StockLevel {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        Ok(Self { product_id: col(row, "product_id")?, on_hand: col(row, "on_hand")? })
     }
 }

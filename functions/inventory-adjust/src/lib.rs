@@ -1,0 +1,271 @@
+//! inventory-adjust: the owner of the `inventory` database, reachable only by service chaining
+//! (`route = { private = true }`): other functions create and read stock rows, reserve,
+//! release and commit stock for an order, and set or adjust stock (the public, admin-only
+//! restock route is `inventory-restock`, which checks the token and calls in here).
+//!
+//! Stock never goes below zero: every decrement is one conditional `UPDATE … WHERE on_hand >= n`
+//! (never a read followed by a write), with `CHECK (on_hand >= 0)` behind it. Reservations are
+//! idempotent per order: the `reservations` primary key lets exactly one request per order do
+//! the work, and every other one answers from what that one recorded. Every stock change
+//! deletes the product's entry in the `cache` store once committed.
+
+pub mod domain;
+
+use galley_common::catalog::cache_key;
+use galley_common::edge::http::{json, read_json, RequestInfo};
+use galley_common::edge::{kv, pg, variable};
+use galley_common::inventory::{NewStock, StockLevel};
+use galley_common::{body, db::DbError};
+use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http_component;
+use spin_sdk::pg4::{Connection, ParameterValue};
+use uuid::Uuid;
+
+use domain::{InventoryError, Line, Op, Reservation, ReserveRequest, State, StockChange, StockChangeRequest};
+
+/// The key-value store whose product entries stock changes invalidate.
+const CACHE_STORE: &str = "cache";
+
+const NOW: &str = "(now() AT TIME ZONE 'utc')";
+
+#[http_component]
+async fn handle(req: IncomingRequest) -> Response {
+    let info = RequestInfo::of(&req);
+    match serve(req, &info).await {
+        Ok(response) => response,
+        Err(err) => info.problem(&err),
+    }
+}
+
+async fn serve(req: IncomingRequest, info: &RequestInfo) -> Result<Response, InventoryError> {
+    let op = Op::route(&info.method, info.path())?;
+    let conn = pg::connect(&variable("db_url")?)?;
+    let response = match op {
+        Op::CreateStock => {
+            let new: NewStock = read_json(req, info, body::DEFAULT_LIMIT).await?;
+            json(200, &create_stock(&conn, new.product_id)?)
+        }
+        Op::GetStock(id) => json(200, &stock(&conn, id)?.ok_or(InventoryError::UnknownProduct(id))?),
+        Op::ChangeStock(id) => {
+            let change = read_json::<StockChangeRequest>(req, info, body::DEFAULT_LIMIT).await?.validate()?;
+            let level = change_stock(&conn, id, change)?;
+            kv::invalidate_all(CACHE_STORE, [cache_key(id)]);
+            json(200, &level)
+        }
+        Op::Reserve => {
+            let (order, lines) = read_json::<ReserveRequest>(req, info, body::DEFAULT_LIMIT).await?.validate()?;
+            let (stored, fresh) = pg::transaction(&conn, |c| reserve(c, order, &lines))?;
+            if fresh && stored.state == State::Reserved {
+                invalidate_lines(&stored.lines);
+            }
+            json(200, &domain::reserve_answer(stored, &lines)?)
+        }
+        Op::Release(order) => {
+            let (released, restored) = pg::transaction(&conn, |c| release(c, order))?;
+            if restored {
+                invalidate_lines(&released.lines);
+            }
+            json(200, &released)
+        }
+        Op::Commit(order) => json(200, &pg::transaction(&conn, |c| commit(c, order))?),
+    };
+    Ok(response)
+}
+
+fn invalidate_lines(lines: &[Line]) {
+    kv::invalidate_all(CACHE_STORE, lines.iter().map(|l| cache_key(l.product_id)));
+}
+
+fn order_param(order: Uuid) -> ParameterValue {
+    pg::text(&order.to_string())
+}
+
+const STOCK_COLUMNS: &str = "product_id, on_hand::bigint AS on_hand";
+
+fn stock(conn: &Connection, product_id: i64) -> Result<Option<StockLevel>, DbError> {
+    pg::query_opt(conn, &format!("SELECT {STOCK_COLUMNS} FROM stock WHERE product_id = $1"), &[product_id.into()])
+}
+
+/// Idempotent: a product that already has a row keeps it (and its quantity).
+fn create_stock(conn: &Connection, product_id: i64) -> Result<StockLevel, InventoryError> {
+    if product_id <= 0 {
+        return Err(InventoryError::Invalid(format!("product_id {product_id} is not a product id")));
+    }
+    conn.execute("INSERT INTO stock (product_id, on_hand) VALUES ($1, 0) ON CONFLICT (product_id) DO NOTHING", &[
+        product_id.into(),
+    ])
+    .map_err(DbError::from)?;
+    stock(conn, product_id)?.ok_or(InventoryError::UnknownProduct(product_id))
+}
+
+/// One statement either way, so concurrent changes and reservations compose; an adjustment
+/// that would leave the range changes nothing.
+fn change_stock(conn: &Connection, product_id: i64, change: StockChange) -> Result<StockLevel, InventoryError> {
+    let (sql, value) = match change {
+        StockChange::Set(n) => (
+            format!("UPDATE stock SET on_hand = $2, updated_at = {NOW} WHERE product_id = $1 RETURNING {STOCK_COLUMNS}"),
+            n,
+        ),
+        StockChange::Adjust(d) => (
+            format!(
+                "UPDATE stock SET on_hand = on_hand + $2, updated_at = {NOW} \
+                 WHERE product_id = $1 AND on_hand::bigint + $2 BETWEEN 0 AND 2147483647 RETURNING {STOCK_COLUMNS}"
+            ),
+            d,
+        ),
+    };
+    if let Some(level) = pg::query_opt::<StockLevel>(conn, &sql, &[product_id.into(), value.into()])? {
+        return Ok(level);
+    }
+    match (stock(conn, product_id)?, change) {
+        (Some(level), StockChange::Adjust(delta)) => {
+            Err(InventoryError::OutOfRange { product_id, on_hand: level.on_hand, delta })
+        }
+        _ => Err(InventoryError::UnknownProduct(product_id)),
+    }
+}
+
+impl pg::FromRow for Line {
+    fn from_row(row: &spin_sdk::pg4::Row<'_>) -> Result<Self, DbError> {
+        Ok(Self { product_id: pg::col(row, "product_id")?, quantity: pg::col(row, "quantity")? })
+    }
+}
+
+/// The stored reservation of `order`, if any. `lock` takes its row lock for the rest of the
+/// transaction, so a release and a commit of one order run one after the other.
+fn load(conn: &Connection, order: Uuid, lock: bool) -> Result<Option<Reservation>, InventoryError> {
+    let sql = format!(
+        "SELECT state, detail FROM reservations WHERE order_id = CAST($1::text AS uuid){}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let rows = conn.query(&sql, &[order_param(order)]).map_err(DbError::from)?;
+    let Some(row) = rows.rows().next() else { return Ok(None) };
+    let state: String = pg::col(&row, "state")?;
+    let state = State::parse(&state)
+        .ok_or_else(|| DbError::Decode { column: "state".into(), reason: format!("unknown state `{state}`") })?;
+    let detail: Option<String> = pg::col(&row, "detail")?;
+    let lines = pg::map_rows::<Line>(&conn.query(
+        "SELECT product_id, quantity::bigint AS quantity FROM reservation_lines \
+         WHERE order_id = CAST($1::text AS uuid) ORDER BY product_id",
+        &[order_param(order)],
+    )
+    .map_err(DbError::from)?)?;
+    Ok(Some(Reservation { order_id: order, state, lines, detail }))
+}
+
+fn set_state(conn: &Connection, order: Uuid, state: State, detail: Option<&str>) -> Result<(), DbError> {
+    conn.execute(
+        &format!("UPDATE reservations SET state = $2, detail = $3::text, updated_at = {NOW} WHERE order_id = CAST($1::text AS uuid)"),
+        &[order_param(order), pg::text(state.as_str()), pg::nullable(detail.map(str::to_owned))],
+    )?;
+    Ok(())
+}
+
+/// Reserves every line or none; returns the stored reservation and whether this call made it.
+///
+/// The `INSERT … ON CONFLICT DO NOTHING` claims the order: a concurrent reserve of the same
+/// order waits on the primary key until this transaction ends, inserts nothing, and reads
+/// what this one stored. The decrements run under a savepoint, so a short line undoes the
+/// others and the refusal itself is still recorded for the next repeat.
+fn reserve(conn: &Connection, order: Uuid, lines: &[Line]) -> Result<(Reservation, bool), InventoryError> {
+    let claimed = conn
+        .execute(
+            "INSERT INTO reservations (order_id, state) VALUES (CAST($1::text AS uuid), 'reserved') \
+             ON CONFLICT (order_id) DO NOTHING",
+            &[order_param(order)],
+        )
+        .map_err(DbError::from)?;
+    if claimed == 0 {
+        let stored = load(conn, order, false)?.ok_or(InventoryError::UnknownOrder(order))?;
+        return Ok((stored, false));
+    }
+    for line in lines {
+        conn.execute(
+            "INSERT INTO reservation_lines (order_id, product_id, quantity) VALUES (CAST($1::text AS uuid), $2, $3)",
+            &[order_param(order), line.product_id.into(), quantity_param(line)?],
+        )
+        .map_err(DbError::from)?;
+    }
+    conn.execute("SAVEPOINT take_stock", &[]).map_err(DbError::from)?;
+    let mut short = Vec::new();
+    for line in lines {
+        let taken = conn
+            .execute(
+                &format!("UPDATE stock SET on_hand = on_hand - $2, updated_at = {NOW} WHERE product_id = $1 AND on_hand >= $2"),
+                &[line.product_id.into(), quantity_param(line)?],
+            )
+            .map_err(DbError::from)?;
+        if taken == 0 {
+            short.push(*line);
+        }
+    }
+    let mut stored = Reservation { order_id: order, state: State::Reserved, lines: lines.to_vec(), detail: None };
+    if !short.is_empty() {
+        conn.execute("ROLLBACK TO SAVEPOINT take_stock", &[]).map_err(DbError::from)?;
+        let mut found = Vec::with_capacity(short.len());
+        for line in short {
+            found.push((line, stock(conn, line.product_id)?.map(|s| s.on_hand)));
+        }
+        let detail = domain::shortage_detail(&found);
+        set_state(conn, order, State::Rejected, Some(&detail))?;
+        stored.state = State::Rejected;
+        stored.detail = Some(detail);
+    }
+    Ok((stored, true))
+}
+
+fn quantity_param(line: &Line) -> Result<ParameterValue, InventoryError> {
+    // Validation caps quantities far below i32::MAX; this only guards the conversion.
+    i32::try_from(line.quantity)
+        .map(ParameterValue::from)
+        .map_err(|_| InventoryError::Invalid(format!("quantity {} is too large", line.quantity)))
+}
+
+/// Gives an order's reserved stock back, once. A release of an order never reserved records
+/// a `released` tombstone, so a reserve that arrives late (a timed-out call still in flight)
+/// reserves nothing. Returns the reservation and whether stock was restored.
+fn release(conn: &Connection, order: Uuid) -> Result<(Reservation, bool), InventoryError> {
+    let tombstone = conn
+        .execute(
+            "INSERT INTO reservations (order_id, state) VALUES (CAST($1::text AS uuid), 'released') \
+             ON CONFLICT (order_id) DO NOTHING",
+            &[order_param(order)],
+        )
+        .map_err(DbError::from)?;
+    let mut stored = load(conn, order, true)?.ok_or(InventoryError::UnknownOrder(order))?;
+    if tombstone == 1 {
+        return Ok((stored, false));
+    }
+    match stored.state {
+        State::Reserved => {
+            for line in &stored.lines {
+                conn.execute(
+                    &format!("UPDATE stock SET on_hand = on_hand + $2, updated_at = {NOW} WHERE product_id = $1"),
+                    &[line.product_id.into(), quantity_param(line)?],
+                )
+                .map_err(DbError::from)?;
+            }
+            set_state(conn, order, State::Released, None)?;
+            stored.state = State::Released;
+            Ok((stored, true))
+        }
+        State::Released | State::Rejected => Ok((stored, false)),
+        State::Committed => Err(InventoryError::Closed { order, state: "committed", action: "released" }),
+    }
+}
+
+/// Makes a reservation final once the order is paid (the stock was already taken at reserve).
+fn commit(conn: &Connection, order: Uuid) -> Result<Reservation, InventoryError> {
+    let mut stored = load(conn, order, true)?.ok_or(InventoryError::UnknownOrder(order))?;
+    match stored.state {
+        State::Reserved => {
+            set_state(conn, order, State::Committed, None)?;
+            stored.state = State::Committed;
+            Ok(stored)
+        }
+        State::Committed => Ok(stored),
+        State::Released | State::Rejected => {
+            Err(InventoryError::Closed { order, state: stored.state.as_str(), action: "committed" })
+        }
+    }
+}

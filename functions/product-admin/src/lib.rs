@@ -1,0 +1,133 @@
+//! product-admin: the catalog's write side. `POST /api/v1/products` creates a product,
+//! `PUT`/`PATCH /api/v1/products/:id` change one (admin token only), and the public
+//! `GET /api/v1/products` lists them a page at a time (`?limit=&after=`, keyset on the id).
+//!
+//! The item route belongs to product-query (Spin routes by path, not method), which passes
+//! `PUT`/`PATCH` on here by service chaining; so the target is read from the request path,
+//! not from route parameters. Every write deletes the product's cache entry once committed.
+
+pub mod domain;
+
+use galley_common::auth;
+use galley_common::body;
+use galley_common::db::DbError;
+use galley_common::catalog::{cache_key, Product, PRODUCT_COLUMNS};
+use galley_common::edge::client::Client;
+use galley_common::edge::http::{json, read_json, RequestInfo};
+use galley_common::edge::{kv, pg, variable};
+use galley_common::inventory::{self, NewStock, StockLevel};
+use serde::Serialize;
+use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http_component;
+use spin_sdk::pg4::Connection;
+
+use domain::{AdminError, Changes, Page, ProductInput, ProductPatch, Target, COLLECTION};
+
+const CACHE_STORE: &str = "cache";
+const NOW: &str = "(now() AT TIME ZONE 'utc')";
+
+#[http_component]
+async fn handle(req: IncomingRequest) -> Response {
+    let info = RequestInfo::of(&req);
+    match serve(req, &info).await {
+        Ok(response) => response,
+        Err(err) => info.problem(&err),
+    }
+}
+
+async fn serve(req: IncomingRequest, info: &RequestInfo) -> Result<Response, AdminError> {
+    let target = Target::of(info.path())?;
+    info.require_method(target.methods())?;
+    if info.method == "GET" {
+        let page = Page::parse(info.query())?;
+        return Ok(json(200, &list(&pg::connect(&variable("db_url")?)?, page)?));
+    }
+    // The token is checked before the body is read: a non-admin learns nothing about its input.
+    auth::require_admin(info.header("authorization"), variable("auth_secret")?.as_bytes())?;
+    match target {
+        Target::Collection => {
+            let new = read_json::<ProductInput>(req, info, body::DEFAULT_LIMIT).await?.validate()?;
+            let product = create(info, new).await?;
+            kv::invalidate_all(CACHE_STORE, [cache_key(product.id)]);
+            let mut response = json(201, &product);
+            response.set_header("location", format!("{COLLECTION}/{}", product.id));
+            Ok(response)
+        }
+        Target::Item(id) => {
+            let changes: Changes = if info.method == "PUT" {
+                read_json::<ProductInput>(req, info, body::DEFAULT_LIMIT).await?.validate()?.into()
+            } else {
+                read_json::<ProductPatch>(req, info, body::DEFAULT_LIMIT).await?.validate()?
+            };
+            let product = update(&pg::connect(&variable("db_url")?)?, id, changes)?;
+            kv::invalidate_all(CACHE_STORE, [cache_key(id)]);
+            Ok(json(200, &product))
+        }
+    }
+}
+
+/// Creates the stock row first, under an id taken from the sequence, then the product: a
+/// reader can never find a product without stock. If inventory fails nothing is written to
+/// the catalog (the id is skipped); if the insert then fails, a zero stock row is left for an
+/// id no product will ever have, which nothing reads.
+async fn create(info: &RequestInfo, new: domain::NewProduct) -> Result<Product, AdminError> {
+    let conn = pg::connect(&variable("db_url")?)?;
+    let rows = conn.query("SELECT nextval(pg_get_serial_sequence('products', 'id')) AS id", &[]).map_err(DbError::from)?;
+    let id: i64 = match rows.rows().next() {
+        Some(row) => pg::col(&row, "id")?,
+        None => return Err(no_row("id")),
+    };
+    let _: StockLevel =
+        Client::new(inventory::COMPONENT, info).post(inventory::STOCK_PATH, &NewStock { product_id: id }).await?;
+    let sql = format!(
+        "INSERT INTO products (id, name, price, description) OVERRIDING SYSTEM VALUE \
+         VALUES ($1, $2, $3, $4::text) RETURNING {PRODUCT_COLUMNS}"
+    );
+    let params = [id.into(), pg::text(&new.name), new.price.into(), pg::nullable(new.description)];
+    pg::query_opt::<Product>(&conn, &sql, &params)?.ok_or_else(|| no_row("products"))
+}
+
+/// A statement that always yields a row yielded none: a bug or a broken database, a 500.
+fn no_row(what: &str) -> AdminError {
+    DbError::Decode { column: what.into(), reason: "the statement returned no row".into() }.into()
+}
+
+/// One statement: a column whose change is `None` keeps its value.
+fn update(conn: &Connection, id: i64, changes: Changes) -> Result<Product, AdminError> {
+    let sql = format!(
+        "UPDATE products SET name = COALESCE($2::text, name), price = COALESCE($3::numeric, price), \
+         description = CASE WHEN $4::boolean THEN $5::text ELSE description END, updated_at = {NOW} \
+         WHERE id = $1 RETURNING {PRODUCT_COLUMNS}"
+    );
+    let params = [
+        id.into(),
+        pg::nullable(changes.name),
+        pg::nullable(changes.price),
+        changes.description.is_some().into(),
+        pg::nullable(changes.description.flatten()),
+    ];
+    pg::query_opt::<Product>(conn, &sql, &params)?.ok_or(AdminError::NotFound)
+}
+
+/// A page of the listing; `next_after` is the `after` of the next page, absent on the last.
+#[derive(Debug, Serialize)]
+struct Listing {
+    items: Vec<Product>,
+    next_after: Option<i64>,
+}
+
+fn list(conn: &Connection, page: Page) -> Result<Listing, AdminError> {
+    // One row more than asked tells whether another page follows.
+    let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id > $1 ORDER BY id LIMIT $2");
+    let rows = conn
+        .query(&sql, &[page.after.into(), (i64::from(page.limit) + 1).into()])
+        .map_err(DbError::from)?;
+    let mut items = pg::map_rows::<Product>(&rows)?;
+    let next_after = if items.len() > page.limit as usize {
+        items.truncate(page.limit as usize);
+        items.last().map(|p| p.id)
+    } else {
+        None
+    };
+    Ok(Listing { items, next_after })
+}
