@@ -18,6 +18,8 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
+use opentelemetry::trace::SpanKind;
+use opentelemetry::KeyValue;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
@@ -26,6 +28,7 @@ use crate::app::{App, AppComponent, HttpTarget};
 use crate::manifest::StaticResponse;
 use crate::router::{Route, RouteMatch};
 use crate::state::InstanceState;
+use crate::telemetry::{self, SpanRecord};
 use crate::trace::TraceContext;
 
 const HEALTH_PATH: &str = "/.well-known/spin/health";
@@ -80,17 +83,32 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl std::fut
 /// One request from a client: route it, run it, log one line.
 async fn handle_inbound(app: &Arc<App>, request: Request<Incoming>, peer: SocketAddr) -> Response<WasiBody> {
     let started = Instant::now();
+    let started_at = std::time::SystemTime::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let trace = TraceContext::continue_or_start(header_str(request.headers(), "traceparent"));
     let request = request.map(|body| body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
     let authority = header_str(request.headers(), HOST.as_str()).unwrap_or("localhost").to_string();
     let (component, response) = dispatch(app, request, peer, &authority, trace).await;
+    let status = response.status().as_u16();
+    telemetry::record(SpanRecord {
+        name: format!("{method} {}", component.as_deref().unwrap_or("(no component)")),
+        kind: SpanKind::Server,
+        trace,
+        start: started_at,
+        attributes: vec![
+            KeyValue::new("http.request.method", method.to_string()),
+            KeyValue::new("url.path", path.clone()),
+            KeyValue::new("http.response.status_code", i64::from(status)),
+            KeyValue::new("spin.component", component.clone().unwrap_or_default()),
+        ],
+        failed: status >= 500,
+    });
     tracing::info!(
         component = %component.as_deref().unwrap_or("-"),
         %method,
         %path,
-        status = response.status().as_u16(),
+        status,
         duration_ms = (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
         trace_id = %trace.trace_id(),
         "request"

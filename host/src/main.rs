@@ -16,6 +16,7 @@ mod redis_trigger;
 mod router;
 mod runtime_config;
 mod state;
+mod telemetry;
 mod trace;
 mod variables;
 
@@ -150,8 +151,14 @@ async fn up(args: UpArgs) -> Result<()> {
     let _ = app.listen_addr.set(listen);
     print_routes(&app, listen, started.elapsed());
 
+    if telemetry::init(&app.name)? {
+        tracing::info!("exporting spans over OTLP");
+    }
     redis_trigger::start(&app);
-    http_trigger::serve(app, listener, shutdown_signal()).await
+    let served = http_trigger::serve(app, listener, shutdown_signal()).await;
+    // The batch exporter blocks while it flushes: keep that off the async workers.
+    let _ = tokio::task::spawn_blocking(telemetry::shutdown).await;
+    served
 }
 
 fn print_routes(app: &App, listen: SocketAddr, load_time: Duration) {

@@ -18,11 +18,14 @@ use std::time::Duration;
 use http::header::{HeaderValue, HOST};
 use http::Request;
 use http_body_util::BodyExt;
+use opentelemetry::trace::SpanKind;
+use opentelemetry::KeyValue;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::allowed_hosts::OutboundAddress;
 use crate::app::{App, AppComponent};
 use crate::http_trigger;
+use crate::telemetry::{self, SpanRecord};
 use crate::trace::TraceContext;
 
 const CHAINING_SUFFIX: &str = ".spin.internal";
@@ -52,7 +55,26 @@ impl WasiHttpHooks for OutboundHttp {
         let app = self.app.clone();
         let component = self.component.clone();
         let trace = self.trace.child();
-        Box::new(send(app, component, trace, request, options))
+        Box::new(async move {
+            let started = std::time::SystemTime::now();
+            let method = request.method().to_string();
+            let url = request.uri().to_string();
+            let result = send(app, component, trace, request, options).await;
+            let status = result.as_ref().map(|(response, _)| i64::from(response.status().as_u16()));
+            telemetry::record(SpanRecord {
+                name: method.clone(),
+                kind: SpanKind::Client,
+                trace,
+                start: started,
+                attributes: vec![
+                    KeyValue::new("http.request.method", method),
+                    KeyValue::new("url.full", url),
+                    KeyValue::new("http.response.status_code", status.as_ref().copied().unwrap_or(0)),
+                ],
+                failed: status.map_or(true, |s| s >= 500),
+            });
+            result
+        })
     }
 }
 

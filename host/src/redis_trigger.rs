@@ -75,8 +75,20 @@ async fn subscribe(
 
 async fn handle_message(app: Arc<App>, component_id: String, channel: String, payload: Vec<u8>) {
     let started = Instant::now();
+    let started_at = std::time::SystemTime::now();
     let trace = TraceContext::continue_or_start(None);
     let outcome = run(&app, &component_id, payload, trace).await;
+    crate::telemetry::record(crate::telemetry::SpanRecord {
+        name: format!("redis {channel}"),
+        kind: opentelemetry::trace::SpanKind::Consumer,
+        trace,
+        start: started_at,
+        attributes: vec![
+            opentelemetry::KeyValue::new("messaging.destination.name", channel.clone()),
+            opentelemetry::KeyValue::new("spin.component", component_id.clone()),
+        ],
+        failed: outcome.is_err(),
+    });
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     match outcome {
         Ok(()) => tracing::info!(component = %component_id, %channel, duration_ms, trace_id = %trace.trace_id(), "redis message handled"),

@@ -8,6 +8,8 @@ use rand::RngCore;
 pub struct TraceContext {
     trace_id: [u8; 16],
     span_id: [u8; 8],
+    /// The caller's span, when this one continues it.
+    parent_span_id: Option<[u8; 8]>,
     flags: u8,
 }
 
@@ -15,18 +17,27 @@ impl TraceContext {
     /// Continues the caller's trace when its `traceparent` is valid, else starts a new one.
     /// Either way the host gets a fresh span id of its own.
     pub fn continue_or_start(traceparent: Option<&str>) -> TraceContext {
-        let mut context = traceparent.and_then(parse).unwrap_or_else(|| TraceContext {
-            trace_id: random_id(),
-            span_id: [0; 8],
-            flags: 1,
-        });
-        context.span_id = random_id();
-        context
+        match traceparent.and_then(parse) {
+            Some(caller) => TraceContext { span_id: random_id(), parent_span_id: Some(caller.span_id), ..caller },
+            None => TraceContext { trace_id: random_id(), span_id: random_id(), parent_span_id: None, flags: 1 },
+        }
     }
 
     /// A child span in the same trace (for an outbound call).
     pub fn child(&self) -> TraceContext {
-        TraceContext { span_id: random_id(), ..*self }
+        TraceContext { span_id: random_id(), parent_span_id: Some(self.span_id), ..*self }
+    }
+
+    pub fn trace_id_bytes(&self) -> [u8; 16] {
+        self.trace_id
+    }
+
+    pub fn span_id_bytes(&self) -> [u8; 8] {
+        self.span_id
+    }
+
+    pub fn parent_span_id_bytes(&self) -> Option<[u8; 8]> {
+        self.parent_span_id
     }
 
     pub fn trace_id(&self) -> String {
@@ -64,7 +75,7 @@ fn parse(header: &str) -> Option<TraceContext> {
     if trace_id.iter().all(|b| *b == 0) || span_id.iter().all(|b| *b == 0) {
         return None;
     }
-    Some(TraceContext { trace_id, span_id, flags })
+    Some(TraceContext { trace_id, span_id, parent_span_id: None, flags })
 }
 
 #[cfg(test)]
@@ -80,6 +91,7 @@ mod tests {
         assert!(header.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
         assert!(!header.contains("00f067aa0ba902b7"));
         assert!(header.ends_with("-01"));
+        assert_eq!(context.parent_span_id_bytes().map(hex::encode).as_deref(), Some("00f067aa0ba902b7"));
     }
 
     #[test]
@@ -97,5 +109,6 @@ mod tests {
         let child = parent.child();
         assert_eq!(parent.trace_id(), child.trace_id());
         assert_ne!(parent.traceparent(), child.traceparent());
+        assert_eq!(child.parent_span_id_bytes(), Some(parent.span_id_bytes()));
     }
 }

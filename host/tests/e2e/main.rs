@@ -11,4 +11,5 @@ mod postgres;
 mod redis;
 mod routing;
 mod startup;
+mod telemetry;
 mod variables;
