@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Host benchmark: the trivial component (bench/components/hello) served by `galley up` and by
-# `wasmtime serve` (wasmtime-cli 48.0.8 from crates.io, the same wasmtime galley embeds), on
-# this machine, with the same load generator (wrk), interleaved run by run so both see the
-# same noise. Reports medians of requests/s, p50 and p99 at 64 connections, p50 for one
-# connection (where TCP_NODELAY matters), galley's peak RSS, and the ratio galley/wasmtime.
+# `wasmtime serve` (wasmtime-cli 48.0.8 from crates.io: the wasmtime galley embeds), on this
+# machine, with the same load generator (wrk -t2), interleaved run by run so both see the same
+# noise. Medians of requests/s, p50 and p99 at 64 connections and at 1 connection, galley's
+# peak RSS, the throughput ratio, and galley with TCP_NODELAY off (Spin's behaviour) at
+# 1 connection to show what setting it saves. Writes bench/results/host.md.
 #
-#   bench/host.sh            # 5 runs of 10 s per server and load; writes bench/results/host.md
+#   bench/host.sh                      # 5 runs × 10 s
 #   RUNS=3 DURATION=5 bench/host.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 RUNS=${RUNS:-5}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 tools=target/bench-tools
-results=bench/results
-mkdir -p "$results"
+mkdir -p bench/results
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
@@ -24,72 +25,53 @@ if [ ! -x "$tools/bin/wasmtime" ]; then
   echo "installing wasmtime-cli 48.0.8 into $tools (once; several minutes)"
   cargo install wasmtime-cli --version 48.0.8 --locked --root "$tools"
 fi
-wasm=target/wasm32-wasip2/release/bench_hello.wasm
-galley_port=3901
-wasmtime_port=3902
+
 state=$(mktemp -d)
 raw=$(mktemp)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$state" "$raw"; }
 trap cleanup EXIT
 
-GALLEY_LOG=warn target/release/galley up --manifest bench/spin.toml --listen 127.0.0.1:$galley_port \
-  --state-dir "$state" >/dev/null 2>&1 &
-galley_pid=$!
-pids+=("$galley_pid")
-"$tools/bin/wasmtime" serve -S cli --addr 127.0.0.1:$wasmtime_port "$wasm" >/dev/null 2>&1 &
-pids+=("$!")
-
-for port in $galley_port $wasmtime_port; do
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
-  curl -sf "http://127.0.0.1:$port/" >/dev/null || { echo "server on $port did not start" >&2; exit 1; }
-  wrk -t2 -c$CONNECTIONS -d2s "http://127.0.0.1:$port/" >/dev/null   # warm-up
-done
-
-run() { # name port connections
-  local out
-  out=$(wrk -t2 -c"$3" -d"${DURATION}s" --latency "http://127.0.0.1:$2/")
-  echo "$out" | python3 -c '
-import re, sys
-text = sys.stdin.read()
-def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", text); p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", text)
-errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-print(sys.argv[1], sys.argv[2], rps, ms(*p50.groups()), ms(*p99.groups()), errors.group(1) if errors else 0)
-' "$1" "$3" >> "$raw"
+galley() { # port [env...]
+  local port=$1; shift
+  env GALLEY_LOG=warn "$@" target/release/galley up --manifest bench/spin.toml \
+    --listen 127.0.0.1:"$port" --state-dir "$state" >/dev/null 2>&1 &
+  pids+=("$!")
 }
+galley 3901
+galley_pid=${pids[-1]}
+galley 3903 GALLEY_TCP_NODELAY=off
+"$tools/bin/wasmtime" serve -S cli --addr 127.0.0.1:3902 target/wasm32-wasip2/release/bench_hello.wasm >/dev/null 2>&1 &
+pids+=("$!")
+for port in 3901 3902 3903; do
+  wait_http "http://127.0.0.1:$port/"
+  wrk -t2 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$port/" >/dev/null   # warm-up
+done
 
 peak_rss_kb=0
 for i in $(seq "$RUNS"); do
   echo "run $i/$RUNS"
-  run galley $galley_port "$CONNECTIONS"
+  wrk_run galley "http://127.0.0.1:3901/" "$CONNECTIONS" "$DURATION" "$raw"
   rss=$(ps -o rss= -p "$galley_pid" | tr -d ' ')
   [ "$rss" -gt "$peak_rss_kb" ] && peak_rss_kb=$rss
-  run wasmtime $wasmtime_port "$CONNECTIONS"
-  run galley $galley_port 1
-  run wasmtime $wasmtime_port 1
+  wrk_run wasmtime-serve "http://127.0.0.1:3902/" "$CONNECTIONS" "$DURATION" "$raw"
+  wrk_run galley "http://127.0.0.1:3901/" 1 "$DURATION" "$raw"
+  wrk_run wasmtime-serve "http://127.0.0.1:3902/" 1 "$DURATION" "$raw"
+  wrk_run galley-nodelay-off "http://127.0.0.1:3903/" 1 "$DURATION" "$raw"
 done
 
-python3 - "$raw" "$peak_rss_kb" "$RUNS" "$DURATION" "$CONNECTIONS" > "$results/host.md" <<'EOF'
-import statistics, sys, platform, datetime, os
-raw, rss_kb, runs, duration, connections = sys.argv[1], int(sys.argv[2]), *sys.argv[3:]
-rows = [line.split() for line in open(raw)]
-def median(name, conns, col):
-    return statistics.median(float(r[col]) for r in rows if r[0] == name and r[1] == conns)
-errors = sum(int(r[5]) for r in rows)
-g, w = "galley", "wasmtime"
-c = connections
-print("# Host benchmark: galley vs wasmtime serve\n")
-print(f"Generated by `bench/host.sh` on {datetime.date.today()} ({os.cpu_count()} cores, {platform.machine()}).")
-print(f"Trivial component (`bench/components/hello`), wrk -t2, {runs} interleaved runs of {duration} s each; medians.\n")
-print("| server | connections | requests/s | p50 (ms) | p99 (ms) |")
-print("|---|---|---|---|---|")
-for name in (g, w):
-    for conns in (c, "1"):
-        print(f"| {name} | {conns} | {median(name, conns, 2):.0f} | {median(name, conns, 3):.3f} | {median(name, conns, 4):.3f} |")
-ratio = median(g, c, 2) / median(w, c, 2)
-print(f"\ngalley / wasmtime serve throughput at {c} connections: **{ratio:.2f}×** (target ≥ 0.9×).")
-print(f"galley peak RSS during the runs: {rss_kb / 1024:.1f} MiB. Non-2xx responses: {errors}.")
-EOF
-cat "$results/host.md"
+ratio=$(python3 -c "print(f'{$(median_of "$raw" galley "$CONNECTIONS" 2) / $(median_of "$raw" wasmtime-serve "$CONNECTIONS" 2):.2f}')")
+{
+  echo "# Host benchmark: galley vs wasmtime serve"
+  echo
+  echo "Generated by \`bench/host.sh\` on $(date -u +%F) ($(nproc) cores). Trivial component"
+  echo "(\`bench/components/hello\`), \`wrk -t2 --latency\`, $RUNS interleaved runs of $DURATION s; medians."
+  echo
+  median_table "$raw"
+  echo
+  echo "- galley / wasmtime serve throughput at $CONNECTIONS connections: **${ratio}×** (target ≥ 0.9×)."
+  echo "- galley peak RSS during the runs: $((peak_rss_kb / 1024)) MiB."
+  echo "- \`galley-nodelay-off\` is galley with \`GALLEY_TCP_NODELAY=off\` (Spin's socket setting): compare its"
+  echo "  1-connection p50 with galley's."
+} > bench/results/host.md
+cat bench/results/host.md

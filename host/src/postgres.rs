@@ -23,6 +23,24 @@ mod values;
 /// Spin's limit on connections per pool.
 const MAX_POOL_SIZE: usize = 64;
 
+/// Switches that turn galley's Postgres savings off, so `bench/postgres.sh` can measure each
+/// one against Spin's behaviour in the same run. Defaults are the fast paths.
+#[derive(Debug, Clone, Copy)]
+struct Tuning {
+    /// `GALLEY_PG_STATEMENT_CACHE=off`: prepare every statement afresh, as Spin does.
+    statement_cache: bool,
+    /// `GALLEY_PG_RECYCLE=clean`: run deadpool's cleanup batch on every checkout, as Spin does.
+    clean_on_recycle: bool,
+}
+
+fn tuning() -> Tuning {
+    static TUNING: std::sync::OnceLock<Tuning> = std::sync::OnceLock::new();
+    *TUNING.get_or_init(|| Tuning {
+        statement_cache: std::env::var("GALLEY_PG_STATEMENT_CACHE").map_or(true, |v| v != "off"),
+        clean_on_recycle: std::env::var("GALLEY_PG_RECYCLE").is_ok_and(|v| v == "clean"),
+    })
+}
+
 /// One pool per distinct connection string, created on first use.
 #[derive(Default)]
 pub struct PgPools {
@@ -35,7 +53,8 @@ impl PgPools {
         if let Some(pool) = pools.get(address) {
             return Ok(pool.clone());
         }
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let recycling_method = if tuning().clean_on_recycle { RecyclingMethod::Clean } else { RecyclingMethod::Fast };
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method });
         let pool = Pool::builder(manager)
             .max_size(MAX_POOL_SIZE)
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -226,9 +245,15 @@ impl InstanceState {
     }
 }
 
+/// Prepares `statement` on the pinned client, reusing the client's cached plan when it has one.
+async fn prepare(client: &Object, statement: &str) -> Result<tokio_postgres::Statement, Error> {
+    let prepared = if tuning().statement_cache { client.prepare_cached(statement).await } else { client.prepare(statement).await };
+    prepared.map_err(query_error)
+}
+
 async fn run_query(connection: &PgConnection, statement: &str, params: Vec<ParameterValue>) -> Result<RowSet, Error> {
     let client = connection.client()?;
-    let prepared = client.prepare_cached(statement).await.map_err(query_error)?;
+    let prepared = prepare(client, statement).await?;
     let params = values::to_sql_params(params)?;
     let rows = client
         .query(&prepared, &values::as_refs(&params))
@@ -249,7 +274,7 @@ async fn run_query(connection: &PgConnection, statement: &str, params: Vec<Param
 
 async fn run_execute(connection: &PgConnection, statement: &str, params: Vec<ParameterValue>) -> Result<u64, Error> {
     let client = connection.client()?;
-    let prepared = client.prepare_cached(statement).await.map_err(query_error)?;
+    let prepared = prepare(client, statement).await?;
     let params = values::to_sql_params(params)?;
     client.execute(&prepared, &values::as_refs(&params)).await.map_err(query_error)
 }

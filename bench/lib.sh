@@ -1,0 +1,41 @@
+# Shared by the bench scripts: wrk runs parsed into one line each, and medians into markdown.
+# A raw line is: <label> <connections> <requests/s> <p50 ms> <p99 ms> <non-2xx count>
+
+# wrk_run LABEL URL CONNECTIONS DURATION RAWFILE
+wrk_run() {
+  wrk -t2 -c"$3" -d"${4}s" --latency "$2" | python3 -c '
+import re, sys
+text = sys.stdin.read()
+def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", text); p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", text)
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+print(sys.argv[1], sys.argv[2], rps, ms(*p50.groups()), ms(*p99.groups()), errors.group(1) if errors else 0)
+' "$1" "$3" >> "$5"
+}
+
+# wait_http URL: until it answers 2xx (30 s at most)
+wait_http() {
+  for _ in $(seq 300); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done
+  echo "no answer from $1" >&2; return 1
+}
+
+# median_table RAWFILE: a markdown table of medians per (label, connections)
+median_table() {
+  python3 - "$1" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+keys = list(dict.fromkeys((r[0], r[1]) for r in rows))
+print("| configuration | connections | requests/s | p50 (ms) | p99 (ms) | non-2xx |")
+print("|---|---|---|---|---|---|")
+for label, conns in keys:
+    sel = [r for r in rows if r[0] == label and r[1] == conns]
+    med = lambda i: statistics.median(float(r[i]) for r in sel)
+    print(f"| {label} | {conns} | {med(2):.0f} | {med(3):.3f} | {med(4):.3f} | {sum(int(r[5]) for r in sel)} |")
+PY
+}
+
+# median_of RAWFILE LABEL CONNECTIONS COLUMN
+median_of() {
+  python3 -c 'import statistics,sys; rows=[l.split() for l in open(sys.argv[1]) if l.strip()]; print(statistics.median(float(r[int(sys.argv[4])]) for r in rows if r[0]==sys.argv[2] and r[1]==sys.argv[3]))' "$@"
+}
