@@ -5,6 +5,8 @@ SHELL := /bin/bash
 
 # Every crate under functions/ except the shared library is a component.
 COMPONENTS := $(filter-out common,$(notdir $(wildcard functions/*)))
+# Test-only components the end-to-end harness adds to the manifest it serves (never in spin.toml).
+E2E_COMPONENTS := e2e-chain-proxy
 WASM_TARGET := wasm32-wasip2
 
 .PHONY: up down reset test build build-components build-native migrate admin bench toolchain
@@ -13,7 +15,7 @@ toolchain:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 
 build-components: toolchain
-	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(COMPONENTS))
+	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(COMPONENTS) $(E2E_COMPONENTS))
 
 build-native:
 	cargo build --release -p galley -p galley-migrate

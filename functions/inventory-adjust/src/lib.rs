@@ -101,15 +101,17 @@ fn create_stock(conn: &Connection, product_id: i64) -> Result<StockLevel, Invent
 /// One statement either way, so concurrent changes and reservations compose; an adjustment
 /// that would leave the range changes nothing.
 fn change_stock(conn: &Connection, product_id: i64, change: StockChange) -> Result<StockLevel, InventoryError> {
+    // `$2::bigint`: the values are i64 parameters, and Postgres would otherwise type them as the
+    // integer column, which the driver refuses to fill from an i64.
     let (sql, value) = match change {
         StockChange::Set(n) => (
-            format!("UPDATE stock SET on_hand = $2, updated_at = {NOW} WHERE product_id = $1 RETURNING {STOCK_COLUMNS}"),
+            format!("UPDATE stock SET on_hand = $2::bigint, updated_at = {NOW} WHERE product_id = $1 RETURNING {STOCK_COLUMNS}"),
             n,
         ),
         StockChange::Adjust(d) => (
             format!(
-                "UPDATE stock SET on_hand = on_hand + $2, updated_at = {NOW} \
-                 WHERE product_id = $1 AND on_hand::bigint + $2 BETWEEN 0 AND 2147483647 RETURNING {STOCK_COLUMNS}"
+                "UPDATE stock SET on_hand = on_hand + $2::bigint, updated_at = {NOW} \
+                 WHERE product_id = $1 AND on_hand + $2::bigint BETWEEN 0 AND 2147483647 RETURNING {STOCK_COLUMNS}"
             ),
             d,
         ),

@@ -38,26 +38,75 @@ struct Host {
     state: tempfile::TempDir,
 }
 
+/// How a dedicated host differs from the shared one.
+#[derive(Debug, Clone, Default)]
+pub struct HostOptions {
+    /// Extra environment, e.g. `SPIN_VARIABLE_PRODUCT_CACHE_TTL_SECS`.
+    pub env: Vec<(String, String)>,
+    /// The text of the runtime config to use instead of the test profile's.
+    pub runtime_config: Option<String>,
+}
+
+/// Route under which the test manifest exposes private components (see tests/components/chain-proxy).
+pub const CHAIN_PROXY_ROUTE: &str = "/_e2e/chain/...";
+
+/// The app's `spin.toml` plus the test-only chain proxy, written into `dir` with absolute
+/// `source` paths: every route of the app is served exactly as the real manifest declares it.
+fn test_manifest(root: &std::path::Path, dir: &std::path::Path) -> PathBuf {
+    let text = std::fs::read_to_string(root.join("spin.toml")).expect("spin.toml");
+    let mut manifest: toml::Table = toml::from_str(&text).expect("spin.toml parses");
+    let wasm_dir = root.join("target/wasm32-wasip2/release");
+    let components = manifest.get_mut("component").and_then(|c| c.as_table_mut()).expect("[component]");
+    for (_, component) in components.iter_mut() {
+        let source = component.get("source").and_then(|s| s.as_str()).expect("source").to_owned();
+        component["source"] = toml::Value::String(root.join(source).display().to_string());
+    }
+    let proxy: toml::Table = toml::from_str(&format!(
+        "source = {:?}\nallowed_outbound_hosts = [\"http://*.spin.internal\"]\n",
+        wasm_dir.join("e2e_chain_proxy.wasm").display().to_string()
+    ))
+    .expect("proxy component");
+    components.insert("e2e-chain-proxy".into(), toml::Value::Table(proxy));
+    let triggers = manifest["trigger"]["http"].as_array_mut().expect("[[trigger.http]]");
+    let mut trigger = toml::Table::new();
+    trigger.insert("route".into(), CHAIN_PROXY_ROUTE.into());
+    trigger.insert("component".into(), "e2e-chain-proxy".into());
+    triggers.push(toml::Value::Table(trigger));
+    let path = dir.join("spin.toml");
+    std::fs::write(&path, toml::to_string(&manifest).expect("manifest serialises")).expect("write test manifest");
+    path
+}
+
 impl Host {
     fn log_path(&self) -> PathBuf {
         self.state.path().join("galley.log")
     }
 
-    fn start() -> Host {
+    fn start(options: &HostOptions) -> Host {
         let root = repo_root();
         let bin = std::env::var("GALLEY_BIN").map(PathBuf::from).unwrap_or_else(|_| root.join("target/release/galley"));
         assert!(bin.exists(), "{} not found: build it with `make build`", bin.display());
         let pg_port = pg_port();
         let _redis = required_env("GALLEY_TEST_REDIS_PORT");
-        let runtime_config = root.join(".data/test/runtime-config.toml");
+        let state = tempfile::tempdir().expect("temp dir");
+        let runtime_config = match &options.runtime_config {
+            Some(text) => {
+                let path = state.path().join("runtime-config.toml");
+                std::fs::write(&path, text).expect("write runtime config");
+                path
+            }
+            None => root.join(".data/test/runtime-config.toml"),
+        };
         assert!(runtime_config.exists(), "{} missing: `scripts/services.sh up test` writes it", runtime_config.display());
+        let manifest = test_manifest(&root, state.path());
 
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let state = tempfile::tempdir().expect("temp dir");
         let log = std::fs::File::create(state.path().join("galley.log")).expect("log file");
         let child = Command::new(&bin)
             .current_dir(&root)
-            .args(["up", "--manifest", "spin.toml", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["up", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--manifest")
+            .arg(&manifest)
             .arg("--runtime-config-file")
             .arg(&runtime_config)
             .arg("--state-dir")
@@ -65,6 +114,7 @@ impl Host {
             .env("SPIN_VARIABLE_DB_HOST", "127.0.0.1")
             .env("SPIN_VARIABLE_DB_PORT", &pg_port)
             .env("SPIN_VARIABLE_AUTH_SECRET", TEST_SECRET)
+            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
@@ -129,12 +179,19 @@ pub fn spawn_app() -> TestApp {
         match shared.upgrade() {
             Some(host) => host,
             None => {
-                let host = Arc::new(Host::start());
+                let host = Arc::new(Host::start(&HostOptions::default()));
                 *shared = Arc::downgrade(&host);
                 host
             }
         }
     };
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+    TestApp { base: host.base.clone(), http, host }
+}
+
+/// A host of its own (not shared), for tests that need other variables or stores.
+pub fn spawn_app_with(options: HostOptions) -> TestApp {
+    let host = Arc::new(Host::start(&options));
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
     TestApp { base: host.base.clone(), http, host }
 }

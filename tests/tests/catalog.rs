@@ -1,0 +1,409 @@
+//! End-to-end: products and stock over real HTTP, against `galley`, the test Postgres and the
+//! `cache` store in the test Redis. Private inventory operations are reached the way other
+//! components reach them, by service chaining, through the harness's test-only chain proxy.
+
+mod support;
+
+use std::time::Duration;
+
+use galley_common::auth::{self, Claims, Role};
+use serde_json::{json, Value};
+use support::*;
+
+fn token(role: Role) -> String {
+    let claims = Claims::new(uuid::Uuid::new_v4().to_string(), role, galley_common::unix_now());
+    auth::issue(&claims, TEST_SECRET.as_bytes()).expect("sign test token")
+}
+
+fn unique_name(prefix: &str) -> String {
+    format!("{prefix} {}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+fn order_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// What a request answered: status, `x-cache`, JSON body (or Null).
+struct Answer {
+    status: u16,
+    cache: Option<String>,
+    body: Value,
+}
+
+async fn answer(resp: reqwest::Response) -> Answer {
+    let status = resp.status().as_u16();
+    let cache = resp.headers().get("x-cache").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let bytes = resp.bytes().await.expect("body");
+    Answer { status, cache, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+}
+
+impl TestApp {
+    async fn send(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> reqwest::Response {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("request")
+    }
+
+    async fn create_product(&self, price: &str) -> Value {
+        let body = json!({"name": unique_name("Product"), "price": price, "description": "made in tests"});
+        let resp = self.send(reqwest::Method::POST, "/api/v1/products", Some(&token(Role::Admin)), Some(body)).await;
+        assert_eq!(resp.status(), 201, "create product");
+        resp.json().await.expect("product json")
+    }
+
+    async fn product(&self, id: i64) -> Answer {
+        answer(self.send(reqwest::Method::GET, &format!("/api/v1/products/{id}"), None, None).await).await
+    }
+
+    async fn restock(&self, id: i64, body: Value) -> Answer {
+        let path = format!("/api/v1/inventory/{id}");
+        answer(self.send(reqwest::Method::PUT, &path, Some(&token(Role::Admin)), Some(body)).await).await
+    }
+
+    /// A private inventory operation, by service chaining.
+    async fn inventory(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
+        answer(self.send(method, &format!("/_e2e/chain/inventory-adjust{path}"), None, body).await).await
+    }
+
+    async fn on_hand(&self, id: i64) -> i64 {
+        let a = self.inventory(reqwest::Method::GET, &format!("/stock/{id}"), None).await;
+        assert_eq!(a.status, 200, "stock of {id}: {}", a.body);
+        a.body["on_hand"].as_i64().expect("on_hand")
+    }
+
+    async fn reserve(&self, order: &str, lines: Value) -> Answer {
+        self.inventory(reqwest::Method::POST, "/reservations", Some(json!({"order_id": order, "lines": lines}))).await
+    }
+
+    async fn settle(&self, order: &str, action: &str) -> Answer {
+        self.inventory(reqwest::Method::POST, &format!("/reservations/{order}/{action}"), None).await
+    }
+
+    /// A product with `stock` on hand.
+    async fn stocked_product(&self, stock: i64) -> i64 {
+        let id = self.create_product("3.00").await["id"].as_i64().expect("id");
+        assert_eq!(self.restock(id, json!({"on_hand": stock})).await.status, 200);
+        id
+    }
+}
+
+fn id_of(product: &Value) -> i64 {
+    product["id"].as_i64().expect("numeric id")
+}
+
+#[tokio::test]
+async fn create_query_update_restock_through_the_cache() {
+    let app = spawn_app();
+    let created = app.create_product("12.5").await;
+    let id = id_of(&created);
+    assert_eq!(created["price"], "12.50");
+    assert_eq!(created["description"], "made in tests");
+
+    let first = app.product(id).await;
+    assert_eq!((first.status, first.cache.as_deref()), (200, Some("miss")));
+    assert_eq!(first.body["stock"], 0, "a new product has a zero stock row: {}", first.body);
+    assert_eq!(first.body["price"], "12.50");
+    let keys: Vec<&String> = first.body.as_object().expect("object").keys().collect();
+    assert_eq!(keys.len(), 5, "id, name, price, description, stock: {keys:?}");
+    let second = app.product(id).await;
+    assert_eq!((second.status, second.cache.as_deref()), (200, Some("hit")));
+    assert_eq!(second.body, first.body);
+
+    // A write goes through product-query's route to product-admin and drops the cache entry.
+    let admin = token(Role::Admin);
+    let put = json!({"name": created["name"], "price": "15.00"});
+    let resp = app.send(reqwest::Method::PUT, &format!("/api/v1/products/{id}"), Some(&admin), Some(put)).await;
+    assert_eq!(resp.status(), 200);
+    let updated: Value = resp.json().await.expect("json");
+    assert_eq!(updated["price"], "15.00");
+    assert_eq!(updated["description"], Value::Null, "PUT replaces: no description given, none kept");
+    let after = app.product(id).await;
+    assert_eq!((after.cache.as_deref(), &after.body["price"]), (Some("miss"), &json!("15.00")));
+    assert_eq!(app.product(id).await.cache.as_deref(), Some("hit"));
+
+    let patch = json!({"description": "now with a description"});
+    let resp = app.send(reqwest::Method::PATCH, &format!("/api/v1/products/{id}"), Some(&admin), Some(patch)).await;
+    assert_eq!(resp.status(), 200);
+    let after = app.product(id).await;
+    assert_eq!(after.cache.as_deref(), Some("miss"));
+    assert_eq!(after.body["description"], "now with a description");
+    assert_eq!(after.body["price"], "15.00", "PATCH keeps what it does not name");
+
+    // Restock: set, then adjust; each drops the cache entry.
+    let set = app.restock(id, json!({"on_hand": 7})).await;
+    assert_eq!((set.status, &set.body["on_hand"]), (200, &json!(7)));
+    let after = app.product(id).await;
+    assert_eq!((after.cache.as_deref(), &after.body["stock"]), (Some("miss"), &json!(7)));
+    assert_eq!(app.product(id).await.cache.as_deref(), Some("hit"));
+    assert_eq!(app.restock(id, json!({"delta": -2})).await.body["on_hand"], 5);
+    assert_eq!(app.product(id).await.body["stock"], 5);
+    let below = app.restock(id, json!({"delta": -6})).await;
+    assert_eq!(below.status, 409, "{}", below.body);
+    assert_eq!(app.on_hand(id).await, 5, "a refused adjustment changes nothing");
+}
+
+#[tokio::test]
+async fn an_expired_entry_is_refreshed() {
+    let app = spawn_app_with(HostOptions {
+        env: vec![("SPIN_VARIABLE_PRODUCT_CACHE_TTL_SECS".into(), "1".into())],
+        ..HostOptions::default()
+    });
+    let id = id_of(&app.create_product("1.00").await);
+    assert_eq!(app.product(id).await.cache.as_deref(), Some("miss"));
+    assert_eq!(app.product(id).await.cache.as_deref(), Some("hit"));
+    // Expiry is in whole seconds: after two, the entry is stale whatever the rounding.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let refreshed = app.product(id).await;
+    assert_eq!((refreshed.status, refreshed.cache.as_deref()), (200, Some("miss")));
+    assert_eq!(app.product(id).await.cache.as_deref(), Some("hit"), "the refreshed entry is served again");
+}
+
+#[tokio::test]
+#[ignore = "galley bug: key-value against an unreachable Redis blocks until the 60 s request limit instead of failing; see README"]
+async fn a_cache_outage_is_never_a_5xx() {
+    // A `cache` store on a Redis port where nothing listens.
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let app = spawn_app_with(HostOptions {
+        runtime_config: Some(format!("[key_value_store.cache]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{dead_port}\"\n")),
+        ..HostOptions::default()
+    });
+    let id = id_of(&app.create_product("2.00").await);
+    for _ in 0..2 {
+        let a = app.product(id).await;
+        assert_eq!((a.status, a.cache.as_deref()), (200, Some("miss")), "{}", a.body);
+        assert_eq!(a.body["price"], "2.00");
+    }
+    assert_eq!(app.restock(id, json!({"on_hand": 3})).await.status, 200);
+    assert_eq!(app.product(id).await.body["stock"], 3);
+    assert!(app.host_log().contains("cache:"), "the outage is logged");
+}
+
+#[tokio::test]
+async fn unknown_ids_are_404_and_not_cached_bad_ids_400() {
+    let app = spawn_app();
+    for _ in 0..2 {
+        let resp = app.send(reqwest::Method::GET, "/api/v1/products/999999999", None, None).await;
+        assert!(resp.headers().get("x-cache").is_none());
+        assert_problem(resp, 404).await;
+    }
+    for bad in ["abc", "0", "-1", "1.5", "1e3"] {
+        let resp = app.send(reqwest::Method::GET, &format!("/api/v1/products/{bad}"), None, None).await;
+        assert_problem(resp, 400).await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_reservations_never_oversell() {
+    let app = spawn_app();
+    let id = app.stocked_product(50).await;
+    let lines = json!([{"product_id": id, "quantity": 1}]);
+    let attempts = (0..200).map(|_| {
+        let (app, lines) = (&app, lines.clone());
+        async move { app.reserve(&order_id(), lines).await }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let ok = answers.iter().filter(|a| a.status == 200).count();
+    let refused = answers.iter().filter(|a| a.status == 409 && a.body["type"] == "/problems/insufficient-stock").count();
+    assert_eq!((ok, refused), (50, 150), "exactly the stock is sold, the rest refused with 409");
+    assert_eq!(app.on_hand(id).await, 0);
+    assert_eq!(app.product(id).await.body["stock"], 0, "the read side sees it too");
+}
+
+#[tokio::test]
+async fn the_same_order_reserved_concurrently_decrements_once() {
+    let app = spawn_app();
+    let id = app.stocked_product(20).await;
+    let order = order_id();
+    let lines = json!([{"product_id": id, "quantity": 3}]);
+    let answers = futures::future::join_all((0..10).map(|_| app.reserve(&order, lines.clone()))).await;
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.body["state"], "reserved");
+    }
+    assert_eq!(app.on_hand(id).await, 17);
+    // The same order with other lines is a conflict, not a second reservation.
+    let other = app.reserve(&order, json!([{"product_id": id, "quantity": 4}])).await;
+    assert_eq!(other.status, 409);
+    assert_eq!(app.on_hand(id).await, 17);
+}
+
+#[tokio::test]
+async fn release_and_commit_are_idempotent() {
+    let app = spawn_app();
+    let id = app.stocked_product(10).await;
+    let lines = json!([{"product_id": id, "quantity": 4}]);
+
+    let released = order_id();
+    assert_eq!(app.reserve(&released, lines.clone()).await.status, 200);
+    assert_eq!(app.on_hand(id).await, 6);
+    for _ in 0..2 {
+        let a = app.settle(&released, "release").await;
+        assert_eq!((a.status, &a.body["state"]), (200, &json!("released")));
+    }
+    assert_eq!(app.on_hand(id).await, 10, "restored once");
+    assert_eq!(app.reserve(&released, lines.clone()).await.status, 409, "a released order stays released");
+    assert_eq!(app.settle(&released, "commit").await.status, 409);
+
+    let committed = order_id();
+    assert_eq!(app.reserve(&committed, lines.clone()).await.status, 200);
+    for _ in 0..2 {
+        let a = app.settle(&committed, "commit").await;
+        assert_eq!((a.status, &a.body["state"]), (200, &json!("committed")));
+    }
+    assert_eq!(app.settle(&committed, "release").await.status, 409, "paid stock is not given back");
+    assert_eq!(app.on_hand(id).await, 6);
+
+    // A release that overtakes its reserve leaves a tombstone: the late reserve takes nothing.
+    let overtaken = order_id();
+    assert_eq!(app.settle(&overtaken, "release").await.status, 200);
+    assert_eq!(app.reserve(&overtaken, lines.clone()).await.status, 409);
+    assert_eq!(app.on_hand(id).await, 6);
+    assert_eq!(app.settle(&order_id(), "commit").await.status, 404, "nothing to commit");
+}
+
+#[tokio::test]
+async fn several_lines_with_one_short_reserve_nothing() {
+    let app = spawn_app();
+    let plenty = app.stocked_product(5).await;
+    let scarce = app.stocked_product(1).await;
+    let order = order_id();
+    let lines = json!([{"product_id": plenty, "quantity": 2}, {"product_id": scarce, "quantity": 3}]);
+    let a = app.reserve(&order, lines.clone()).await;
+    assert_eq!((a.status, &a.body["type"]), (409, &json!("/problems/insufficient-stock")));
+    let detail = a.body["detail"].as_str().expect("detail").to_owned();
+    assert!(detail.contains(&format!("product {scarce} has 1 on hand, 3 requested")), "{detail}");
+    assert_eq!((app.on_hand(plenty).await, app.on_hand(scarce).await), (5, 1), "nothing reserved");
+    // The repeat answers the first outcome, even once the stock would suffice.
+    assert_eq!(app.restock(scarce, json!({"on_hand": 10})).await.status, 200);
+    let again = app.reserve(&order, lines).await;
+    assert_eq!((again.status, again.body["detail"].as_str()), (409, Some(detail.as_str())));
+    assert_eq!(app.on_hand(plenty).await, 5);
+
+    let unknown = app.reserve(&order_id(), json!([{"product_id": 987654321, "quantity": 1}])).await;
+    assert_eq!(unknown.status, 409);
+    assert!(unknown.body["detail"].as_str().unwrap_or("").contains("unknown"), "{}", unknown.body);
+}
+
+#[tokio::test]
+async fn bad_input_is_a_4xx_problem_and_writes_nothing() {
+    let app = spawn_app();
+    let id = id_of(&app.create_product("9.99").await);
+    let admin = token(Role::Admin);
+    let customer = token(Role::Customer);
+    let good = json!({"name": unique_name("Good"), "price": "1.00"});
+    let item = format!("/api/v1/products/{id}");
+    use reqwest::Method as M;
+
+    // Who: no token 401, a customer 403, on every write route.
+    for (method, path) in [(M::POST, "/api/v1/products"), (M::PUT, item.as_str()), (M::PATCH, item.as_str())] {
+        assert_problem(app.send(method.clone(), path, None, Some(good.clone())).await, 401).await;
+        assert_problem(app.send(method.clone(), path, Some(&customer), Some(good.clone())).await, 403).await;
+        assert_problem(app.send(method, path, Some("not-a-token"), Some(good.clone())).await, 401).await;
+    }
+    let restock = format!("/api/v1/inventory/{id}");
+    assert_problem(app.send(M::PUT, &restock, Some(&customer), Some(json!({"on_hand": 5}))).await, 403).await;
+    assert_problem(app.send(M::PUT, &restock, None, Some(json!({"on_hand": 5}))).await, 401).await;
+
+    // What: each bad product is a 422 naming the field.
+    let bad_products = [
+        (json!({"name": "x", "price": "-1.00"}), "price"),
+        (json!({"name": "x", "price": "0"}), "price"),
+        (json!({"name": "x", "price": "1.234"}), "price"),
+        (json!({"name": "x", "price": 1.234}), "price"),
+        (json!({"name": "x", "price": "100000000"}), "price"),
+        (json!({"name": "x".repeat(201), "price": "1.00"}), "name"),
+        (json!({"name": "", "price": "1.00"}), "name"),
+        (json!({"name": "x"}), "price"),
+        (json!({"name": "x", "price": "1.00", "stock": 5}), "stock"),
+    ];
+    for (body, field) in bad_products {
+        for (method, path) in [(M::POST, "/api/v1/products"), (M::PUT, item.as_str())] {
+            let p = assert_problem(app.send(method, path, Some(&admin), Some(body.clone())).await, 422).await;
+            assert!(p["detail"].as_str().unwrap_or("").contains(field), "{field}: {p}");
+        }
+    }
+    let p = assert_problem(app.send(M::PATCH, &item, Some(&admin), Some(json!({"price": "0.001"}))).await, 422).await;
+    assert!(p["detail"].as_str().unwrap_or("").contains("price"), "{p}");
+    assert_problem(app.send(M::PATCH, &item, Some(&admin), Some(json!({}))).await, 422).await;
+
+    // Malformed JSON, wrong media type, unknown product, bad ids.
+    for (method, path) in [(M::POST, "/api/v1/products"), (M::PATCH, item.as_str()), (M::PUT, restock.as_str())] {
+        let resp = app.http.request(method.clone(), app.url(path)).bearer_auth(&admin)
+            .header("content-type", "application/json").body("not json").send().await.expect("request");
+        let p = assert_problem(resp, 400).await;
+        assert_eq!(p["type"], "/problems/malformed-body", "{path}");
+        let resp = app.http.request(method, app.url(path)).bearer_auth(&admin)
+            .header("content-type", "text/plain").body("hi").send().await.expect("request");
+        assert_problem(resp, 415).await;
+    }
+    assert_problem(app.send(M::PUT, "/api/v1/products/999999999", Some(&admin), Some(good.clone())).await, 404).await;
+    assert_problem(app.send(M::PUT, "/api/v1/products/abc", Some(&admin), Some(good.clone())).await, 400).await;
+    assert_problem(app.send(M::PUT, "/api/v1/inventory/999999999", Some(&admin), Some(json!({"on_hand": 1}))).await, 404).await;
+    assert_problem(app.send(M::PUT, "/api/v1/inventory/abc", Some(&admin), Some(json!({"on_hand": 1}))).await, 400).await;
+    for body in [json!({"on_hand": -1}), json!({}), json!({"on_hand": 1, "delta": 1}), json!({"on_hand": "5"})] {
+        assert_problem(app.send(M::PUT, &restock, Some(&admin), Some(body)).await, 422).await;
+    }
+    assert_problem(app.send(M::DELETE, &item, Some(&admin), None).await, 405).await;
+    assert_problem(app.send(M::GET, "/api/v1/products?limit=101", None, None).await, 400).await;
+
+    // None of it changed the product or its stock.
+    let now = app.product(id).await;
+    assert_eq!((&now.body["price"], &now.body["stock"]), (&json!("9.99"), &json!(0)), "{}", now.body);
+}
+
+#[tokio::test]
+async fn private_inventory_routes_are_404_from_outside() {
+    let app = spawn_app();
+    let id = app.stocked_product(3).await;
+    let order = order_id();
+    use reqwest::Method as M;
+    for (method, path) in [
+        (M::GET, format!("/stock/{id}")),
+        (M::PUT, format!("/stock/{id}")),
+        (M::POST, "/stock".to_owned()),
+        (M::POST, "/reservations".to_owned()),
+        (M::POST, format!("/reservations/{order}/release")),
+        (M::POST, format!("/reservations/{order}/commit")),
+    ] {
+        let body = json!({"order_id": order, "lines": [{"product_id": id, "quantity": 1}], "on_hand": 0, "product_id": id});
+        let resp = app.send(method, &path, Some(&token(Role::Admin)), Some(body)).await;
+        assert_eq!(resp.status(), 404, "{path}");
+        assert!(resp.bytes().await.expect("body").is_empty(), "the router's 404: empty body");
+    }
+    assert_eq!(app.on_hand(id).await, 3, "nothing reached inventory");
+}
+
+#[tokio::test]
+async fn the_listing_pages_by_id() {
+    let app = spawn_app();
+    let first = id_of(&app.create_product("1.00").await);
+    let second = id_of(&app.create_product("1.00").await);
+    assert!(second > first);
+    let page = answer(app.send(reqwest::Method::GET, &format!("/api/v1/products?limit=1&after={}", first - 1), None, None).await).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.body["items"][0]["id"], first);
+    assert_eq!(page.body["next_after"], first);
+    // Walk every page: ids strictly ascend and each page holds at most `limit`.
+    let (mut path, mut seen, mut last) = ("/api/v1/products?limit=100".to_owned(), 0usize, 0i64);
+    loop {
+        let page = answer(app.send(reqwest::Method::GET, &path, None, None).await).await;
+        let items = page.body["items"].as_array().expect("items").clone();
+        assert!(items.len() <= 100);
+        for item in &items {
+            let id = id_of(item);
+            assert!(id > last, "ascending ids");
+            last = id;
+        }
+        seen += items.len();
+        match page.body["next_after"].as_i64() {
+            Some(next) => path = format!("/api/v1/products?limit=100&after={next}"),
+            None => break,
+        }
+    }
+    assert!(seen >= 2 && last >= second);
+}
