@@ -3,7 +3,9 @@
 
 # wrk_run LABEL URL CONNECTIONS DURATION RAWFILE
 wrk_run() {
-  wrk -t2 -c"$3" -d"${4}s" --latency "$2" | python3 -c '
+  local threads=2
+  [ "$3" -lt 2 ] && threads=1
+  wrk -t$threads -c"$3" -d"${4}s" --latency "$2" | python3 -c '
 import re, sys
 text = sys.stdin.read()
 def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]

@@ -45,10 +45,11 @@ pub fn new_engine(limits: &InstanceLimits) -> Result<Engine> {
     config.epoch_interruption(true);
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(limits.max_instances);
-    // A component made by `wasm-tools component new` from a Rust module holds a few core
-    // instances (the module, the WASI adapter, shims), each with its memories and tables.
+    // A component holds a few core instances (the module, shims), each with tables; a Rust
+    // wasm32-wasip2 component has one linear memory. Memory slots are the costly part (each
+    // reserves several GiB of address space), so there is one per instance.
     pool.total_core_instances(limits.max_instances * 4);
-    pool.total_memories(limits.max_instances * 2);
+    pool.total_memories(limits.max_instances);
     pool.total_tables(limits.max_instances * 4);
     pool.max_memories_per_module(2);
     pool.max_memory_size(limits.memory_bytes);
