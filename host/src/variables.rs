@@ -233,6 +233,15 @@ mod tests {
     }
 
     #[test]
+    fn dotenv_beside_the_manifest_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_dotenv(dir.path()).unwrap().is_empty());
+        std::fs::write(dir.path().join(".env"), "SPIN_VARIABLE_A=from-dotenv\n# comment\n").unwrap();
+        let values = read_dotenv(dir.path()).unwrap();
+        assert_eq!(values.get("SPIN_VARIABLE_A").map(String::as_str), Some("from-dotenv"));
+    }
+
+    #[test]
     fn templates_render_and_reject_bad_syntax() {
         let m = manifest("host = { default = \"db\" }\nport = { default = \"5432\" }");
         let values = resolve_with(&m, &[], &[], &[]).unwrap();

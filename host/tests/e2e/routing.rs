@@ -132,6 +132,20 @@ async fn one_log_line_per_request_and_labelled_component_output() {
 }
 
 #[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let host = HostBuilder::new().start().await;
+    let slow = tokio::spawn(host.client.get(host.url("/probe/sleep/1500")).send());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let address = host.address.clone();
+    let status = tokio::task::spawn_blocking(move || host.terminate()).await.unwrap();
+    let response = slow.await.unwrap().expect("the in-flight request is answered");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "slept");
+    assert!(status.success(), "galley exited with {status}");
+    assert!(reqwest::get(format!("{address}/echo/exact")).await.is_err(), "no longer listening");
+}
+
+#[tokio::test]
 async fn sigterm_stops_cleanly() {
     let host = HostBuilder::new().start().await;
     assert_eq!(host.get("/echo/exact").await.status(), 200);

@@ -11,6 +11,7 @@
 //! | `/outbound?url=U` | a GET to U through wasi:http; reports status and body, or the error |
 //! | `/var/<name>` | a component variable |
 //! | `/redis/<op>/...` | outbound Redis: publish, set, get, incr, del, sadd, smembers, srem, execute |
+//! | `/sleep/<ms>` | answers after a delay (for draining on shutdown) |
 //! | `/counter` | calls counted in a global: always 1 with a fresh instance per request |
 //! | `/trap`, `/loop`, `/oom`, `/log` | misbehaviour and stdout/stderr capture |
 
@@ -37,6 +38,10 @@ async fn handle(request: Request) -> anyhow::Result<Response> {
         ["counter"] => {
             static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             text(200, (CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1).to_string())
+        }
+        ["sleep", millis] => {
+            std::thread::sleep(std::time::Duration::from_millis(millis.parse().unwrap_or(0)));
+            text(200, "slept")
         }
         ["trap"] => panic!("deliberate trap"),
         ["loop"] => spin_forever(),
