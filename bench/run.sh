@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark, one after the other; each writes its report to bench/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bench/product_query.sh
