@@ -17,6 +17,9 @@ pub struct Product {
 /// The `SELECT`/`RETURNING` list that yields a [`Product`].
 pub const PRODUCT_COLUMNS: &str = "id, name, price, description";
 
+/// The label of the key-value store that holds the read side (defined in runtime-config.toml).
+pub const CACHE_STORE: &str = "cache";
+
 /// The key-value key of a product's cached read model. Every write to the product or its
 /// stock deletes this key; product-query fills it.
 pub fn cache_key(product_id: i64) -> String {

@@ -4,6 +4,9 @@
 //! decide on the SQLSTATE (a unique violation is a 409, not a 500) and everything else is
 //! an outage whose internals stay in the log, never in the response.
 
+/// The current time as the app stores it: a `timestamp` in UTC (Spin cannot read `timestamptz`).
+pub const NOW_UTC: &str = "(now() AT TIME ZONE 'utc')";
+
 /// SQLSTATE of a unique-constraint violation.
 pub const UNIQUE_VIOLATION: &str = "23505";
 

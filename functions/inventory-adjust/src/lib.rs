@@ -11,11 +11,12 @@
 
 pub mod domain;
 
-use galley_common::catalog::cache_key;
+use galley_common::catalog::{cache_key, CACHE_STORE};
 use galley_common::edge::http::{json, read_json, RequestInfo};
 use galley_common::edge::{kv, pg, variable};
 use galley_common::inventory::{NewStock, StockLevel};
-use galley_common::{body, db::DbError};
+use galley_common::body;
+use galley_common::db::{DbError, NOW_UTC as NOW};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 use spin_sdk::pg4::{Connection, ParameterValue};
@@ -23,18 +24,12 @@ use uuid::Uuid;
 
 use domain::{InventoryError, Line, Op, Reservation, ReserveRequest, State, StockChange, StockChangeRequest};
 
-/// The key-value store whose product entries stock changes invalidate.
-const CACHE_STORE: &str = "cache";
-
-const NOW: &str = "(now() AT TIME ZONE 'utc')";
 
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
     let info = RequestInfo::of(&req);
-    match serve(req, &info).await {
-        Ok(response) => response,
-        Err(err) => info.problem(&err),
-    }
+    let result = serve(req, &info).await;
+    info.respond(result)
 }
 
 async fn serve(req: IncomingRequest, info: &RequestInfo) -> Result<Response, InventoryError> {
@@ -163,6 +158,17 @@ fn set_state(conn: &Connection, order: Uuid, state: State, detail: Option<&str>)
     Ok(())
 }
 
+/// Records `order` in `state` unless it has a row already; whether this call recorded it.
+/// A concurrent claim of the same order waits on the primary key until the first one's
+/// transaction ends, then records nothing.
+fn claim(conn: &Connection, order: Uuid, state: State) -> Result<bool, DbError> {
+    let inserted = conn.execute(
+        "INSERT INTO reservations (order_id, state) VALUES (CAST($1::text AS uuid), $2) ON CONFLICT (order_id) DO NOTHING",
+        &[order_param(order), pg::text(state.as_str())],
+    )?;
+    Ok(inserted == 1)
+}
+
 /// Reserves every line or none; returns the stored reservation and whether this call made it.
 ///
 /// The `INSERT … ON CONFLICT DO NOTHING` claims the order: a concurrent reserve of the same
@@ -170,14 +176,7 @@ fn set_state(conn: &Connection, order: Uuid, state: State, detail: Option<&str>)
 /// what this one stored. The decrements run under a savepoint, so a short line undoes the
 /// others and the refusal itself is still recorded for the next repeat.
 fn reserve(conn: &Connection, order: Uuid, lines: &[Line]) -> Result<(Reservation, bool), InventoryError> {
-    let claimed = conn
-        .execute(
-            "INSERT INTO reservations (order_id, state) VALUES (CAST($1::text AS uuid), 'reserved') \
-             ON CONFLICT (order_id) DO NOTHING",
-            &[order_param(order)],
-        )
-        .map_err(DbError::from)?;
-    if claimed == 0 {
+    if !claim(conn, order, State::Reserved)? {
         let stored = load(conn, order, false)?.ok_or(InventoryError::UnknownOrder(order))?;
         return Ok((stored, false));
     }
@@ -227,15 +226,9 @@ fn quantity_param(line: &Line) -> Result<ParameterValue, InventoryError> {
 /// a `released` tombstone, so a reserve that arrives late (a timed-out call still in flight)
 /// reserves nothing. Returns the reservation and whether stock was restored.
 fn release(conn: &Connection, order: Uuid) -> Result<(Reservation, bool), InventoryError> {
-    let tombstone = conn
-        .execute(
-            "INSERT INTO reservations (order_id, state) VALUES (CAST($1::text AS uuid), 'released') \
-             ON CONFLICT (order_id) DO NOTHING",
-            &[order_param(order)],
-        )
-        .map_err(DbError::from)?;
+    let tombstone = claim(conn, order, State::Released)?;
     let mut stored = load(conn, order, true)?.ok_or(InventoryError::UnknownOrder(order))?;
-    if tombstone == 1 {
+    if tombstone {
         return Ok((stored, false));
     }
     match stored.state {

@@ -21,10 +21,8 @@ use domain::RestockError;
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
     let info = RequestInfo::of(&req);
-    match restock(req, &info).await {
-        Ok(response) => response,
-        Err(err) => info.problem(&err),
-    }
+    let result = restock(req, &info).await;
+    info.respond(result)
 }
 
 async fn restock(req: IncomingRequest, info: &RequestInfo) -> Result<Response, RestockError> {

@@ -10,8 +10,8 @@ pub mod domain;
 
 use galley_common::auth;
 use galley_common::body;
-use galley_common::db::DbError;
-use galley_common::catalog::{cache_key, Product, PRODUCT_COLUMNS};
+use galley_common::db::{DbError, NOW_UTC as NOW};
+use galley_common::catalog::{cache_key, Product, CACHE_STORE, PRODUCT_COLUMNS};
 use galley_common::edge::client::Client;
 use galley_common::edge::http::{json, read_json, RequestInfo};
 use galley_common::edge::{kv, pg, variable};
@@ -23,16 +23,12 @@ use spin_sdk::pg4::Connection;
 
 use domain::{AdminError, Changes, Page, ProductInput, ProductPatch, Target, COLLECTION};
 
-const CACHE_STORE: &str = "cache";
-const NOW: &str = "(now() AT TIME ZONE 'utc')";
 
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
     let info = RequestInfo::of(&req);
-    match serve(req, &info).await {
-        Ok(response) => response,
-        Err(err) => info.problem(&err),
-    }
+    let result = serve(req, &info).await;
+    info.respond(result)
 }
 
 async fn serve(req: IncomingRequest, info: &RequestInfo) -> Result<Response, AdminError> {

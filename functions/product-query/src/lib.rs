@@ -13,7 +13,7 @@ pub mod domain;
 
 use std::time::Duration;
 
-use galley_common::catalog::{cache_key, parse_product_id, Product, PRODUCT_COLUMNS};
+use galley_common::catalog::{cache_key, parse_product_id, Product, CACHE_STORE, PRODUCT_COLUMNS};
 use galley_common::edge::client::{self, Client};
 use galley_common::edge::http::{json, RequestInfo};
 use galley_common::edge::kv::Cache;
@@ -25,7 +25,6 @@ use spin_sdk::http_component;
 
 use domain::{ProductView, QueryError};
 
-const CACHE_STORE: &str = "cache";
 /// The write side, which this component passes `PUT`/`PATCH` on to.
 const PRODUCT_ADMIN: &str = "product-admin";
 /// A miss waits at most this long for the stock; a read should fail fast, not hang.
@@ -34,10 +33,8 @@ const STOCK_TIMEOUT: Duration = Duration::from_secs(2);
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
     let info = RequestInfo::of(&req);
-    match serve(req, &info).await {
-        Ok(response) => response,
-        Err(err) => info.problem(&err),
-    }
+    let result = serve(req, &info).await;
+    info.respond(result)
 }
 
 async fn serve(req: IncomingRequest, info: &RequestInfo) -> Result<Response, QueryError> {

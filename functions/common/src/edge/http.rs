@@ -68,6 +68,11 @@ impl RequestInfo {
         }
     }
 
+    /// The handler's response, or the problem+json for its error: every component's last step.
+    pub fn respond<E: ApiError>(&self, result: Result<Response, E>) -> Response {
+        result.unwrap_or_else(|err| self.problem(&err))
+    }
+
     /// A problem+json response for `err`, tagged with this request's trace id.
     pub fn problem(&self, err: &dyn ApiError) -> Response {
         let problem = Problem::from_error(err).with_trace_id(self.trace_id.clone());

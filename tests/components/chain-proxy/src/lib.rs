@@ -16,8 +16,6 @@ async fn handle(req: IncomingRequest) -> Response {
     let rest = info.header("spin-path-info").unwrap_or_default().trim_start_matches('/').to_owned();
     let (component, path) = rest.split_once('/').unwrap_or((rest.as_str(), ""));
     let query = if info.query().is_empty() { String::new() } else { format!("?{}", info.query()) };
-    match relay(req, &info, component, &format!("/{path}{query}")).await {
-        Ok(response) => response,
-        Err(err) => info.problem(&err),
-    }
+    let result = relay(req, &info, component, &format!("/{path}{query}")).await;
+    info.respond(result)
 }
