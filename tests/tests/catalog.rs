@@ -191,6 +191,13 @@ async fn unknown_ids_are_404_and_not_cached_bad_ids_400() {
         assert!(resp.headers().get("x-cache").is_none());
         assert_problem(resp, 404).await;
     }
+    // Nothing was stored for it either: ask the test Redis itself.
+    let redis_port = std::env::var("GALLEY_TEST_REDIS_PORT").expect("GALLEY_TEST_REDIS_PORT");
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &redis_port, "EXISTS", "product:999999999"])
+        .output()
+        .expect("redis-cli (installed with redis-server by scripts/services.sh)");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "an unknown id is never cached");
     for bad in ["abc", "0", "-1", "1.5", "1e3"] {
         let resp = app.send(reqwest::Method::GET, &format!("/api/v1/products/{bad}"), None, None).await;
         assert_problem(resp, 400).await;
