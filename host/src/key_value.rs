@@ -11,7 +11,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use redis::AsyncCommands;
 use wasmtime::component::Resource;
 
 use crate::bindings::key_value::{self, Error};
@@ -105,7 +104,7 @@ impl Backend {
                 })
                 .await
             }
-            Backend::Redis(..) => self.redis().await?.get(key).await.map_err(other),
+            Backend::Redis(..) => self.redis_query(redis::cmd("GET").arg(key)).await,
         }
     }
 
@@ -123,7 +122,7 @@ impl Backend {
                 })
                 .await
             }
-            Backend::Redis(..) => self.redis().await?.set(key, value).await.map_err(other),
+            Backend::Redis(..) => self.redis_query(redis::cmd("SET").arg(key).arg(value)).await,
         }
     }
 
@@ -137,14 +136,14 @@ impl Backend {
                 })
                 .await
             }
-            Backend::Redis(..) => self.redis().await?.del::<_, ()>(key).await.map_err(other),
+            Backend::Redis(..) => self.redis_query(redis::cmd("DEL").arg(key)).await,
         }
     }
 
     async fn exists(&self, key: String) -> Result<bool, Error> {
         match self {
             Backend::Sqlite(..) => Ok(self.get(key).await?.is_some()),
-            Backend::Redis(..) => self.redis().await?.exists(key).await.map_err(other),
+            Backend::Redis(..) => self.redis_query(redis::cmd("EXISTS").arg(key)).await,
         }
     }
 
@@ -159,8 +158,12 @@ impl Backend {
                 })
                 .await
             }
-            Backend::Redis(..) => self.redis().await?.keys("*").await.map_err(other),
+            Backend::Redis(..) => self.redis_query(redis::cmd("KEYS").arg("*")).await,
         }
+    }
+
+    async fn redis_query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, Error> {
+        crate::redis_outbound::query(self.redis().await?, cmd).await.map_err(other)
     }
 
     /// One multiplexed, self-reconnecting connection per Redis-backed label.
@@ -169,7 +172,7 @@ impl Backend {
             return Err(Error::Other("not a Redis store".into()));
         };
         connection
-            .get_or_try_init(|| client.get_connection_manager())
+            .get_or_try_init(|| client.get_connection_manager_with_config(crate::redis_outbound::connection_config()))
             .await
             .cloned()
             .map_err(other)

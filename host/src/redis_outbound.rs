@@ -1,12 +1,14 @@
 //! `fermyon:spin/redis@2.0.0`: outbound Redis commands.
 //!
 //! The address must be allowed as `redis://host:port`. Connections are multiplexed and cached
-//! per address for the life of the host, so `open` is cheap after the first request.
+//! per address for the life of the host, so `open` is cheap after the first request; they
+//! reconnect by themselves after the server goes away, and every call is bounded in time (see
+//! [`connection_config`]), so an outage fails calls promptly instead of hanging the request.
 
 use std::collections::HashMap;
 
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncCommands, FromRedisValue, Value};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{FromRedisValue, Value};
 use tokio::sync::Mutex;
 use wasmtime::component::Resource;
 
@@ -15,24 +17,24 @@ use crate::state::InstanceState;
 
 /// A guest's open connection.
 pub struct RedisConnection {
-    connection: MultiplexedConnection,
+    connection: ConnectionManager,
 }
 
 /// One multiplexed connection per address.
 #[derive(Default)]
 pub struct RedisClients {
-    connections: Mutex<HashMap<String, MultiplexedConnection>>,
+    connections: Mutex<HashMap<String, ConnectionManager>>,
 }
 
 impl RedisClients {
-    async fn connect(&self, address: &str) -> Result<MultiplexedConnection, Error> {
+    async fn connect(&self, address: &str) -> Result<ConnectionManager, Error> {
         let mut connections = self.connections.lock().await;
         if let Some(connection) = connections.get(address) {
             return Ok(connection.clone());
         }
         let client = redis::Client::open(address).map_err(|_| Error::InvalidAddress)?;
         let connection = client
-            .get_multiplexed_async_connection()
+            .get_connection_manager_with_config(connection_config())
             .await
             .map_err(|e| Error::Other(format!("connecting to {address}: {e}")))?;
         connections.insert(address.to_string(), connection.clone());
@@ -42,6 +44,15 @@ impl RedisClients {
 
 /// The WIT's `type-error` covers both a reply the client cannot convert and the server's own
 /// complaints about a value's type (`WRONGTYPE`, "value is not an integer").
+/// Time bounds for every host-side Redis connection (outbound and key-value): a dead or
+/// unreachable server fails the call within seconds, and reconnection is retried once per call.
+pub fn connection_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(std::time::Duration::from_secs(2))
+        .set_response_timeout(std::time::Duration::from_secs(5))
+        .set_number_of_retries(1)
+}
+
 fn other(error: redis::RedisError) -> Error {
     let server_type_error = error.code() == Some("WRONGTYPE") || error.to_string().contains("not an integer");
     if error.kind() == redis::ErrorKind::TypeError || server_type_error {
@@ -52,8 +63,25 @@ fn other(error: redis::RedisError) -> Error {
 }
 
 impl InstanceState {
-    fn redis_connection(&self, connection: &Resource<RedisConnection>) -> wasmtime::Result<MultiplexedConnection> {
+    fn redis_connection(&self, connection: &Resource<RedisConnection>) -> wasmtime::Result<ConnectionManager> {
         Ok(self.table.get(connection)?.connection.clone())
+    }
+}
+
+async fn run<T: FromRedisValue>(connection: ConnectionManager, cmd: redis::Cmd) -> Result<T, Error> {
+    query(connection, &cmd).await.map_err(other)
+}
+
+/// Runs `cmd`, once more if the connection turned out to be dead (the server restarted since
+/// it was last used): the first failure makes the manager reconnect, and a write that failed
+/// on a dropped connection did not reach the server.
+pub async fn query<T: FromRedisValue>(mut connection: ConnectionManager, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+    match cmd.query_async(&mut connection).await {
+        Err(error) if error.is_connection_dropped() || error.is_io_error() => {
+            tracing::debug!(%error, "redis connection dropped; retrying once");
+            cmd.query_async(&mut connection).await
+        }
+        result => result,
     }
 }
 
@@ -76,43 +104,35 @@ impl wit::HostConnection for InstanceState {
     }
 
     async fn publish(&mut self, c: Resource<RedisConnection>, channel: String, payload: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
-        let mut connection = self.redis_connection(&c)?;
-        Ok(connection.publish::<_, _, ()>(channel, payload).await.map_err(other))
+        Ok(run(self.redis_connection(&c)?, redis::cmd("PUBLISH").arg(channel).arg(payload).to_owned()).await)
     }
 
     async fn get(&mut self, c: Resource<RedisConnection>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        let mut connection = self.redis_connection(&c)?;
-        Ok(connection.get(key).await.map_err(other))
+        Ok(run(self.redis_connection(&c)?, redis::cmd("GET").arg(key).to_owned()).await)
     }
 
     async fn set(&mut self, c: Resource<RedisConnection>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
-        let mut connection = self.redis_connection(&c)?;
-        Ok(connection.set::<_, _, ()>(key, value).await.map_err(other))
+        Ok(run(self.redis_connection(&c)?, redis::cmd("SET").arg(key).arg(value).to_owned()).await)
     }
 
     async fn incr(&mut self, c: Resource<RedisConnection>, key: String) -> wasmtime::Result<Result<i64, Error>> {
-        let mut connection = self.redis_connection(&c)?;
-        Ok(connection.incr(key, 1).await.map_err(other))
+        Ok(run(self.redis_connection(&c)?, redis::cmd("INCR").arg(key).to_owned()).await)
     }
 
     async fn del(&mut self, c: Resource<RedisConnection>, keys: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
-        let mut connection = self.redis_connection(&c)?;
-        Ok(connection.del(keys).await.map_err(other))
+        Ok(run(self.redis_connection(&c)?, redis::cmd("DEL").arg(keys).to_owned()).await)
     }
 
     async fn sadd(&mut self, c: Resource<RedisConnection>, key: String, values: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
-        let mut connection = self.redis_connection(&c)?;
-        Ok(connection.sadd(key, values).await.map_err(other))
+        Ok(run(self.redis_connection(&c)?, redis::cmd("SADD").arg(key).arg(values).to_owned()).await)
     }
 
     async fn smembers(&mut self, c: Resource<RedisConnection>, key: String) -> wasmtime::Result<Result<Vec<String>, Error>> {
-        let mut connection = self.redis_connection(&c)?;
-        Ok(connection.smembers(key).await.map_err(other))
+        Ok(run(self.redis_connection(&c)?, redis::cmd("SMEMBERS").arg(key).to_owned()).await)
     }
 
     async fn srem(&mut self, c: Resource<RedisConnection>, key: String, values: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
-        let mut connection = self.redis_connection(&c)?;
-        Ok(connection.srem(key, values).await.map_err(other))
+        Ok(run(self.redis_connection(&c)?, redis::cmd("SREM").arg(key).arg(values).to_owned()).await)
     }
 
     async fn execute(
@@ -121,7 +141,6 @@ impl wit::HostConnection for InstanceState {
         command: String,
         arguments: Vec<RedisParameter>,
     ) -> wasmtime::Result<Result<Vec<RedisResult>, Error>> {
-        let mut connection = self.redis_connection(&c)?;
         let mut cmd = redis::cmd(&command);
         for argument in &arguments {
             match argument {
@@ -129,11 +148,7 @@ impl wit::HostConnection for InstanceState {
                 RedisParameter::Binary(v) => cmd.arg(v),
             };
         }
-        let value: Value = match cmd.query_async(&mut connection).await {
-            Ok(value) => value,
-            Err(error) => return Ok(Err(other(error))),
-        };
-        Ok(Ok(flatten(value)))
+        Ok(run::<Value>(self.redis_connection(&c)?, cmd).await.map(flatten))
     }
 
     async fn drop(&mut self, c: Resource<RedisConnection>) -> wasmtime::Result<()> {

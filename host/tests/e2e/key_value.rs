@@ -78,3 +78,16 @@ async fn redis_backed_label() {
     assert_eq!(host.client.delete(&url).send().await.unwrap().status(), 200);
     assert_eq!(host.client.get(&url).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn unreachable_redis_store_fails_the_call_instead_of_hanging() {
+    let config = format!("[key_value_store.mem]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{}\"\n", crate::support::free_port());
+    let host = HostBuilder::new().runtime_config(Some(&config)).arg("--request-timeout-secs").arg("60").start().await;
+    // The component gets an error back (and reports it); a hang would end in the time limit's
+    // empty 500 instead.
+    let response = host.get("/probe/kv/mem/anything").await;
+    assert_eq!(response.status(), 500);
+    assert!(response.text().await.unwrap().contains("Other"));
+    // The default store is unaffected.
+    assert_eq!(host.get("/probe/kv/default/anything-else").await.status(), 404);
+}

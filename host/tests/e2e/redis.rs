@@ -143,11 +143,15 @@ async fn trigger_reconnects_after_the_server_restarts() {
         .start()
         .await;
     wait_for_subscriber(port).await;
+    assert_eq!(probe(&host, "/probe/redis/set/before-restart-key", "v").await, "set");
     let (port, dir) = redis_server.stop();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _redis_server = OwnRedis::start(port, dir);
     wait_for_subscriber(port).await;
     let mut redis = redis_client(port).await;
+    // Outbound connections recover too.
+    assert_eq!(probe(&host, "/probe/redis/set/after-restart-key", "v").await, "set");
+    assert_eq!(probe(&host, "/probe/redis/get/after-restart-key", "").await, "v");
     let _: u32 = redis.publish("galley-host-test", "after-restart").await.unwrap();
     eventually(Duration::from_secs(10), "a message after the restart to be handled", || {
         let mut redis = redis.clone();
