@@ -2,4 +2,6 @@
 # `make bench`: every benchmark, one after the other; each writes its report to bench/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bench/host.sh
+bench/postgres.sh
 bench/product_query.sh
