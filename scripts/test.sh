@@ -15,9 +15,12 @@ scripts/services.sh up test
 make --no-print-directory build
 target/release/galley-migrate --port "$GALLEY_TEST_PG_PORT" --fresh
 
-# Native unit tests: the shared library, every component's domain rules, the migrator.
-cargo test --release -p galley-common -p galley-migrate $(printf -- '-p %s ' $(ls functions | grep -vx common))
-# End-to-end: real HTTP against target/release/galley, real Postgres.
+# Native unit tests: the shared library and every component's domain rules.
+cargo test --release -p galley-common $(printf -- '-p %s ' $(ls functions | grep -vx common))
+# The host's and the migrator's unit tests: the same package set as `make build-native`, so
+# nothing it built is built again with other features (wasmtime is the long one).
+cargo test --release -p galley -p galley-migrate
+# End-to-end: real HTTP against target/release/galley, real Postgres and Redis.
 cargo test --release -p galley-e2e
-# The host's own tests.
-cargo test --release -p galley
+# The host's end-to-end tests: probe components on real `galley up` processes.
+cargo test --release -p galley-host-tests

@@ -234,10 +234,12 @@ mod tests {
 
     #[test]
     fn dotenv_beside_the_manifest_is_read() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(read_dotenv(dir.path()).unwrap().is_empty());
-        std::fs::write(dir.path().join(".env"), "SPIN_VARIABLE_A=from-dotenv\n# comment\n").unwrap();
-        let values = read_dotenv(dir.path()).unwrap();
+        let dir = std::env::temp_dir().join(format!("galley-dotenv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(read_dotenv(&dir).unwrap().is_empty());
+        std::fs::write(dir.join(".env"), "SPIN_VARIABLE_A=from-dotenv\n# comment\n").unwrap();
+        let values = read_dotenv(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(values.get("SPIN_VARIABLE_A").map(String::as_str), Some("from-dotenv"));
     }
 

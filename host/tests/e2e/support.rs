@@ -13,7 +13,17 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
+    // This crate lives in host/tests.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the workspace root")
+}
+
+/// The galley binary under test: `GALLEY_BIN`, or the workspace's release build.
+pub fn galley_bin() -> PathBuf {
+    let path = std::env::var_os("GALLEY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/release/galley"));
+    assert!(path.exists(), "{} is missing: run `cargo build --release -p galley` (make build) first", path.display());
+    path
 }
 
 pub fn manifest() -> PathBuf {
@@ -149,7 +159,7 @@ impl HostBuilder {
 
     fn command(&self, dir: &Path, port: u16) -> Command {
         build_probes();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_galley"));
+        let mut command = Command::new(galley_bin());
         let state_dir = self.state_dir.clone().unwrap_or_else(shared_state_dir);
         command
             .arg("up")
