@@ -11,13 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-RUNS=${RUNS:-5}
-DURATION=${DURATION:-10}
-CONNECTIONS=${CONNECTIONS:-64}
 tools=target/bench-tools
-mkdir -p bench/results
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 cargo build --release -p galley
 cargo build --release --target wasm32-wasip2 -p bench-hello

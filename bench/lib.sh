@@ -1,5 +1,12 @@
 # Shared by the bench scripts: wrk runs parsed into one line each, and medians into markdown.
 # A raw line is: <label> <connections> <requests/s> <p50 ms> <p99 ms> <non-2xx count>
+# Sourcing it also sets the run shape (RUNS, DURATION seconds, CONNECTIONS) and installs wrk.
+
+RUNS=${RUNS:-5}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+mkdir -p bench/results
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 
 # wrk_run LABEL URL CONNECTIONS DURATION RAWFILE
 wrk_run() {

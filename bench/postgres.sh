@@ -10,13 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-RUNS=${RUNS:-5}
-DURATION=${DURATION:-10}
-CONNECTIONS=${CONNECTIONS:-64}
 PG_PORT=54331
-mkdir -p bench/results
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 scripts/services.sh up test >/dev/null
 cargo build --release -p galley
 cargo build --release --target wasm32-wasip2 -p bench-pg-read
