@@ -93,7 +93,7 @@ async fn handle_inbound(app: &Arc<App>, request: Request<Incoming>, peer: Socket
     let authority = header_str(request.headers(), HOST.as_str()).unwrap_or("localhost").to_string();
     let (component, response) = dispatch(app, request, peer, &authority, trace).await;
     let status = response.status().as_u16();
-    telemetry::record(SpanRecord {
+    telemetry::record(|| SpanRecord {
         name: format!("{method} {}", component.as_deref().unwrap_or("(no component)")),
         kind: SpanKind::Server,
         trace,

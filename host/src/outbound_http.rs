@@ -61,7 +61,7 @@ impl WasiHttpHooks for OutboundHttp {
             let url = request.uri().to_string();
             let result = send(app, component, trace, request, options).await;
             let status = result.as_ref().map(|(response, _)| i64::from(response.status().as_u16()));
-            telemetry::record(SpanRecord {
+            telemetry::record(|| SpanRecord {
                 name: method.clone(),
                 kind: SpanKind::Client,
                 trace,

@@ -78,7 +78,7 @@ async fn handle_message(app: Arc<App>, component_id: String, channel: String, pa
     let started_at = std::time::SystemTime::now();
     let trace = TraceContext::continue_or_start(None);
     let outcome = run(&app, &component_id, payload, trace).await;
-    crate::telemetry::record(crate::telemetry::SpanRecord {
+    crate::telemetry::record(|| crate::telemetry::SpanRecord {
         name: format!("redis {channel}"),
         kind: opentelemetry::trace::SpanKind::Consumer,
         trace,

@@ -89,9 +89,11 @@ pub struct SpanRecord {
     pub failed: bool,
 }
 
-/// Exports a span if an exporter is running; a no-op otherwise.
-pub fn record(span: SpanRecord) {
+/// Exports a span if an exporter is running. The span is only built then: without an
+/// exporter, requests pay for one atomic load here and nothing else.
+pub fn record(span: impl FnOnce() -> SpanRecord) {
     let Some((_, tracer)) = TRACER.get() else { return };
+    let span = span();
     let trace_id = TraceId::from_bytes(span.trace.trace_id_bytes());
     let parent = match span.trace.parent_span_id_bytes() {
         Some(parent) => Context::new().with_remote_span_context(SpanContext::new(
