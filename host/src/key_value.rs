@@ -69,14 +69,16 @@ fn open_sqlite(path: Option<&Path>) -> Result<rusqlite::Connection> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }
-            let connection = rusqlite::Connection::open(path)
-                .with_context(|| format!("opening {}", path.display()))?;
-            connection.pragma_update(None, "journal_mode", "WAL")?;
-            connection
+            rusqlite::Connection::open(path).with_context(|| format!("opening {}", path.display()))?
         }
         None => rusqlite::Connection::open_in_memory()?,
     };
+    // Before anything that takes a lock: several galley processes may share a state dir and
+    // open the same file at once (switching to WAL and creating the table both write).
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    if path.is_some() {
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+    }
     connection.execute_batch(
         "CREATE TABLE IF NOT EXISTS spin_key_value (
             store TEXT NOT NULL,

@@ -91,3 +91,17 @@ async fn unreachable_redis_store_fails_the_call_instead_of_hanging() {
     // The default store is unaffected.
     assert_eq!(host.get("/probe/kv/default/anything-else").await.status(), 404);
 }
+
+#[tokio::test]
+async fn hosts_sharing_a_state_dir_start_together() {
+    // Each opens (and on first use creates) the same SQLite file at the same moment.
+    let state = tempfile::tempdir().unwrap();
+    let starts = (0..4).map(|_| HostBuilder::new().state_dir(state.path()).start());
+    // Polled together, so the processes really do start at the same moment.
+    let hosts = futures::future::join_all(starts).await;
+    let key = format!("shared-{}", uuid::Uuid::new_v4());
+    let put = hosts[0].client.put(hosts[0].url(&format!("/probe/kv/default/{key}"))).body("one file").send().await.unwrap();
+    assert_eq!(put.status(), 200);
+    let got = hosts[3].get(&format!("/probe/kv/default/{key}")).await;
+    assert_eq!(got.text().await.unwrap(), "one file");
+}
