@@ -64,19 +64,34 @@ impl KeyValueStores {
 }
 
 fn open_sqlite(path: Option<&Path>) -> Result<rusqlite::Connection> {
-    let connection = match path {
-        Some(path) => {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if let Some(dir) = path.and_then(Path::parent) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    // Several galley processes may share a state dir and open the same file at once. Switching
+    // to WAL and creating the table both need a write lock, and SQLite answers BUSY at once
+    // (without waiting) when two connections would deadlock upgrading their locks: try again.
+    let mut attempts = 0;
+    loop {
+        match try_open_sqlite(path) {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == rusqlite::ErrorCode::DatabaseBusy && attempts < 50 =>
+            {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20 * attempts));
             }
-            rusqlite::Connection::open(path).with_context(|| format!("opening {}", path.display()))?
+            result => return result.with_context(|| format!("opening {}", path.map_or("an in-memory store".into(), |p| p.display().to_string()))),
         }
+    }
+}
+
+fn try_open_sqlite(path: Option<&Path>) -> rusqlite::Result<rusqlite::Connection> {
+    let connection = match path {
+        Some(path) => rusqlite::Connection::open(path)?,
         None => rusqlite::Connection::open_in_memory()?,
     };
-    // Before anything that takes a lock: several galley processes may share a state dir and
-    // open the same file at once (switching to WAL and creating the table both write).
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
-    if path.is_some() {
+    let mode: String = connection.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
+    if path.is_some() && !mode.eq_ignore_ascii_case("wal") {
         connection.pragma_update(None, "journal_mode", "WAL")?;
     }
     connection.execute_batch(
