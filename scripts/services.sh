@@ -127,7 +127,9 @@ redis_up() {
     return
   fi
   log "starting redis on 127.0.0.1:$redis_port"
-  redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize yes --dir "$redis_dir" \
+  # Volatile by design (scripts/redis.conf); a snapshot left by an older setup is not loaded.
+  rm -f "$redis_dir/dump.rdb" "$redis_dir/appendonly.aof"
+  redis-server "$root/scripts/redis.conf" --port "$redis_port" --daemonize yes --dir "$redis_dir" \
     --pidfile "$redis_dir/redis.pid" --logfile "$redis_dir/redis.log" >/dev/null
   for _ in $(seq 50); do redis_pid >/dev/null && return; sleep 0.1; done
   echo "redis did not start; see $redis_dir/redis.log" >&2; exit 1

@@ -27,6 +27,9 @@ pub struct InstanceLimits {
     pub request_timeout: Duration,
     /// Instances that may exist at once across the host (pool size).
     pub max_instances: u32,
+    /// Longest a component may wait for the next piece of a request body: a client that stops
+    /// sending (a body shorter than its `content-length`) cannot hold an instance for long.
+    pub body_idle_timeout: Duration,
 }
 
 impl Default for InstanceLimits {
@@ -35,6 +38,7 @@ impl Default for InstanceLimits {
             memory_bytes: 128 << 20,
             request_timeout: Duration::from_secs(60),
             max_instances: 1000,
+            body_idle_timeout: Duration::from_secs(10),
         }
     }
 }

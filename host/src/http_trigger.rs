@@ -2,7 +2,7 @@
 //!
 //! Inbound requests, self-requests (`/path` or `self.alt`) and service-chained requests
 //! (`<id>.spin.internal`) all end in [`run_component`]: a fresh instance of the target, the
-//! `spin-*` headers HOST-SPEC lists, the request time limit, and a 500 with an empty body when
+//! `spin-*` headers Spin sets, the request time limit, and a 500 with an empty body when
 //! the guest traps or never answers.
 
 use std::convert::Infallible;
@@ -25,6 +25,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
 use crate::app::{App, AppComponent, HttpTarget};
+use crate::body_timeout::IdleTimeout;
 use crate::manifest::StaticResponse;
 use crate::router::{Route, RouteMatch};
 use crate::state::InstanceState;
@@ -89,7 +90,8 @@ async fn handle_inbound(app: &Arc<App>, request: Request<Incoming>, peer: Socket
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let trace = TraceContext::continue_or_start(header_str(request.headers(), "traceparent"));
-    let request = request.map(|body| body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
+    let idle = app.limits.body_idle_timeout;
+    let request = request.map(|body| IdleTimeout::new(body.map_err(wasmtime_wasi_http::Error::from), idle).boxed_unsync());
     let authority = header_str(request.headers(), HOST.as_str()).unwrap_or("localhost").to_string();
     let (component, response) = dispatch(app, request, peer, &authority, trace).await;
     let status = response.status().as_u16();

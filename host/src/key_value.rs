@@ -25,7 +25,7 @@ pub struct OpenStore {
 enum Backend {
     /// The connection and the label, which is the `store` column of Spin's table.
     Sqlite(Arc<Mutex<rusqlite::Connection>>, Arc<str>),
-    Redis(redis::Client, tokio::sync::OnceCell<redis::aio::ConnectionManager>),
+    Redis(crate::redis_link::RedisLink),
 }
 
 /// Every label the app can open, with its backend.
@@ -49,8 +49,8 @@ impl KeyValueStores {
                     label.as_str().into(),
                 ),
                 KeyValueStoreConfig::Redis { url } => Backend::Redis(
-                    redis::Client::open(url.as_str()).with_context(|| format!("key-value store `{label}`: bad url"))?,
-                    tokio::sync::OnceCell::new(),
+                    crate::redis_link::RedisLink::open(url.as_str())
+                        .with_context(|| format!("key-value store `{label}`: bad url"))?,
                 ),
             };
             stores.insert(label, Arc::new(backend));
@@ -179,20 +179,12 @@ impl Backend {
         }
     }
 
+    /// Through the label's one shared link, which fails fast while its server is down.
     async fn redis_query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, Error> {
-        crate::redis_outbound::query(self.redis().await?, cmd).await.map_err(other)
-    }
-
-    /// One multiplexed, self-reconnecting connection per Redis-backed label.
-    async fn redis(&self) -> Result<redis::aio::ConnectionManager, Error> {
-        let Backend::Redis(client, connection) = self else {
+        let Backend::Redis(link) = self else {
             return Err(Error::Other("not a Redis store".into()));
         };
-        connection
-            .get_or_try_init(|| client.get_connection_manager_with_config(crate::redis_outbound::connection_config()))
-            .await
-            .cloned()
-            .map_err(other)
+        link.query(cmd).await.map_err(other)
     }
 }
 

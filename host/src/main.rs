@@ -3,6 +3,7 @@
 
 mod allowed_hosts;
 mod app;
+mod body_timeout;
 mod bindings;
 mod component_log;
 mod engine;
@@ -11,6 +12,7 @@ mod key_value;
 mod manifest;
 mod outbound_http;
 mod postgres;
+mod redis_link;
 mod redis_outbound;
 mod redis_trigger;
 mod router;
@@ -71,6 +73,10 @@ struct UpArgs {
     /// Instances that may exist at once across the host.
     #[arg(long, env = "GALLEY_MAX_INSTANCES", default_value_t = 1000)]
     max_instances: u32,
+    /// Longest a component waits for the next bytes of a request body before the read fails
+    /// (the component sees an error and answers, typically 400), in seconds.
+    #[arg(long, env = "GALLEY_BODY_IDLE_TIMEOUT_SECS", default_value_t = 10.0)]
+    body_idle_timeout_secs: f64,
     /// Log line format.
     #[arg(long, env = "GALLEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -121,8 +127,8 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn up(args: UpArgs) -> Result<()> {
-    if args.memory_limit_mb == 0 || !(args.request_timeout_secs > 0.0) {
-        bail!("--memory-limit-mb and --request-timeout-secs must be positive");
+    if args.memory_limit_mb == 0 || !(args.request_timeout_secs > 0.0) || !(args.body_idle_timeout_secs > 0.0) {
+        bail!("--memory-limit-mb, --request-timeout-secs and --body-idle-timeout-secs must be positive");
     }
     let manifest_dir = args.manifest.parent().map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() });
     let state_dir = args
@@ -138,6 +144,7 @@ async fn up(args: UpArgs) -> Result<()> {
             memory_bytes: args.memory_limit_mb << 20,
             request_timeout: Duration::from_secs_f64(args.request_timeout_secs),
             max_instances: args.max_instances,
+            body_idle_timeout: Duration::from_secs_f64(args.body_idle_timeout_secs),
         },
     };
     let started = std::time::Instant::now();

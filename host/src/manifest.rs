@@ -3,7 +3,7 @@
 //! Only the keys galley implements are accepted. Serde rejects unknown keys with their name
 //! and position; keys that Spin knows but galley does not support (`files`, `sqlite_databases`,
 //! component dependencies, ...) are caught by name so the message says so plainly instead of
-//! silently ignoring them (HOST-SPEC: "never silently ignored").
+//! silently ignoring them (Spin never ignores a key silently, and neither does galley).
 
 // Some keys are parsed only so that the manifest validates as Spin's does (`version`,
 // `description`, trigger `id`s, `[component.x.build]`, ...): galley has no use for them.

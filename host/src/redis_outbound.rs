@@ -1,58 +1,53 @@
 //! `fermyon:spin/redis@2.0.0`: outbound Redis commands.
 //!
-//! The address must be allowed as `redis://host:port`. Connections are multiplexed and cached
-//! per address for the life of the host, so `open` is cheap after the first request; they
-//! reconnect by themselves after the server goes away, and every call is bounded in time (see
-//! [`connection_config`]), so an outage fails calls promptly instead of hanging the request.
+//! The address must be allowed as `redis://host:port`. Each address has one shared
+//! [`RedisLink`] for the life of the host, so `open` is cheap; it reconnects by itself after
+//! the server goes away, and while the server is down calls fail fast instead of hanging.
 
 use std::collections::HashMap;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::sync::{Arc, Mutex};
+
 use redis::{FromRedisValue, Value};
-use tokio::sync::Mutex;
 use wasmtime::component::Resource;
+
+use crate::redis_link::RedisLink;
 
 use crate::bindings::redis::{self as wit, Error, RedisParameter, RedisResult};
 use crate::state::InstanceState;
 
 /// A guest's open connection.
 pub struct RedisConnection {
-    connection: ConnectionManager,
+    link: Arc<RedisLink>,
 }
 
-/// One multiplexed connection per address.
+/// One link per address.
 #[derive(Default)]
 pub struct RedisClients {
-    connections: Mutex<HashMap<String, ConnectionManager>>,
+    links: Mutex<HashMap<String, Arc<RedisLink>>>,
 }
 
 impl RedisClients {
-    async fn connect(&self, address: &str) -> Result<ConnectionManager, Error> {
-        let mut connections = self.connections.lock().await;
-        if let Some(connection) = connections.get(address) {
-            return Ok(connection.clone());
-        }
-        let client = redis::Client::open(address).map_err(|_| Error::InvalidAddress)?;
-        let connection = client
-            .get_connection_manager_with_config(connection_config())
+    /// The address's link, connecting it now if it has never connected, so that `open` on an
+    /// unreachable server fails as Spin's does.
+    async fn connect(&self, address: &str) -> Result<Arc<RedisLink>, Error> {
+        let link = {
+            let mut links = self.links.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match links.get(address) {
+                Some(link) => return Ok(link.clone()),
+                None => Arc::new(RedisLink::open(address).map_err(|_| Error::InvalidAddress)?),
+            }
+        };
+        link.query::<Value>(&redis::cmd("PING"))
             .await
             .map_err(|e| Error::Other(format!("connecting to {address}: {e}")))?;
-        connections.insert(address.to_string(), connection.clone());
-        Ok(connection)
+        let mut links = self.links.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(links.entry(address.to_string()).or_insert(link).clone())
     }
 }
 
 /// The WIT's `type-error` covers both a reply the client cannot convert and the server's own
 /// complaints about a value's type (`WRONGTYPE`, "value is not an integer").
-/// Time bounds for every host-side Redis connection (outbound and key-value): a dead or
-/// unreachable server fails the call within seconds, and reconnection is retried once per call.
-pub fn connection_config() -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_connection_timeout(std::time::Duration::from_secs(2))
-        .set_response_timeout(std::time::Duration::from_secs(5))
-        .set_number_of_retries(1)
-}
-
 fn other(error: redis::RedisError) -> Error {
     let server_type_error = error.code() == Some("WRONGTYPE") || error.to_string().contains("not an integer");
     if error.kind() == redis::ErrorKind::TypeError || server_type_error {
@@ -63,26 +58,13 @@ fn other(error: redis::RedisError) -> Error {
 }
 
 impl InstanceState {
-    fn redis_connection(&self, connection: &Resource<RedisConnection>) -> wasmtime::Result<ConnectionManager> {
-        Ok(self.table.get(connection)?.connection.clone())
+    fn redis_connection(&self, connection: &Resource<RedisConnection>) -> wasmtime::Result<Arc<RedisLink>> {
+        Ok(self.table.get(connection)?.link.clone())
     }
 }
 
-async fn run<T: FromRedisValue>(connection: ConnectionManager, cmd: redis::Cmd) -> Result<T, Error> {
-    query(connection, &cmd).await.map_err(other)
-}
-
-/// Runs `cmd`, once more if the connection turned out to be dead (the server restarted since
-/// it was last used): the first failure makes the manager reconnect, and a write that failed
-/// on a dropped connection did not reach the server.
-pub async fn query<T: FromRedisValue>(mut connection: ConnectionManager, cmd: &redis::Cmd) -> redis::RedisResult<T> {
-    match cmd.query_async(&mut connection).await {
-        Err(error) if error.is_connection_dropped() || error.is_io_error() => {
-            tracing::debug!(%error, "redis connection dropped; retrying once");
-            cmd.query_async(&mut connection).await
-        }
-        result => result,
-    }
+async fn run<T: FromRedisValue>(link: Arc<RedisLink>, cmd: redis::Cmd) -> Result<T, Error> {
+    link.query(&cmd).await.map_err(other)
 }
 
 impl wit::Host for InstanceState {}
@@ -96,11 +78,11 @@ impl wit::HostConnection for InstanceState {
             tracing::warn!(component = %self.component.id, %address, "redis address not in allowed_outbound_hosts");
             return Ok(Err(Error::InvalidAddress));
         }
-        let connection = match self.app.redis.connect(&address).await {
-            Ok(connection) => connection,
+        let link = match self.app.redis.connect(&address).await {
+            Ok(link) => link,
             Err(error) => return Ok(Err(error)),
         };
-        Ok(Ok(self.table.push(RedisConnection { connection })?))
+        Ok(Ok(self.table.push(RedisConnection { link })?))
     }
 
     async fn publish(&mut self, c: Resource<RedisConnection>, channel: String, payload: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {

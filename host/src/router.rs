@@ -1,4 +1,4 @@
-//! HTTP routing exactly as Spin does it (HOST-SPEC "HTTP routing").
+//! HTTP routing exactly as Spin does it (see "Routing" in `host/README.md`).
 //!
 //! A route is a list of segments — literal, `:param` — optionally ending in a trailing
 //! wildcard `/...`. Only the raw path is matched (no query, no percent-decoding); one

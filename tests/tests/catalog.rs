@@ -413,3 +413,168 @@ async fn the_listing_pages_by_id() {
     }
     assert!(seen >= 2 && last >= second);
 }
+
+// ---- What an outsider found (the defects report): each test below failed before its fix. ----
+
+#[tokio::test]
+async fn an_early_refusal_of_a_relayed_write_is_relayed_never_a_502() {
+    let app = spawn_app();
+    let id = id_of(&app.create_product("4.00").await);
+    let item = format!("/api/v1/products/{id}");
+    // product-admin refuses these from the head alone, without reading the 12 KB body that
+    // product-query is still writing to it.
+    let big = json!({"name": "x", "price": "1.00", "description": "d".repeat(12 * 1024)}).to_string();
+    let customer = token(Role::Customer);
+    let mut seen = std::collections::BTreeMap::new();
+    for round in 0..100 {
+        let mut req = app.http.request(if round % 2 == 0 { reqwest::Method::PUT } else { reqwest::Method::PATCH }, app.url(&item));
+        req = match round % 3 {
+            0 => req.bearer_auth(&customer).header("content-type", "application/json"),
+            1 => req.header("content-type", "application/json"),
+            _ => req.bearer_auth(token(Role::Admin)).header("content-type", "text/plain"),
+        };
+        let status = req.body(big.clone()).send().await.expect("request").status().as_u16();
+        *seen.entry(status).or_insert(0) += 1;
+    }
+    assert!(seen.keys().all(|s| [401, 403, 413, 415].contains(s)), "every answer is the callee's own: {seen:?}");
+}
+
+#[tokio::test]
+async fn a_cache_that_comes_back_after_an_outage_serves_nothing_older_than_the_last_write() {
+    let mut redis = RedisServer::start();
+    let app = spawn_app_with(HostOptions { runtime_config: Some(cache_runtime_config(&redis.url())), ..HostOptions::default() });
+    let id = id_of(&app.create_product("5.00").await);
+    let item = format!("/api/v1/products/{id}");
+    assert_eq!(app.product(id).await.cache.as_deref(), Some("miss"));
+    assert_eq!(app.product(id).await.cache.as_deref(), Some("hit"));
+
+    // The cache goes away; a write commits but cannot delete the entry.
+    redis.shutdown();
+    let renamed = unique_name("Renamed");
+    let patch = app.send(reqwest::Method::PATCH, &item, Some(&token(Role::Admin)), Some(json!({"name": renamed}))).await;
+    assert_eq!(patch.status(), 200);
+
+    // It comes back: from then on, only the committed name may be served, cached or not.
+    redis.restart();
+    let mut served_from_cache = false;
+    for _ in 0..50 {
+        let a = app.product(id).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.body["name"], renamed.as_str(), "served {:?} from {:?}", a.body["name"], a.cache);
+        if a.cache.as_deref() == Some("hit") {
+            served_from_cache = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served_from_cache, "the cache is used again once it is back");
+}
+
+#[tokio::test]
+async fn a_cache_known_to_be_down_is_not_reconnected_by_every_request() {
+    // A "Redis" that accepts connections and drops them at once, counting them.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = listener.local_addr().expect("port").port();
+    let connects = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = connects.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    let app = spawn_app_with(HostOptions {
+        runtime_config: Some(cache_runtime_config(&format!("redis://127.0.0.1:{port}"))),
+        ..HostOptions::default()
+    });
+    let id = id_of(&app.create_product("6.00").await);
+    let before = connects.load(std::sync::atomic::Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let reads = 40;
+    for _ in 0..reads {
+        let a = app.product(id).await;
+        assert_eq!((a.status, a.cache.as_deref()), (200, Some("miss")), "{}", a.body);
+    }
+    let attempts = connects.load(std::sync::atomic::Ordering::SeqCst) - before;
+    // Unguarded, each read tries (a get, then a set) at least twice. The breaker probes with
+    // a doubling pause of at most a second: a few attempts while it backs off, then one per
+    // second of the run, however many reads there are.
+    let probes_allowed = 6 + started.elapsed().as_secs() as usize;
+    assert!(attempts <= probes_allowed.min(reads / 2), "{attempts} connection attempts for {reads} reads");
+}
+
+#[tokio::test]
+async fn prices_are_read_exactly_as_sent_or_refused() {
+    let app = spawn_app();
+    let admin = token(Role::Admin);
+    let create = |price: &str| format!(r#"{{"name":"{}","price":{price}}}"#, unique_name("Exact"));
+    let post = |body: String| {
+        app.http.post(app.url("/api/v1/products")).bearer_auth(&admin).header("content-type", "application/json").body(body).send()
+    };
+    // A float would read this as 1.00.
+    for refused in ["1.0000000000000001", r#""1.0000000000000000000000000000001""#, r#""1e5""#, r#""+1""#, r#"" 1""#, r#""03.4""#, "1e-3"] {
+        let p = assert_problem(post(create(refused)).await.expect("request"), 422).await;
+        assert!(p["detail"].as_str().unwrap().contains("price"), "{refused}: {p}");
+    }
+    for (sent, stored) in [("19.99", "19.99"), ("1e2", "100.00"), (r#""12.500""#, "12.50"), ("0.5", "0.50")] {
+        let resp = post(create(sent)).await.expect("request");
+        assert_eq!(resp.status(), 201, "{sent}");
+        assert_eq!(resp.json::<Value>().await.unwrap()["price"], stored, "{sent}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_gets_a_4xx_soon_and_a_short_one_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app();
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let head = format!(
+        "POST /api/v1/products HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"name\":",
+        token(Role::Admin)
+    );
+    // Stalled: the connection stays open, the rest of the body never comes.
+    let mut stalled = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    stalled.write_all(head.as_bytes()).await.expect("send");
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(30), stalled.read(&mut answer))
+        .await
+        .expect("an answer well before the request time limit")
+        .expect("read");
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("application/problem+json"), "{text}");
+
+    // Short: the client closes its side before sending all it declared.
+    let mut short = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    short.write_all(head.as_bytes()).await.expect("send");
+    short.shutdown().await.expect("half-close");
+    let mut text = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), short.read_to_string(&mut text)).await.expect("an answer");
+    assert!(text.is_empty() || text.starts_with("HTTP/1.1 400"), "{text}");
+}
+
+#[tokio::test]
+async fn head_on_products_is_get_without_a_body() {
+    let app = spawn_app();
+    let id = id_of(&app.create_product("7.00").await);
+    for path in [format!("/api/v1/products/{id}"), "/api/v1/products?limit=1".to_string()] {
+        let resp = app.http.head(app.url(&path)).send().await.expect("request");
+        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(resp.headers()["content-type"], "application/json");
+        assert!(resp.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    let resp = app.http.head(app.url(&format!("/api/v1/products/{id}"))).send().await.expect("request");
+    assert!(resp.headers().contains_key("x-cache"));
+}
+
+#[tokio::test]
+async fn every_product_has_one_url() {
+    let app = spawn_app();
+    let id = id_of(&app.create_product("8.00").await);
+    for path in [format!("/api/v1/products/0{id}"), format!("/api/v1/products/00{id}")] {
+        assert_problem(app.send(reqwest::Method::GET, &path, None, None).await, 400).await;
+    }
+    let restock = format!("/api/v1/inventory/0{id}");
+    assert_problem(app.send(reqwest::Method::PUT, &restock, Some(&token(Role::Admin)), Some(json!({"on_hand": 1}))).await, 400).await;
+    assert_problem(app.send(reqwest::Method::GET, &format!("/api/v1/products?after=0{id}"), None, None).await, 400).await;
+}

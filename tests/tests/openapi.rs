@@ -48,3 +48,74 @@ fn every_public_route_is_documented() {
     assert!(public > 0, "spin.toml has no public route");
     assert!(missing.is_empty(), "public routes missing from api/openapi.yaml: {missing:?}");
 }
+
+/// Components a component calls by service chaining (its `*.spin.internal` outbound hosts).
+fn chained_components(component: &toml::Value) -> Vec<String> {
+    let hosts = component.get("allowed_outbound_hosts").and_then(|h| h.as_array()).cloned().unwrap_or_default();
+    hosts
+        .iter()
+        .filter_map(|h| h.as_str()?.strip_prefix("http://")?.strip_suffix(".spin.internal").map(str::to_owned))
+        .collect()
+}
+
+/// Whether `id`, or a component it reaches by chaining, uses a database (and so can be down).
+fn reaches_a_database(components: &toml::value::Table, id: &str, seen: &mut Vec<String>) -> bool {
+    if seen.iter().any(|s| s == id) {
+        return false;
+    }
+    seen.push(id.to_owned());
+    let Some(component) = components.get(id) else { return false };
+    let has_db = component.get("variables").and_then(|v| v.get("db_url")).is_some();
+    has_db || chained_components(component).iter().any(|next| reaches_a_database(components, next, seen))
+}
+
+/// Operations whose component chains to another but which never make the call themselves.
+const OPERATIONS_WITHOUT_CHAINED_CALLS: [(&str, &str); 2] = [("get", "/api/v1/products"), ("head", "/api/v1/products")];
+
+/// The answers the platform gives whatever an operation's own rules are, derived from
+/// `spin.toml` and checked against every operation of the contract: 503 where a database is
+/// involved, 502/504 where another function is called, 400/413/415/422 where a JSON body is
+/// read, 401 where a token is required. A new route or a new dependency that the contract
+/// does not mention fails here.
+#[test]
+fn every_operation_documents_the_answers_its_dependencies_can_give() {
+    let root = support::repo_root();
+    let spec: Yaml = serde_yaml::from_str(&std::fs::read_to_string(root.join("api/openapi.yaml")).unwrap()).unwrap();
+    let manifest: toml::Value = toml::from_str(&std::fs::read_to_string(root.join("spin.toml")).unwrap()).unwrap();
+    let components = manifest["component"].as_table().expect("[component]");
+    let mut missing = Vec::new();
+    for trigger in manifest["trigger"]["http"].as_array().expect("[[trigger.http]]") {
+        let Some(route) = trigger["route"].as_str() else { continue };
+        let id = trigger["component"].as_str().expect("component id");
+        let path = openapi_path(route);
+        let Some(item) = spec["paths"][path.as_str()].as_mapping() else { continue };
+        let chains = !chained_components(&components[id]).is_empty();
+        let database = reaches_a_database(components, id, &mut Vec::new());
+        for (method, operation) in item {
+            let method = method.as_str().unwrap_or_default();
+            if !["get", "head", "post", "put", "patch", "delete"].contains(&method) {
+                continue;
+            }
+            let mut expected = Vec::new();
+            if database {
+                expected.push("503");
+            }
+            if chains && !OPERATIONS_WITHOUT_CHAINED_CALLS.contains(&(method, path.as_str())) {
+                expected.extend(["502", "504"]);
+            }
+            if !operation["requestBody"].is_null() {
+                expected.extend(["400", "413", "415", "422"]);
+            }
+            if !operation["security"].is_null() {
+                expected.push("401");
+            }
+            let responses = operation["responses"].as_mapping().expect("responses");
+            for status in expected {
+                if !responses.contains_key(Yaml::String(status.into())) {
+                    missing.push(format!("{} {path}: {status}", method.to_uppercase()));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "answers the code can give that api/openapi.yaml does not document: {missing:?}");
+}

@@ -290,3 +290,90 @@ async fn no_password_or_hash_in_any_response_or_log_line() {
         assert!(!text.contains("password_hash"), "hash column leaked: {text}");
     }
 }
+
+// ---- What an outsider found (the defects report): each test below failed before its fix. ----
+
+#[tokio::test]
+async fn a_nul_character_in_any_text_field_is_a_422_before_any_query() {
+    let app = spawn_app();
+    // The unauthenticated token route, whose username goes straight into a query.
+    let p = assert_problem(app.post_raw("/api/v1/auth/token", r#"{"username":"a\u0000","password":"x"}"#).await, 422).await;
+    assert!(p["detail"].as_str().unwrap().contains("NUL"), "{p}");
+    let name = unique_username("nul");
+    let body = format!(r#"{{"username":"{name}","password":"a-good-pass\u0000word","mobile":"{MOBILE}"}}"#);
+    assert_problem(app.post_raw("/api/v1/users", body).await, 422).await;
+    // Nothing was registered.
+    assert_problem(app.token(&name, "a-good-password").await, 401).await;
+}
+
+#[tokio::test]
+async fn a_customer_reads_their_own_record_whatever_the_letter_case_of_the_id() {
+    let app = spawn_app();
+    let (user, token) = app.customer("case").await;
+    let id = user["id"].as_str().unwrap();
+    let resp = app.lookup(&id.to_uppercase(), Some(&token)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap()["id"], id, "the canonical id comes back");
+}
+
+#[tokio::test]
+async fn a_body_without_a_content_type_is_415() {
+    let app = spawn_app();
+    let body = json!({"username": unique_username("noct"), "password": "a-good-password", "mobile": MOBILE}).to_string();
+    for path in ["/api/v1/users", "/api/v1/auth/token"] {
+        let resp = app.http.post(app.url(path)).body(body.clone()).send().await.unwrap();
+        let p = assert_problem(resp, 415).await;
+        assert!(p["detail"].as_str().unwrap().contains("application/json"), "{p}");
+    }
+}
+
+#[tokio::test]
+async fn error_details_speak_json_never_rust() {
+    let app = spawn_app();
+    let bodies = [
+        "[1,2]".to_string(),
+        r#""just a string""#.to_string(),
+        json!({"username": 42, "password": "a-good-password", "mobile": MOBILE}).to_string(),
+        json!({"username": "someone", "password": {"a": 1}, "mobile": MOBILE}).to_string(),
+        json!({"username": "someone", "password": 1.5, "mobile": MOBILE}).to_string(),
+    ];
+    for body in bodies {
+        for path in ["/api/v1/users", "/api/v1/auth/token"] {
+            let p = assert_problem(app.post_raw(path, body.clone()).await, 422).await;
+            let detail = p["detail"].as_str().unwrap();
+            for rust in ["struct", "Request", "i64", "u32", "sequence", "map", "floating"] {
+                assert!(!detail.contains(rust), "{path} {body}: `{rust}` in {detail:?}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_database_outage_is_a_fast_503_that_says_when_to_retry() {
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let app = spawn_app_with(HostOptions {
+        env: vec![("SPIN_VARIABLE_DB_PORT".into(), dead_port.to_string())],
+        ..HostOptions::default()
+    });
+    let resp = app.token("nobody_at_all", "a-good-password").await;
+    let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    assert_problem(resp, 503).await;
+    let secs: u64 = retry_after.expect("retry-after on a 503").parse().expect("delay-seconds");
+    assert!(secs > 0);
+}
+
+#[tokio::test]
+async fn head_reads_like_get_without_a_body() {
+    let app = spawn_app();
+    let (user, token) = app.customer("head").await;
+    let path = format!("/api/v1/users/{}", user["id"].as_str().unwrap());
+    let resp = app.http.head(app.url(&path)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    assert!(resp.bytes().await.unwrap().is_empty());
+    let resp = app.http.head(app.url(&path)).send().await.unwrap();
+    assert_eq!(resp.status(), 401, "HEAD is authorised as GET is");
+    // A route that only writes still refuses it.
+    let resp = app.http.head(app.url("/api/v1/users")).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+}

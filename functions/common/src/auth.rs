@@ -53,8 +53,9 @@ impl Claims {
     }
 
     /// Whether these claims may read the user with id `user_id`: themselves, or anyone if admin.
-    pub fn may_read_user(&self, user_id: &str) -> bool {
-        self.role == Role::Admin || self.sub == user_id
+    /// Ids compare in their canonical form, so the letter case a client used does not matter.
+    pub fn may_read_user(&self, user_id: &crate::users::UserId) -> bool {
+        self.role == Role::Admin || crate::users::UserId::parse(&self.sub).is_ok_and(|me| &me == user_id)
     }
 }
 
@@ -222,10 +223,14 @@ mod tests {
 
     #[test]
     fn only_self_or_admin_may_read_a_user() {
-        let me = Claims::new("me", Role::Customer, 0);
-        assert!(me.may_read_user("me"));
-        assert!(!me.may_read_user("you"));
-        assert!(Claims::new("boss", Role::Admin, 0).may_read_user("you"));
+        use crate::users::UserId;
+        let me_id = "7ab45f0f-9291-42eb-922d-130b806315c2";
+        let you = UserId::parse("00000000-9291-42eb-922d-130b806315c2").unwrap();
+        let me = Claims::new(me_id, Role::Customer, 0);
+        assert!(me.may_read_user(&UserId::parse(me_id).unwrap()));
+        assert!(me.may_read_user(&UserId::parse(&me_id.to_uppercase()).unwrap()), "letter case is not identity");
+        assert!(!me.may_read_user(&you));
+        assert!(Claims::new("boss", Role::Admin, 0).may_read_user(&you));
     }
 
     /// Minimal base64url (no padding) so the test can build an unsigned token by hand.

@@ -11,13 +11,13 @@ pub const DEFAULT_LIMIT: usize = 16 * 1024;
 pub enum BodyError {
     #[error("request body is larger than the {limit}-byte limit")]
     TooLarge { limit: usize },
-    #[error("content type `{0}` is not supported; send `application/json`")]
+    #[error("content type `{0}` is not supported; send `content-type: application/json`")]
     UnsupportedMediaType(String),
     #[error("request body is not valid JSON: {0}")]
     Malformed(String),
     #[error("request body has the wrong shape: {0}")]
     Invalid(String),
-    #[error("request body could not be read")]
+    #[error("the request body could not be read: it ended before its declared length, or stopped arriving")]
     Unreadable,
 }
 
@@ -48,10 +48,13 @@ impl crate::problem::ApiError for BodyError {
     }
 }
 
-/// Accepts a missing content type (curl's default is forgiving users' friend) and any JSON
-/// media type (`application/json`, `application/*+json`, with parameters); refuses the rest.
+/// Accepts any JSON media type (`application/json`, `application/*+json`, with parameters);
+/// refuses the rest, and a body sent without a content type: a client that does not say what it
+/// sends gets told, rather than having its bytes guessed at.
 pub fn check_content_type(content_type: Option<&str>) -> Result<(), BodyError> {
-    let Some(ct) = content_type else { return Ok(()) };
+    let Some(ct) = content_type else {
+        return Err(BodyError::UnsupportedMediaType("(none)".into()));
+    };
     let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
         Ok(())
@@ -69,7 +72,12 @@ pub fn check_declared_length(content_length: Option<&str>, limit: usize) -> Resu
 }
 
 /// Parses a complete body. serde's error categories tell syntax errors (400) from
-/// well-formed JSON that does not fit the type: missing fields, wrong types (422).
+/// well-formed JSON that does not fit the type: missing fields, wrong types (422). The
+/// messages speak JSON (`expected a whole number`), never Rust (`expected i64`).
+///
+/// Text containing the NUL character (`\u0000`) is refused here, for every field of every
+/// body: Postgres cannot store it in `text` and no field of this API has a use for it, so it is
+/// bad input (422), decided before any query runs.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, BodyError> {
     if bytes.len() > limit {
         return Err(BodyError::TooLarge { limit });
@@ -77,13 +85,96 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, 
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyError::Malformed("the body is empty".into()));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
+    let parsed = serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
-            Category::Data => BodyError::Invalid(e.to_string()),
-            Category::Syntax | Category::Eof | Category::Io => BodyError::Malformed(e.to_string()),
+            Category::Data => BodyError::Invalid(in_json_terms(&e.to_string())),
+            Category::Syntax | Category::Eof | Category::Io => BodyError::Malformed(in_json_terms(&e.to_string())),
         }
-    })
+    })?;
+    if has_nul_escape(bytes) {
+        return Err(BodyError::Invalid("text must not contain the NUL character (\\u0000)".into()));
+    }
+    Ok(parsed)
+}
+
+/// Whether a JSON text (already known to be well formed) has a string holding `\u0000`. Raw NUL
+/// bytes cannot occur in well-formed JSON, so the escape is the only way to send one.
+fn has_nul_escape(json: &[u8]) -> bool {
+    let mut in_string = false;
+    let mut i = 0;
+    while i < json.len() {
+        match json[i] {
+            b'"' => in_string = !in_string,
+            b'\\' if in_string => {
+                if json.get(i + 1) == Some(&b'u') && json.get(i + 2..i + 6) == Some(b"0000") {
+                    return true;
+                }
+                // Skip the escaped character, so `\\` and `\"` do not confuse the scan.
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Rewrites serde's messages about Rust types into the JSON terms a client sent them in
+/// (`expected struct RegisterRequest` → `expected a JSON object`, `expected i64` → `expected a
+/// whole number`), so no error detail names a type of ours.
+pub fn in_json_terms(message: &str) -> String {
+    const RUST_TO_JSON: &[(&str, &str)] = &[
+        ("a sequence", "an array"),
+        ("a map", "a JSON object"),
+        ("a borrowed string", "a string"),
+        ("a character", "a one-character string"),
+        ("unit", "null"),
+        ("i8", "a whole number"),
+        ("i16", "a whole number"),
+        ("i32", "a whole number"),
+        ("i64", "a whole number"),
+        ("i128", "a whole number"),
+        ("isize", "a whole number"),
+        ("u8", "a whole number of at least 0"),
+        ("u16", "a whole number of at least 0"),
+        ("u32", "a whole number of at least 0"),
+        ("u64", "a whole number of at least 0"),
+        ("u128", "a whole number of at least 0"),
+        ("usize", "a whole number of at least 0"),
+        ("f32", "a number"),
+        ("f64", "a number"),
+    ];
+    // What was found is named by serde's `Unexpected`: say it as JSON calls it.
+    let message = message
+        .replace("invalid type: sequence", "invalid type: array")
+        .replace("invalid type: map", "invalid type: object")
+        .replace("invalid type: unit value", "invalid type: null")
+        .replace("floating point `", "number `");
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message.as_str();
+    while let Some(at) = rest.find("expected ") {
+        let (before, after) = rest.split_at(at + "expected ".len());
+        out.push_str(before);
+        rest = after;
+        // `struct Name`, `enum Name`, `tuple struct Name`: a type of ours, named.
+        let named = ["struct ", "tuple struct ", "enum ", "newtype struct "]
+            .iter()
+            .find_map(|prefix| rest.strip_prefix(prefix).map(|r| (prefix.starts_with("enum"), r)));
+        if let Some((is_enum, named_rest)) = named {
+            let end = named_rest.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).unwrap_or(named_rest.len());
+            out.push_str(if is_enum { "one of the allowed values" } else { "a JSON object" });
+            rest = &named_rest[end..];
+            continue;
+        }
+        let word_end = |s: &str, w: &str| s.len() == w.len() || !s.as_bytes()[w.len()].is_ascii_alphanumeric();
+        if let Some((rust, json)) = RUST_TO_JSON.iter().find(|(rust, _)| rest.starts_with(rust) && word_end(rest, rust)) {
+            out.push_str(json);
+            rest = &rest[rust.len()..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -133,8 +224,51 @@ mod tests {
     }
 
     #[test]
+    fn nul_characters_in_text_are_refused_before_anything_else_sees_them() {
+        let err = parse_json::<Login>(br#"{"username":"a\u0000","password":"b"}"#, 100).unwrap_err();
+        assert!(matches!(err, BodyError::Invalid(ref m) if m.contains("NUL")), "{err:?}");
+        // An escaped backslash followed by `u0000` is the text `\u0000`, not a NUL.
+        let l: Login = parse_json(br#"{"username":"a\\u0000","password":"b\"\\"}"#, 100).unwrap();
+        assert_eq!(l.username, "a\\u0000");
+        assert!(has_nul_escape(br#"["\u0000"]"#));
+        assert!(!has_nul_escape(br#"["\u0001", "\\", "u0000"]"#));
+    }
+
+    #[test]
+    fn wrong_shapes_are_described_in_json_terms() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Shapes {
+            count: u32,
+            offset: i64,
+            ratio: f64,
+            tags: Vec<String>,
+            inner: Option<Login>,
+        }
+        let bodies: [&[u8]; 7] = [
+            b"[]",
+            br#"{"count":"x","offset":1,"ratio":1,"tags":[],"inner":null}"#,
+            br#"{"count":-1,"offset":1,"ratio":1,"tags":[],"inner":null}"#,
+            br#"{"count":1,"offset":"1","ratio":1,"tags":[],"inner":null}"#,
+            br#"{"count":1,"offset":1,"ratio":"1","tags":[],"inner":null}"#,
+            br#"{"count":1,"offset":1,"ratio":1,"tags":{},"inner":null}"#,
+            br#"{"count":1,"offset":1,"ratio":1,"tags":[],"inner":[]}"#,
+        ];
+        for body in bodies {
+            let Err(BodyError::Invalid(msg)) = parse_json::<Shapes>(body, 1000) else { panic!("expected Invalid") };
+            for rust in ["struct", "Shapes", "Login", "u32", "i64", "f64", "sequence", "map", "Vec", "Option", "floating"] {
+                assert!(!msg.contains(rust), "`{rust}` in {msg:?}");
+            }
+            assert!(msg.contains("expected"), "{msg}");
+        }
+        assert_eq!(in_json_terms("invalid type: string \"x\", expected u32 at line 1"), "invalid type: string \"x\", expected a whole number of at least 0 at line 1");
+        assert_eq!(in_json_terms("invalid type: map, expected struct A::B"), "invalid type: map, expected a JSON object");
+        assert_eq!(in_json_terms("expected u32x"), "expected u32x", "only whole words are Rust types");
+    }
+
+    #[test]
     fn json_media_types_are_accepted_others_refused() {
-        assert!(check_content_type(None).is_ok());
+        assert!(matches!(check_content_type(None), Err(BodyError::UnsupportedMediaType(_))));
         assert!(check_content_type(Some("application/json; charset=utf-8")).is_ok());
         assert!(check_content_type(Some("application/merge-patch+json")).is_ok());
         assert!(matches!(check_content_type(Some("text/plain")), Err(BodyError::UnsupportedMediaType(_))));

@@ -27,14 +27,15 @@ pub fn cache_key(product_id: i64) -> String {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("`{0}` is not a product id: ids are positive whole numbers")]
+#[error("`{0}` is not a product id: ids are positive whole numbers written without leading zeros")]
 pub struct BadProductId(pub String);
 
 /// A product id from a path segment: a positive integer in plain decimal digits
-/// (no sign, no spaces), so `/products/+1` or `/products/1e3` are refused, not reinterpreted.
+/// (no sign, no spaces, no leading zero), so `/products/+1`, `/products/1e3` or
+/// `/products/01` are refused, not reinterpreted: every product has exactly one URL.
 pub fn parse_product_id(segment: &str) -> Result<i64, BadProductId> {
     let bad = || BadProductId(segment.chars().take(40).collect());
-    if segment.is_empty() || !segment.bytes().all(|b| b.is_ascii_digit()) {
+    if segment.is_empty() || segment.starts_with('0') || !segment.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
     match segment.parse::<i64>() {
@@ -50,7 +51,7 @@ mod tests {
     #[test]
     fn product_ids_are_positive_decimal_integers() {
         assert_eq!(parse_product_id("42"), Ok(42));
-        for bad in ["", "0", "-1", "+1", "1e3", "abc", " 1", "99999999999999999999", "1.0"] {
+        for bad in ["", "0", "01", "007", "-1", "+1", "1e3", "abc", " 1", "99999999999999999999", "1.0"] {
             assert!(parse_product_id(bad).is_err(), "{bad}");
         }
     }

@@ -7,6 +7,42 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
 
+/// A user's id: a UUID, always held in its canonical lower-case hyphenated form, so two ids
+/// that name the same user compare equal however a client spelled them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserId(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("`{0}` is not a user id: ids are UUIDs such as 7ab45f0f-9291-42eb-922d-130b806315c2")]
+pub struct BadUserId(pub String);
+
+impl UserId {
+    /// 8-4-4-4-12 hex digits in either letter case; nothing else (no braces, no `urn:`).
+    pub fn parse(text: &str) -> Result<UserId, BadUserId> {
+        let b = text.as_bytes();
+        let well_formed = b.len() == 36
+            && b.iter().enumerate().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => *c == b'-',
+                _ => c.is_ascii_hexdigit(),
+            });
+        if well_formed {
+            Ok(UserId(text.to_ascii_lowercase()))
+        } else {
+            Err(BadUserId(text.chars().take(40).collect()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A user as the API shows it. There is no hash field, so none can be serialised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
@@ -61,6 +97,16 @@ pub fn validate_mobile(mobile: &str) -> Result<(), FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_ids_are_canonical() {
+        let lower = UserId::parse("7ab45f0f-9291-42eb-922d-130b806315c2").unwrap();
+        assert_eq!(UserId::parse("7AB45F0F-9291-42EB-922D-130B806315C2").unwrap(), lower);
+        assert_eq!(lower.as_str(), "7ab45f0f-9291-42eb-922d-130b806315c2");
+        for bad in ["", "1", "7ab45f0f929142eb922d130b806315c2", "{7ab45f0f-9291-42eb-922d-130b806315c2}", "7ab45f0f-9291-42eb-922d-130b806315cz", "7ab45f0f-9291-42eb-922d-130b806315c2x"] {
+            assert!(UserId::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn usernames() {

@@ -1,8 +1,6 @@
 //! Catalog write rules: which resource a path names, what a product's fields must be, and
 //! how a listing page is asked for. No Spin types: unit-tested natively.
 
-use std::str::FromStr;
-
 use galley_common::catalog::parse_product_id;
 use galley_common::error::CommonError;
 use rust_decimal::Decimal;
@@ -15,7 +13,7 @@ pub const DESCRIPTION_MAX: usize = 10_000;
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
 /// Prices are `NUMERIC(10,2)`: below 10^8, at most 2 decimals.
-const PRICE_BOUND: i64 = 100_000_000;
+pub const PRICE_BOUND: i64 = 100_000_000;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FieldError {
@@ -82,32 +80,98 @@ impl Target {
     }
 }
 
-/// A price as sent: a decimal string (preferred) or a JSON number, kept as its text so no
-/// float ever rounds it.
+/// A price as sent: a decimal string (`"12.50"`, preferred) or a JSON number (`12.5`), kept as
+/// the exact text the client sent, so no float ever rounds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PriceText(String);
+pub enum PriceText {
+    /// The string's content: plain decimal digits only (see [`validate_price`]).
+    Text(String),
+    /// The JSON number's own text, e.g. `19.99` or `1e2`.
+    Number(String),
+}
 
 impl<'de> Deserialize<'de> for PriceText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::String(s) => Ok(PriceText(s)),
-            // serde_json prints a number the shortest way that reads back the same, so 19.99
-            // stays "19.99" and 1.234 stays "1.234" (and is refused for its 3 decimals).
-            serde_json::Value::Number(n) => Ok(PriceText(n.to_string())),
-            other => Err(serde::de::Error::custom(format!("price must be a decimal string, not {other}"))),
+        // The raw JSON text: a number is seen exactly as written, before serde_json would turn
+        // it into an f64 (which stores 1.0000000000000001 as 1).
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        let text = raw.get();
+        if text.starts_with('"') {
+            serde_json::from_str::<String>(text).map(PriceText::Text).map_err(serde::de::Error::custom)
+        } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            Ok(PriceText::Number(text.to_owned()))
+        } else {
+            Err(serde::de::Error::custom(format!("price must be a decimal string such as \"12.50\", not {text}")))
         }
     }
 }
 
-pub fn validate_price(text: &PriceText) -> Result<Decimal, FieldError> {
-    let price = Decimal::from_str(text.0.trim()).map_err(|_| FieldError::Price)?.normalize();
-    if price <= Decimal::ZERO || price >= Decimal::from(PRICE_BOUND) || price.scale() > 2 {
-        return Err(FieldError::Price);
+/// The price in cents, exactly, or the reason it is refused. Both forms must be positive,
+/// below 10^8 and have no non-zero digit past the second decimal; nothing is ever rounded.
+///
+/// A string must be plain decimal digits: `(0|[1-9][0-9]*)(\.[0-9]+)?`, so `"+1"`, `" 1"`,
+/// `"1e5"` and `"03.4"` are refused. A JSON number may use any JSON number syntax (`1e2` is 100),
+/// since its value, not its spelling, is what JSON means. `api/openapi.yaml` states the same
+/// rules (a test holds the two together).
+pub fn validate_price(price: &PriceText) -> Result<Decimal, FieldError> {
+    let cents = match price {
+        PriceText::Text(text) => plain_decimal(text).and_then(|(int, frac)| cents(int, frac, 0)),
+        PriceText::Number(text) => json_number(text).and_then(|(int, frac, exp)| cents(int, frac, exp)),
+    };
+    match cents {
+        Some(cents) if cents > 0 && cents < PRICE_BOUND * 100 => Ok(Decimal::new(cents, 2)),
+        _ => Err(FieldError::Price),
     }
-    // Always two decimals on the way out ("12.50"), as NUMERIC(10,2) stores it.
-    let mut price = price;
-    price.rescale(2);
-    Ok(price)
+}
+
+/// `(integer digits, fraction digits)` of `(0|[1-9][0-9]*)(\.[0-9]+)?`.
+fn plain_decimal(text: &str) -> Option<(&str, &str)> {
+    let (int, frac) = match text.split_once('.') {
+        Some((int, frac)) if !frac.is_empty() => (int, frac),
+        Some(_) => return None,
+        None => (text, ""),
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let canonical_int = !int.is_empty() && digits(int) && (int == "0" || !int.starts_with('0'));
+    (canonical_int && digits(frac)).then_some((int, frac))
+}
+
+/// `(integer digits, fraction digits, exponent)` of a non-negative JSON number
+/// (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`); `None` for a negative one.
+fn json_number(text: &str) -> Option<(&str, &str, i64)> {
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(at) => (&text[..at], &text[at + 1..]),
+        None => (text, "0"),
+    };
+    let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
+    // A huge exponent saturates: the value is then far out of range either way.
+    let exponent = exponent.parse::<i64>().unwrap_or(if exponent.starts_with('-') { i64::MIN / 2 } else { i64::MAX / 2 });
+    let (int, frac) = plain_decimal(mantissa)?;
+    Some((int, frac, exponent))
+}
+
+/// The exact value of `int.frac × 10^exp` in cents, if it is a whole number of cents below
+/// 10^10 (so it fits an i64); `None` otherwise.
+fn cents(int: &str, frac: &str, exp: i64) -> Option<i64> {
+    let digits: String = [int, frac].concat();
+    let digits = digits.trim_start_matches('0');
+    let significant = digits.trim_end_matches('0');
+    if significant.is_empty() {
+        return Some(0);
+    }
+    // value = significant × 10^scale10, with the trailing zeros moved into the exponent.
+    let trailing = (digits.len() - significant.len()) as i64;
+    let scale10 = exp.saturating_sub(frac.len() as i64).saturating_add(trailing);
+    // In cents: significant × 10^(scale10 + 2); not whole below one cent.
+    let shift = scale10.checked_add(2)?;
+    if shift < 0 || significant.len() as i64 + shift > 10 {
+        return None;
+    }
+    let mut cents: i64 = significant.parse().ok()?;
+    for _ in 0..shift {
+        cents = cents.checked_mul(10)?;
+    }
+    Some(cents)
 }
 
 pub fn validate_name(name: &str) -> Result<String, FieldError> {
@@ -241,7 +305,11 @@ mod tests {
     use galley_common::problem::ApiError;
 
     fn price(s: &str) -> Result<String, FieldError> {
-        validate_price(&PriceText(s.into())).map(|d| d.to_string())
+        validate_price(&PriceText::Text(s.into())).map(|d| d.to_string())
+    }
+
+    fn number(s: &str) -> Result<String, FieldError> {
+        validate_price(&PriceText::Number(s.into())).map(|d| d.to_string())
     }
 
     #[test]
@@ -260,8 +328,51 @@ mod tests {
         assert_eq!(price("12.500").unwrap(), "12.50", "trailing zeros are not precision");
         assert_eq!(price("0.01").unwrap(), "0.01");
         assert_eq!(price("99999999.99").unwrap(), "99999999.99");
-        for bad in ["0", "-1", "-0.01", "1.234", "100000000", "1e9", "abc", "", "NaN"] {
+        assert_eq!(price("0.5").unwrap(), "0.50");
+        assert_eq!(price(&format!("1.{}", "0".repeat(40))).unwrap(), "1.00", "zeros are exact, however many");
+        for bad in ["0", "0.00", "0.001", "-1", "-0.01", "1.234", "100000000", "1e9", "1e5", "abc", "", "NaN", "+1", " 1", "1 ", "03.4", "00", "1.", ".5", "1.0000000000000000000000000000001"] {
             assert!(price(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The contract's `PriceInput` and [`validate_price`] accept exactly the same prices: every
+    /// string of up to six characters over the alphabet that matters, and some long ones.
+    #[test]
+    fn the_contract_states_the_same_price_rules() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../api/openapi.yaml");
+        let spec: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let input = &spec["components"]["schemas"]["PriceInput"]["oneOf"];
+        let pattern = input[0]["pattern"].as_str().expect("PriceInput string pattern");
+        let pattern = regex::Regex::new(pattern).unwrap();
+        let number = &input[1];
+        assert_eq!(number["type"], "number");
+        assert_eq!(number["exclusiveMinimum"].as_i64(), Some(0));
+        assert_eq!(number["exclusiveMaximum"].as_i64(), Some(PRICE_BOUND));
+        assert_eq!(number["multipleOf"].as_f64(), Some(0.01));
+
+        let alphabet = ['0', '1', '5', '9', '.', 'e', '+', '-', ' '];
+        let mut corpus = vec![String::new()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..6 {
+            frontier = frontier.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+            corpus.extend(frontier.iter().cloned());
+        }
+        corpus.extend(["99999999.99", "99999999.990", "100000000", "12345678.9", "0.01", "0.10", "1.2300000000000000000000000000000000"].map(String::from));
+        for text in corpus {
+            let code = validate_price(&PriceText::Text(text.clone())).is_ok();
+            assert_eq!(pattern.is_match(&text), code, "contract and code disagree on {text:?}");
+        }
+    }
+
+    #[test]
+    fn json_numbers_are_read_exactly_from_their_text() {
+        assert_eq!(number("19.99").unwrap(), "19.99");
+        assert_eq!(number("1e2").unwrap(), "100.00");
+        assert_eq!(number("1.5E+1").unwrap(), "15.00");
+        assert_eq!(number("1234e-2").unwrap(), "12.34");
+        assert_eq!(number("99999999.99").unwrap(), "99999999.99");
+        for bad in ["1.0000000000000001", "0", "-0", "-1", "1e8", "1e-3", "1e999999999999999999999", "1e-99999999999999999", "0.001", "100000000.00"] {
+            assert!(number(bad).is_err(), "{bad}");
         }
     }
 
@@ -271,20 +382,22 @@ mod tests {
         assert_eq!(input.validate().unwrap().price.to_string(), "19.99");
         let input: ProductInput = parse_json(br#"{"name":"Tea","price":1.234}"#, 1024).unwrap();
         assert!(input.validate().is_err());
+        let input: ProductInput = parse_json(br#"{"name":"Tea","price":1.0000000000000001}"#, 1024).unwrap();
+        assert!(input.validate().is_err(), "a float would have read this as 1");
         assert!(matches!(parse_json::<ProductInput>(br#"{"name":"Tea","price":true}"#, 1024), Err(BodyError::Invalid(_))));
     }
 
     #[test]
     fn every_failing_field_is_reported() {
-        let input = ProductInput { name: "x".repeat(201), price: PriceText("-3".into()), description: Some("d".repeat(10_001)) };
+        let input = ProductInput { name: "x".repeat(201), price: PriceText::Text("-3".into()), description: Some("d".repeat(10_001)) };
         let err = input.validate().unwrap_err();
         assert_eq!(err.status(), 422);
         for word in ["name", "price", "description"] {
             assert!(err.detail().contains(word), "{}", err.detail());
         }
-        let blank = ProductInput { name: "  ".into(), price: PriceText("1".into()), description: None };
+        let blank = ProductInput { name: "  ".into(), price: PriceText::Text("1".into()), description: None };
         assert!(blank.validate().is_err());
-        let ok = ProductInput { name: "é".repeat(200), price: PriceText("1".into()), description: None };
+        let ok = ProductInput { name: "é".repeat(200), price: PriceText::Text("1".into()), description: None };
         assert!(ok.validate().is_ok(), "200 characters, more bytes");
     }
 

@@ -5,7 +5,7 @@ use galley_common::catalog::{BadProductId, Product};
 use galley_common::error::CommonError;
 use serde::{Deserialize, Serialize};
 
-/// Used when the `cache_ttl_secs` variable is not set to a number (DESIGN.md: 300 s).
+/// Used when the `cache_ttl_secs` variable is not set to a number (300 s, as `spin.toml` declares).
 pub const DEFAULT_TTL_SECS: u64 = 300;
 
 /// `{id, name, price, description, stock}`: what `GET /api/v1/products/:id` answers and what

@@ -275,3 +275,71 @@ pub async fn assert_problem(resp: reqwest::Response, status: u16) -> Value {
     }
     body
 }
+
+/// A Redis server of a test's own, on a free port with its own directory, configured as the
+/// project's (`scripts/redis.conf`), that the test may stop and start again.
+pub struct RedisServer {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let mut server = RedisServer { port, dir: tempfile::tempdir().expect("temp dir"), child: None };
+        server.restart();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again, after [`RedisServer::shutdown`]) in the same directory.
+    pub fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .arg(repo_root().join("scripts/redis.conf"))
+            .args(["--port", &self.port.to_string(), "--daemonize", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (installed by scripts/services.sh)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start on {}", self.port);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A clean shutdown, as an operator's `systemctl stop` would do (it saves a snapshot if
+    /// the configuration asks for one).
+    pub fn shutdown(&mut self) {
+        let _ = Command::new("redis-cli").args(["-p", &self.port.to_string(), "shutdown"]).output();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs a `redis-cli` command against this server; its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A runtime config whose `cache` store is the Redis at `url`.
+pub fn cache_runtime_config(url: &str) -> String {
+    format!("[key_value_store.cache]\ntype = \"redis\"\nurl = \"{url}\"\n")
+}

@@ -81,14 +81,44 @@ impl Client {
         if let Some(content_type) = content_type {
             builder.header("content-type", content_type);
         }
-        let request = builder.body(body).build();
-        let send = Box::pin(spin_sdk::http::send::<_, Response>(request));
-        match futures::future::select(send, Box::pin(Sleep::new(self.timeout))).await {
-            futures::future::Either::Left((result, _)) => result
-                .map_err(|e| ClientError::Transport { component: self.component.clone(), reason: e.to_string() }),
+        let exchange = Box::pin(exchange(builder.body(body).build()));
+        match futures::future::select(exchange, Box::pin(Sleep::new(self.timeout))).await {
+            futures::future::Either::Left((result, _)) => {
+                result.map_err(|reason| ClientError::Transport { component: self.component.clone(), reason })
+            }
             futures::future::Either::Right(_) => {
                 Err(ClientError::Timeout { component: self.component.clone(), timeout: self.timeout })
             }
+        }
+    }
+}
+
+/// Sends `request` and returns the answer, writing the body while the answer is awaited.
+///
+/// Unlike `spin_sdk::http::send`, a body write that fails does not fail the call: a callee may
+/// answer before reading the body (a 401 or a 415 decided from the head) and close it, and that
+/// early answer is the answer. The write is abandoned as soon as the answer has arrived.
+async fn exchange(request: Request) -> Result<Response, String> {
+    use futures::SinkExt;
+    use spin_sdk::http::conversions::TryIntoOutgoingRequest;
+
+    let (outgoing, body) = request.try_into_outgoing_request().map_err(|e| e.to_string())?;
+    let mut sink = outgoing.take_body();
+    let answer = Box::pin(spin_sdk::http::send::<_, Response>(outgoing));
+    let write = Box::pin(async move {
+        let written = sink.send(body.unwrap_or_default()).await;
+        // Dropping the sink finishes the body, so the callee sees its end.
+        drop(sink);
+        written
+    });
+    match futures::future::select(answer, write).await {
+        futures::future::Either::Left((answer, _unfinished_write)) => answer.map_err(|e| e.to_string()),
+        futures::future::Either::Right((written, answer)) => {
+            if let Err(error) = written {
+                // Expected when the callee answered without reading: its answer is still coming.
+                eprintln!("client: request body not fully written ({error:?}); waiting for the answer");
+            }
+            answer.await.map_err(|e| e.to_string())
         }
     }
 }

@@ -10,7 +10,11 @@ use crate::problem::{self, ApiError, Problem};
 /// What a handler needs from the request head once the body has been taken.
 #[derive(Debug, Clone, Default)]
 pub struct RequestInfo {
+    /// The method the handler serves: `GET` for a `HEAD` request, which is answered as a `GET`
+    /// whose body is then left out (RFC 9110 §9.3.2).
     pub method: String,
+    /// Whether the client sent `HEAD`.
+    head: bool,
     pub trace_id: Option<String>,
     headers: Vec<(String, String)>,
     /// The raw path and query, as the component received it (through service chaining too,
@@ -31,7 +35,9 @@ impl RequestInfo {
             .find(|(n, _)| n == "traceparent")
             .and_then(|(_, v)| problem::trace_id_from_traceparent(v));
         let path_with_query = req.path_with_query().unwrap_or_default();
-        Self { method: method_name(&req.method()), trace_id, headers, path_with_query }
+        let head = matches!(req.method(), Method::Head);
+        let method = if head { "GET".to_owned() } else { method_name(&req.method()) };
+        Self { method, head, trace_id, headers, path_with_query }
     }
 
     /// The path without the query string.
@@ -64,13 +70,24 @@ impl RequestInfo {
         if allowed.contains(&self.method.as_str()) {
             Ok(())
         } else {
-            Err(MethodNotAllowed { method: self.method.clone(), allowed: allowed.join(", ") })
+            let method = if self.head { "HEAD".to_owned() } else { self.method.clone() };
+            let mut allowed = allowed.join(", ");
+            if allowed.split(", ").any(|m| m == "GET") {
+                allowed.push_str(", HEAD");
+            }
+            Err(MethodNotAllowed { method, allowed })
         }
     }
 
     /// The handler's response, or the problem+json for its error: every component's last step.
+    /// A `HEAD` request gets the head of what `GET` would answer.
     pub fn respond<E: ApiError>(&self, result: Result<Response, E>) -> Response {
-        result.unwrap_or_else(|err| self.problem(&err))
+        let response = result.unwrap_or_else(|err| self.problem(&err));
+        if self.head {
+            without_body(response)
+        } else {
+            response
+        }
     }
 
     /// A problem+json response for `err`, tagged with this request's trace id.
@@ -86,12 +103,26 @@ impl RequestInfo {
         if problem.status == 401 {
             builder.header("www-authenticate", "Bearer");
         }
+        if problem.status == 503 {
+            // An outage is worth retrying, after a pause rather than at once.
+            builder.header("retry-after", RETRY_AFTER_SECS);
+        }
         builder.body(problem.to_json()).build()
     }
 }
 
+/// What a 503 asks a client to wait before trying again, in seconds.
+pub const RETRY_AFTER_SECS: &str = "5";
+
 fn method_name(m: &Method) -> String {
     m.to_string()
+}
+
+/// The same status and headers with no body. (No `content-length` of the `GET` body is
+/// claimed: wasi:http checks a declared length against the bytes actually written.)
+fn without_body(mut response: Response) -> Response {
+    response.body_mut().clear();
+    response
 }
 
 /// Reads and parses a JSON body, refusing it as soon as it is known to exceed `limit` bytes:
