@@ -2,13 +2,14 @@
 
 use galley_common::auth::{Role, TOKEN_TTL_SECS};
 use galley_common::error::CommonError;
+use galley_common::users::SentPassword;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     pub username: String,
-    pub password: String,
+    pub password: SentPassword,
 }
 
 /// OAuth 2.0-style token response (RFC 6749 §5.1).

@@ -38,6 +38,37 @@ pub enum ClientError {
     Decode { component: String, reason: String },
 }
 
+/// A callee's answers that a caller treats as values rather than failures: a service contract
+/// lists its refusals (a 409 "insufficient stock") as a type implementing this.
+pub trait FromProblem: Sized {
+    /// The refusal `problem` (with `status`) stands for, if it is one of the known ones.
+    fn from_problem(status: u16, problem: &crate::problem::Problem) -> Option<Self>;
+}
+
+/// The outcome of a call whose callee may refuse with known problems `E`.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError<E> {
+    /// The callee said no, for a reason of its contract.
+    #[error("{0}")]
+    Refused(E),
+    /// The call did not complete: a timeout, an outage, an unexpected answer.
+    #[error(transparent)]
+    Failed(ClientError),
+}
+
+/// Sorts a failed call: a known problem becomes a [`CallError::Refused`], anything else stays
+/// a failure (a 502/504 to the caller's caller).
+impl<E: FromProblem> From<ClientError> for CallError<E> {
+    fn from(error: ClientError) -> Self {
+        if let ClientError::Status { status, problem: Some(problem), .. } = &error {
+            if let Some(refusal) = E::from_problem(*status, problem) {
+                return CallError::Refused(refusal);
+            }
+        }
+        CallError::Failed(error)
+    }
+}
+
 impl crate::problem::ApiError for ClientError {
     fn status(&self) -> u16 {
         match self {

@@ -1,9 +1,11 @@
 //! The Spin edges: the only code in this crate that calls the Spin host.
 
 pub mod client;
+pub mod endpoint;
 pub mod http;
 pub mod kv;
 pub mod pg;
+pub mod redis;
 
 /// A component variable, or a configuration error naming it (a 500: the deployment is wrong).
 pub fn variable(name: &str) -> Result<String, crate::error::ConfigError> {

@@ -6,6 +6,7 @@ use crate::auth::AuthError;
 use crate::body::BodyError;
 use crate::client::ClientError;
 use crate::db::DbError;
+use crate::ids::BadId;
 use crate::password::HashError;
 use crate::problem::ApiError;
 
@@ -26,6 +27,9 @@ pub enum CommonError {
     Body(#[from] BodyError),
     #[error(transparent)]
     Method(#[from] MethodNotAllowed),
+    /// An id in the path, query or body that is not one (the same 400 everywhere).
+    #[error(transparent)]
+    Id(#[from] BadId),
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error(transparent)]
@@ -46,6 +50,7 @@ impl CommonError {
             Self::Auth(e) => Some(e),
             Self::Db(e) => Some(e),
             Self::Upstream(e) => Some(e),
+            Self::Id(e) => Some(e),
             Self::Method(_) | Self::Hash(_) | Self::Config(_) => None,
         }
     }
@@ -86,7 +91,7 @@ macro_rules! from_common_errors {
         $crate::from_common_errors!(@each $target:
             $crate::body::BodyError, $crate::error::MethodNotAllowed, $crate::auth::AuthError,
             $crate::db::DbError, $crate::password::HashError, $crate::error::ConfigError,
-            $crate::client::ClientError);
+            $crate::client::ClientError, $crate::ids::BadId);
     };
     (@each $target:ty: $($source:ty),*) => {
         $(impl From<$source> for $target {

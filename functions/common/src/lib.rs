@@ -7,13 +7,19 @@
 pub mod auth;
 pub mod body;
 pub mod cache;
-pub mod catalog;
 pub mod client;
 pub mod db;
 pub mod error;
-pub mod inventory;
+pub mod ids;
+pub mod method;
+pub mod money;
 pub mod password;
 pub mod problem;
+
+// Service contracts: one module per service, holding what it offers the others (paths,
+// request and response types, the problems a caller can match on).
+pub mod catalog;
+pub mod inventory;
 pub mod users;
 
 #[cfg(feature = "spin")]

@@ -55,6 +55,11 @@ impl Problem {
         Self::new(err.status(), err.kind(), err.title(), err.detail())
     }
 
+    /// The slug of `type` (`/problems/insufficient-stock` → `insufficient-stock`).
+    pub fn kind(&self) -> &str {
+        self.type_uri.strip_prefix(TYPE_BASE).unwrap_or(&self.type_uri)
+    }
+
     pub fn with_trace_id(mut self, trace_id: Option<String>) -> Self {
         self.trace_id = trace_id;
         self

@@ -1,175 +1,103 @@
 //! Inventory rules: which private operation a request is, what each body must hold, and what
 //! a repeated reservation of an order answers. No Spin types: unit-tested natively.
 
-use galley_common::catalog::parse_product_id;
 use galley_common::error::CommonError;
-use galley_common::inventory::STOCK_PATH;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use galley_common::ids::{OrderId, ProductId};
+use galley_common::inventory::{problems, Line, Reservation, ReserveRequest, State, RESERVATIONS_PATH, STOCK_PATH};
+use galley_common::method::Method;
+use serde::Deserialize;
 
 /// Most lines one order may reserve; an order is a shopping basket, not a bulk import.
 pub const MAX_LINES: usize = 100;
-/// Most units of one product one line may ask for.
-pub const MAX_QUANTITY: i64 = 1_000_000;
 
 /// The private operations, by method and path (the whole path: chaining matches `/...`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// `POST /stock` `{product_id}`: create a zero stock row unless there is one.
     CreateStock,
     /// `GET /stock/:product_id`
-    GetStock(i64),
+    GetStock(ProductId),
     /// `PUT /stock/:product_id` `{"on_hand": n}` or `{"delta": n}`
-    ChangeStock(i64),
+    ChangeStock(ProductId),
     /// `POST /reservations` `{order_id, lines: [{product_id, quantity}]}`
     Reserve,
     /// `POST /reservations/:order_id/release`
-    Release(Uuid),
+    Release(OrderId),
     /// `POST /reservations/:order_id/commit`
-    Commit(Uuid),
+    Commit(OrderId),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
     #[error("no inventory operation at {method} {path}")]
     NoSuchOperation { method: String, path: String },
-    #[error("`{0}` is not an id")]
-    BadId(String),
     #[error("{0}")]
     Invalid(String),
     #[error("product {0} has no stock record")]
-    UnknownProduct(i64),
+    UnknownProduct(ProductId),
     #[error("order {0} has no reservation")]
-    UnknownOrder(Uuid),
+    UnknownOrder(OrderId),
     #[error("not enough stock: {0}")]
     InsufficientStock(String),
     #[error("order {0} was already reserved with other lines")]
-    LinesDiffer(Uuid),
+    LinesDiffer(OrderId),
     #[error("order {order}'s reservation is {state}; it cannot be {action}")]
-    Closed { order: Uuid, state: &'static str, action: &'static str },
+    Closed { order: OrderId, state: &'static str, action: &'static str },
     #[error("product {product_id} has {on_hand} on hand; a change of {delta} would leave it out of range")]
-    OutOfRange { product_id: i64, on_hand: i64, delta: i64 },
+    OutOfRange { product_id: ProductId, on_hand: i64, delta: i64 },
     #[error(transparent)]
     Common(#[from] CommonError),
 }
 
 galley_common::api_error!(InventoryError {
     Self::NoSuchOperation { .. } => (404, "not-found", "Not found"),
-    Self::BadId(_) => (400, "invalid-id", "Invalid id"),
     Self::Invalid(_) => (422, "validation", "Invalid request"),
     Self::UnknownProduct(_) | Self::UnknownOrder(_) => (404, "not-found", "Not found"),
-    Self::InsufficientStock(_) => (409, "insufficient-stock", "Not enough stock"),
-    Self::LinesDiffer(_) => (409, "reservation-conflict", "Reservation conflict"),
-    Self::Closed { .. } => (409, "reservation-closed", "Reservation closed"),
+    Self::InsufficientStock(_) => (409, problems::INSUFFICIENT_STOCK, "Not enough stock"),
+    Self::LinesDiffer(_) => (409, problems::RESERVATION_CONFLICT, "Reservation conflict"),
+    Self::Closed { .. } => (409, problems::RESERVATION_CLOSED, "Reservation closed"),
     Self::OutOfRange { .. } => (409, "stock-out-of-range", "Stock out of range"),
 });
 
 impl Op {
-    pub fn route(method: &str, path: &str) -> Result<Op, InventoryError> {
+    pub fn route(method: &Method, path: &str) -> Result<Op, InventoryError> {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let stock = STOCK_PATH.trim_start_matches('/');
+        let reservations = RESERVATIONS_PATH.trim_start_matches('/');
         let op = match (method, segments.as_slice()) {
-            ("POST", [s]) if *s == stock => Op::CreateStock,
-            ("GET", [s, id]) if *s == stock => Op::GetStock(product_id(id)?),
-            ("PUT", [s, id]) if *s == stock => Op::ChangeStock(product_id(id)?),
-            ("POST", ["reservations"]) => Op::Reserve,
-            ("POST", ["reservations", order, "release"]) => Op::Release(order_id(order)?),
-            ("POST", ["reservations", order, "commit"]) => Op::Commit(order_id(order)?),
-            _ => return Err(InventoryError::NoSuchOperation { method: method.into(), path: path.into() }),
+            (Method::Post, [s]) if *s == stock => Op::CreateStock,
+            (Method::Get, [s, id]) if *s == stock => Op::GetStock(ProductId::parse(id)?),
+            (Method::Put, [s, id]) if *s == stock => Op::ChangeStock(ProductId::parse(id)?),
+            (Method::Post, [r]) if *r == reservations => Op::Reserve,
+            (Method::Post, [r, order, "release"]) if *r == reservations => Op::Release(OrderId::parse(order)?),
+            (Method::Post, [r, order, "commit"]) if *r == reservations => Op::Commit(OrderId::parse(order)?),
+            _ => return Err(InventoryError::NoSuchOperation { method: method.to_string(), path: path.into() }),
         };
         Ok(op)
     }
 }
 
-fn product_id(segment: &str) -> Result<i64, InventoryError> {
-    parse_product_id(segment).map_err(|e| InventoryError::BadId(e.0))
-}
-
-fn order_id(segment: &str) -> Result<Uuid, InventoryError> {
-    Uuid::parse_str(segment).map_err(|_| InventoryError::BadId(segment.chars().take(40).collect()))
-}
-
-/// One line of a reservation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Line {
-    pub product_id: i64,
-    pub quantity: i64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReserveRequest {
-    pub order_id: Uuid,
-    pub lines: Vec<Line>,
-}
-
-impl ReserveRequest {
-    /// The lines, checked and sorted by product id: every transaction then locks stock rows in
-    /// the same order, so two reservations can never deadlock on each other.
-    pub fn validate(mut self) -> Result<(Uuid, Vec<Line>), InventoryError> {
-        if self.lines.is_empty() || self.lines.len() > MAX_LINES {
-            return Err(InventoryError::Invalid(format!("an order reserves 1 to {MAX_LINES} lines")));
-        }
-        if let Some(line) = self.lines.iter().find(|l| l.product_id <= 0) {
-            return Err(InventoryError::Invalid(format!("product_id {} is not a product id", line.product_id)));
-        }
-        if let Some(line) = self.lines.iter().find(|l| !(1..=MAX_QUANTITY).contains(&l.quantity)) {
-            return Err(InventoryError::Invalid(format!(
-                "quantity {} for product {} is not between 1 and {MAX_QUANTITY}",
-                line.quantity, line.product_id
-            )));
-        }
-        self.lines.sort_by_key(|l| l.product_id);
-        if let Some(pair) = self.lines.windows(2).find(|w| w[0].product_id == w[1].product_id) {
-            return Err(InventoryError::Invalid(format!("product {} appears in more than one line", pair[0].product_id)));
-        }
-        Ok((self.order_id, self.lines))
+/// The lines of a reservation, checked and sorted by product id: every transaction then locks
+/// stock rows in the same order, so two reservations can never deadlock on each other. (Each
+/// line's product id and quantity were checked as the body was read.)
+pub fn validate_reservation(request: ReserveRequest) -> Result<(OrderId, Vec<Line>), InventoryError> {
+    let ReserveRequest { order_id, mut lines } = request;
+    if lines.is_empty() || lines.len() > MAX_LINES {
+        return Err(InventoryError::Invalid(format!("an order reserves 1 to {MAX_LINES} lines")));
     }
-}
-
-/// Where an order's reservation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    Reserved,
-    Rejected,
-    Released,
-    Committed,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Reserved => "reserved",
-            State::Rejected => "rejected",
-            State::Released => "released",
-            State::Committed => "committed",
-        }
+    lines.sort_by_key(|l| l.product_id);
+    if let Some(pair) = lines.windows(2).find(|w| w[0].product_id == w[1].product_id) {
+        return Err(InventoryError::Invalid(format!("product {} appears in more than one line", pair[0].product_id)));
     }
-
-    pub fn parse(s: &str) -> Option<State> {
-        [State::Reserved, State::Rejected, State::Released, State::Committed].into_iter().find(|st| st.as_str() == s)
-    }
-}
-
-/// An order's reservation as stored, and as the private API answers it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Reservation {
-    pub order_id: Uuid,
-    pub state: State,
-    pub lines: Vec<Line>,
-    /// Why it was rejected.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+    Ok((order_id, lines))
 }
 
 /// What a reserve answers given the order's stored reservation, new or not, so a repeat gets
 /// the first outcome: the same success, or the same refusal.
 pub fn reserve_answer(stored: Reservation, requested: &[Line]) -> Result<Reservation, InventoryError> {
     match stored.state {
-        State::Released => Err(InventoryError::Closed { order: stored.order_id, state: "released", action: "reserved" }),
-        _ if stored.lines != requested => Err(InventoryError::LinesDiffer(stored.order_id)),
+        State::Released => Err(InventoryError::Closed { order: stored.order_id.clone(), state: "released", action: "reserved" }),
+        _ if stored.lines != requested => Err(InventoryError::LinesDiffer(stored.order_id.clone())),
         State::Rejected => Err(InventoryError::InsufficientStock(stored.detail.unwrap_or_default())),
         State::Reserved | State::Committed => Ok(stored),
     }
@@ -218,45 +146,57 @@ impl StockChangeRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use galley_common::inventory::Quantity;
     use galley_common::problem::ApiError;
 
     const ORDER: &str = "7ab45f0f-9291-42eb-922d-130b806315c2";
 
+    fn order() -> OrderId {
+        OrderId::parse(ORDER).unwrap()
+    }
+
     fn line(product_id: i64, quantity: i64) -> Line {
-        Line { product_id, quantity }
+        Line { product_id: ProductId::new(product_id).unwrap(), quantity: Quantity::new(quantity).unwrap() }
+    }
+
+    fn product(id: i64) -> ProductId {
+        ProductId::new(id).unwrap()
     }
 
     #[test]
     fn routes() {
-        let order = Uuid::parse_str(ORDER).unwrap();
-        assert_eq!(Op::route("POST", "/stock").unwrap(), Op::CreateStock);
-        assert_eq!(Op::route("GET", "/stock/5").unwrap(), Op::GetStock(5));
-        assert_eq!(Op::route("PUT", "/stock/5/").unwrap(), Op::ChangeStock(5));
-        assert_eq!(Op::route("POST", "/reservations").unwrap(), Op::Reserve);
-        assert_eq!(Op::route("POST", &format!("/reservations/{ORDER}/release")).unwrap(), Op::Release(order));
-        assert_eq!(Op::route("POST", &format!("/reservations/{ORDER}/commit")).unwrap(), Op::Commit(order));
-        assert_eq!(Op::route("DELETE", "/stock/5").unwrap_err().status(), 404);
-        assert_eq!(Op::route("GET", "/api/v1/inventory/5").unwrap_err().status(), 404);
-        assert_eq!(Op::route("GET", "/stock/abc").unwrap_err().status(), 400);
-        assert_eq!(Op::route("POST", "/reservations/nope/commit").unwrap_err().status(), 400);
+        assert_eq!(Op::route(&Method::Post, "/stock").unwrap(), Op::CreateStock);
+        assert_eq!(Op::route(&Method::Get, "/stock/5").unwrap(), Op::GetStock(product(5)));
+        assert_eq!(Op::route(&Method::Put, "/stock/5/").unwrap(), Op::ChangeStock(product(5)));
+        assert_eq!(Op::route(&Method::Post, "/reservations").unwrap(), Op::Reserve);
+        assert_eq!(Op::route(&Method::Post, &format!("/reservations/{ORDER}/release")).unwrap(), Op::Release(order()));
+        assert_eq!(Op::route(&Method::Post, &format!("/reservations/{ORDER}/commit")).unwrap(), Op::Commit(order()));
+        assert_eq!(Op::route(&Method::Delete, "/stock/5").unwrap_err().status(), 404);
+        assert_eq!(Op::route(&Method::Get, "/api/v1/inventory/5").unwrap_err().status(), 404);
+        assert_eq!(Op::route(&Method::Get, "/stock/abc").unwrap_err().status(), 400);
+        assert_eq!(Op::route(&Method::Get, "/stock/05").unwrap_err().status(), 400);
+        assert_eq!(Op::route(&Method::Post, "/reservations/nope/commit").unwrap_err().status(), 400);
     }
 
-    fn reserve(lines: Vec<Line>) -> Result<(Uuid, Vec<Line>), InventoryError> {
-        ReserveRequest { order_id: Uuid::parse_str(ORDER).unwrap(), lines }.validate()
+    fn reserve(lines: Vec<Line>) -> Result<(OrderId, Vec<Line>), InventoryError> {
+        validate_reservation(ReserveRequest { order_id: order(), lines })
     }
 
     #[test]
     fn reservation_lines_are_sorted_and_checked() {
         let (_, lines) = reserve(vec![line(9, 1), line(3, 2)]).unwrap();
         assert_eq!(lines, vec![line(3, 2), line(9, 1)]);
-        for bad in [vec![], vec![line(1, 0)], vec![line(1, -1)], vec![line(0, 1)], vec![line(2, 1), line(2, 3)]] {
+        for bad in [vec![], vec![line(2, 1), line(2, 3)]] {
             assert_eq!(reserve(bad.clone()).unwrap_err().status(), 422, "{bad:?}");
         }
         assert!(reserve((1..=101).map(|i| line(i, 1)).collect()).is_err());
+        // Quantities and product ids out of range never get this far: the body does not parse.
+        let body = format!(r#"{{"order_id":"{ORDER}","lines":[{{"product_id":1,"quantity":0}}]}}"#);
+        assert!(galley_common::body::parse_json::<ReserveRequest>(body.as_bytes(), 1024).is_err());
     }
 
     fn stored(state: State, lines: Vec<Line>) -> Reservation {
-        Reservation { order_id: Uuid::parse_str(ORDER).unwrap(), state, lines, detail: Some("product 3 is unknown".into()) }
+        Reservation { order_id: order(), state, lines, detail: Some("product 3 is unknown".into()) }
     }
 
     #[test]
@@ -286,13 +226,5 @@ mod tests {
         for (on_hand, delta) in [(Some(-1), None), (None, None), (Some(1), Some(1)), (Some(1 << 40), None), (None, Some(1 << 40))] {
             assert_eq!(change(on_hand, delta).unwrap_err().status(), 422);
         }
-    }
-
-    #[test]
-    fn states_round_trip() {
-        for s in [State::Reserved, State::Rejected, State::Released, State::Committed] {
-            assert_eq!(State::parse(s.as_str()), Some(s));
-        }
-        assert_eq!(State::parse("pending"), None);
     }
 }

@@ -12,57 +12,50 @@
 pub mod domain;
 
 use galley_common::catalog::{cache_key, CACHE_STORE};
-use galley_common::edge::http::{json, read_json, RequestInfo};
-use galley_common::edge::{kv, pg, variable};
-use galley_common::inventory::{NewStock, StockLevel};
-use galley_common::body;
 use galley_common::db::{DbError, NOW_UTC as NOW};
-use spin_sdk::http::{IncomingRequest, Response};
-use spin_sdk::http_component;
+use galley_common::edge::endpoint::{database, Request};
+use galley_common::edge::http::json;
+use galley_common::edge::{kv, pg};
+use galley_common::ids::{OrderId, ProductId};
+use galley_common::inventory::{Line, NewStock, Reservation, ReserveRequest, State, StockLevel};
+use spin_sdk::http::Response;
 use spin_sdk::pg4::{Connection, ParameterValue};
-use uuid::Uuid;
 
-use domain::{InventoryError, Line, Op, Reservation, ReserveRequest, State, StockChange, StockChangeRequest};
+use domain::{InventoryError, Op, StockChange, StockChangeRequest};
 
+galley_common::http_endpoint!(serve);
 
-#[http_component]
-async fn handle(req: IncomingRequest) -> Response {
-    let info = RequestInfo::of(&req);
-    let result = serve(req, &info).await;
-    info.respond(result)
-}
-
-async fn serve(req: IncomingRequest, info: &RequestInfo) -> Result<Response, InventoryError> {
-    let op = Op::route(&info.method, info.path())?;
-    let conn = pg::connect(&variable("db_url")?)?;
+async fn serve(mut req: Request) -> Result<Response, InventoryError> {
+    let op = Op::route(&req.method, req.path())?;
+    let conn = database()?;
     let response = match op {
         Op::CreateStock => {
-            let new: NewStock = read_json(req, info, body::DEFAULT_LIMIT).await?;
+            let new: NewStock = req.json().await?;
             json(200, &create_stock(&conn, new.product_id)?)
         }
         Op::GetStock(id) => json(200, &stock(&conn, id)?.ok_or(InventoryError::UnknownProduct(id))?),
         Op::ChangeStock(id) => {
-            let change = read_json::<StockChangeRequest>(req, info, body::DEFAULT_LIMIT).await?.validate()?;
+            let change = req.json::<StockChangeRequest>().await?.validate()?;
             let level = change_stock(&conn, id, change)?;
             kv::invalidate_all(CACHE_STORE, [cache_key(id)]);
             json(200, &level)
         }
         Op::Reserve => {
-            let (order, lines) = read_json::<ReserveRequest>(req, info, body::DEFAULT_LIMIT).await?.validate()?;
-            let (stored, fresh) = pg::transaction(&conn, |c| reserve(c, order, &lines))?;
+            let (order, lines) = domain::validate_reservation(req.json::<ReserveRequest>().await?)?;
+            let (stored, fresh) = pg::transaction(&conn, |c| reserve(c, &order, &lines))?;
             if fresh && stored.state == State::Reserved {
                 invalidate_lines(&stored.lines);
             }
             json(200, &domain::reserve_answer(stored, &lines)?)
         }
         Op::Release(order) => {
-            let (released, restored) = pg::transaction(&conn, |c| release(c, order))?;
+            let (released, restored) = pg::transaction(&conn, |c| release(c, &order))?;
             if restored {
                 invalidate_lines(&released.lines);
             }
             json(200, &released)
         }
-        Op::Commit(order) => json(200, &pg::transaction(&conn, |c| commit(c, order))?),
+        Op::Commit(order) => json(200, &pg::transaction(&conn, |c| commit(c, &order))?),
     };
     Ok(response)
 }
@@ -71,21 +64,14 @@ fn invalidate_lines(lines: &[Line]) {
     kv::invalidate_all(CACHE_STORE, lines.iter().map(|l| cache_key(l.product_id)));
 }
 
-fn order_param(order: Uuid) -> ParameterValue {
-    pg::text(&order.to_string())
-}
-
 const STOCK_COLUMNS: &str = "product_id, on_hand::bigint AS on_hand";
 
-fn stock(conn: &Connection, product_id: i64) -> Result<Option<StockLevel>, DbError> {
+fn stock(conn: &Connection, product_id: ProductId) -> Result<Option<StockLevel>, DbError> {
     pg::query_opt(conn, &format!("SELECT {STOCK_COLUMNS} FROM stock WHERE product_id = $1"), &[product_id.into()])
 }
 
 /// Idempotent: a product that already has a row keeps it (and its quantity).
-fn create_stock(conn: &Connection, product_id: i64) -> Result<StockLevel, InventoryError> {
-    if product_id <= 0 {
-        return Err(InventoryError::Invalid(format!("product_id {product_id} is not a product id")));
-    }
+fn create_stock(conn: &Connection, product_id: ProductId) -> Result<StockLevel, InventoryError> {
     conn.execute("INSERT INTO stock (product_id, on_hand) VALUES ($1, 0) ON CONFLICT (product_id) DO NOTHING", &[
         product_id.into(),
     ])
@@ -95,7 +81,7 @@ fn create_stock(conn: &Connection, product_id: i64) -> Result<StockLevel, Invent
 
 /// One statement either way, so concurrent changes and reservations compose; an adjustment
 /// that would leave the range changes nothing.
-fn change_stock(conn: &Connection, product_id: i64, change: StockChange) -> Result<StockLevel, InventoryError> {
+fn change_stock(conn: &Connection, product_id: ProductId, change: StockChange) -> Result<StockLevel, InventoryError> {
     // `$2::bigint`: the values are i64 parameters, and Postgres would otherwise type them as the
     // integer column, which the driver refuses to fill from an i64.
     let (sql, value) = match change {
@@ -122,20 +108,16 @@ fn change_stock(conn: &Connection, product_id: i64, change: StockChange) -> Resu
     }
 }
 
-impl pg::FromRow for Line {
-    fn from_row(row: &spin_sdk::pg4::Row<'_>) -> Result<Self, DbError> {
-        Ok(Self { product_id: pg::col(row, "product_id")?, quantity: pg::col(row, "quantity")? })
-    }
-}
+
 
 /// The stored reservation of `order`, if any. `lock` takes its row lock for the rest of the
 /// transaction, so a release and a commit of one order run one after the other.
-fn load(conn: &Connection, order: Uuid, lock: bool) -> Result<Option<Reservation>, InventoryError> {
+fn load(conn: &Connection, order: &OrderId, lock: bool) -> Result<Option<Reservation>, InventoryError> {
     let sql = format!(
         "SELECT state, detail FROM reservations WHERE order_id = CAST($1::text AS uuid){}",
         if lock { " FOR UPDATE" } else { "" }
     );
-    let rows = conn.query(&sql, &[order_param(order)]).map_err(DbError::from)?;
+    let rows = conn.query(&sql, &[order.into()]).map_err(DbError::from)?;
     let Some(row) = rows.rows().next() else { return Ok(None) };
     let state: String = pg::col(&row, "state")?;
     let state = State::parse(&state)
@@ -144,16 +126,16 @@ fn load(conn: &Connection, order: Uuid, lock: bool) -> Result<Option<Reservation
     let lines = pg::map_rows::<Line>(&conn.query(
         "SELECT product_id, quantity::bigint AS quantity FROM reservation_lines \
          WHERE order_id = CAST($1::text AS uuid) ORDER BY product_id",
-        &[order_param(order)],
+        &[order.into()],
     )
     .map_err(DbError::from)?)?;
-    Ok(Some(Reservation { order_id: order, state, lines, detail }))
+    Ok(Some(Reservation { order_id: order.clone(), state, lines, detail }))
 }
 
-fn set_state(conn: &Connection, order: Uuid, state: State, detail: Option<&str>) -> Result<(), DbError> {
+fn set_state(conn: &Connection, order: &OrderId, state: State, detail: Option<&str>) -> Result<(), DbError> {
     conn.execute(
         &format!("UPDATE reservations SET state = $2, detail = $3::text, updated_at = {NOW} WHERE order_id = CAST($1::text AS uuid)"),
-        &[order_param(order), pg::text(state.as_str()), pg::nullable(detail.map(str::to_owned))],
+        &[order.into(), pg::text(state.as_str()), pg::nullable(detail.map(str::to_owned))],
     )?;
     Ok(())
 }
@@ -161,10 +143,10 @@ fn set_state(conn: &Connection, order: Uuid, state: State, detail: Option<&str>)
 /// Records `order` in `state` unless it has a row already; whether this call recorded it.
 /// A concurrent claim of the same order waits on the primary key until the first one's
 /// transaction ends, then records nothing.
-fn claim(conn: &Connection, order: Uuid, state: State) -> Result<bool, DbError> {
+fn claim(conn: &Connection, order: &OrderId, state: State) -> Result<bool, DbError> {
     let inserted = conn.execute(
         "INSERT INTO reservations (order_id, state) VALUES (CAST($1::text AS uuid), $2) ON CONFLICT (order_id) DO NOTHING",
-        &[order_param(order), pg::text(state.as_str())],
+        &[order.into(), pg::text(state.as_str())],
     )?;
     Ok(inserted == 1)
 }
@@ -175,15 +157,15 @@ fn claim(conn: &Connection, order: Uuid, state: State) -> Result<bool, DbError> 
 /// order waits on the primary key until this transaction ends, inserts nothing, and reads
 /// what this one stored. The decrements run under a savepoint, so a short line undoes the
 /// others and the refusal itself is still recorded for the next repeat.
-fn reserve(conn: &Connection, order: Uuid, lines: &[Line]) -> Result<(Reservation, bool), InventoryError> {
+fn reserve(conn: &Connection, order: &OrderId, lines: &[Line]) -> Result<(Reservation, bool), InventoryError> {
     if !claim(conn, order, State::Reserved)? {
-        let stored = load(conn, order, false)?.ok_or(InventoryError::UnknownOrder(order))?;
+        let stored = load(conn, order, false)?.ok_or_else(|| InventoryError::UnknownOrder(order.clone()))?;
         return Ok((stored, false));
     }
     for line in lines {
         conn.execute(
             "INSERT INTO reservation_lines (order_id, product_id, quantity) VALUES (CAST($1::text AS uuid), $2, $3)",
-            &[order_param(order), line.product_id.into(), quantity_param(line)?],
+            &[order.into(), line.product_id.into(), quantity_param(line)],
         )
         .map_err(DbError::from)?;
     }
@@ -193,14 +175,14 @@ fn reserve(conn: &Connection, order: Uuid, lines: &[Line]) -> Result<(Reservatio
         let taken = conn
             .execute(
                 &format!("UPDATE stock SET on_hand = on_hand - $2, updated_at = {NOW} WHERE product_id = $1 AND on_hand >= $2"),
-                &[line.product_id.into(), quantity_param(line)?],
+                &[line.product_id.into(), quantity_param(line)],
             )
             .map_err(DbError::from)?;
         if taken == 0 {
             short.push(*line);
         }
     }
-    let mut stored = Reservation { order_id: order, state: State::Reserved, lines: lines.to_vec(), detail: None };
+    let mut stored = Reservation { order_id: order.clone(), state: State::Reserved, lines: lines.to_vec(), detail: None };
     if !short.is_empty() {
         conn.execute("ROLLBACK TO SAVEPOINT take_stock", &[]).map_err(DbError::from)?;
         let mut found = Vec::with_capacity(short.len());
@@ -215,19 +197,17 @@ fn reserve(conn: &Connection, order: Uuid, lines: &[Line]) -> Result<(Reservatio
     Ok((stored, true))
 }
 
-fn quantity_param(line: &Line) -> Result<ParameterValue, InventoryError> {
-    // Validation caps quantities far below i32::MAX; this only guards the conversion.
-    i32::try_from(line.quantity)
-        .map(ParameterValue::from)
-        .map_err(|_| InventoryError::Invalid(format!("quantity {} is too large", line.quantity)))
+/// The `integer` column's parameter: a [`Quantity`] is at most a million, so it fits.
+fn quantity_param(line: &Line) -> ParameterValue {
+    ParameterValue::Int32(line.quantity.get() as i32)
 }
 
 /// Gives an order's reserved stock back, once. A release of an order never reserved records
 /// a `released` tombstone, so a reserve that arrives late (a timed-out call still in flight)
 /// reserves nothing. Returns the reservation and whether stock was restored.
-fn release(conn: &Connection, order: Uuid) -> Result<(Reservation, bool), InventoryError> {
+fn release(conn: &Connection, order: &OrderId) -> Result<(Reservation, bool), InventoryError> {
     let tombstone = claim(conn, order, State::Released)?;
-    let mut stored = load(conn, order, true)?.ok_or(InventoryError::UnknownOrder(order))?;
+    let mut stored = load(conn, order, true)?.ok_or_else(|| InventoryError::UnknownOrder(order.clone()))?;
     if tombstone {
         return Ok((stored, false));
     }
@@ -236,7 +216,7 @@ fn release(conn: &Connection, order: Uuid) -> Result<(Reservation, bool), Invent
             for line in &stored.lines {
                 conn.execute(
                     &format!("UPDATE stock SET on_hand = on_hand + $2, updated_at = {NOW} WHERE product_id = $1"),
-                    &[line.product_id.into(), quantity_param(line)?],
+                    &[line.product_id.into(), quantity_param(line)],
                 )
                 .map_err(DbError::from)?;
             }
@@ -245,13 +225,13 @@ fn release(conn: &Connection, order: Uuid) -> Result<(Reservation, bool), Invent
             Ok((stored, true))
         }
         State::Released | State::Rejected => Ok((stored, false)),
-        State::Committed => Err(InventoryError::Closed { order, state: "committed", action: "released" }),
+        State::Committed => Err(InventoryError::Closed { order: order.clone(), state: "committed", action: "released" }),
     }
 }
 
 /// Makes a reservation final once the order is paid (the stock was already taken at reserve).
-fn commit(conn: &Connection, order: Uuid) -> Result<Reservation, InventoryError> {
-    let mut stored = load(conn, order, true)?.ok_or(InventoryError::UnknownOrder(order))?;
+fn commit(conn: &Connection, order: &OrderId) -> Result<Reservation, InventoryError> {
+    let mut stored = load(conn, order, true)?.ok_or_else(|| InventoryError::UnknownOrder(order.clone()))?;
     match stored.state {
         State::Reserved => {
             set_state(conn, order, State::Committed, None)?;
@@ -260,7 +240,7 @@ fn commit(conn: &Connection, order: Uuid) -> Result<Reservation, InventoryError>
         }
         State::Committed => Ok(stored),
         State::Released | State::Rejected => {
-            Err(InventoryError::Closed { order, state: stored.state.as_str(), action: "committed" })
+            Err(InventoryError::Closed { order: order.clone(), state: stored.state.as_str(), action: "committed" })
         }
     }
 }

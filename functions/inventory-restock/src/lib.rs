@@ -7,27 +7,34 @@
 //! `spin-*` headers in its code. This function checks the token and passes the request on;
 //! the stock rules, the database and the cache invalidation stay in inventory-adjust.
 
-pub mod domain;
+use galley_common::edge::endpoint::Request;
+use galley_common::error::CommonError;
+use galley_common::ids::ProductId;
+use galley_common::inventory;
+use galley_common::method::Method;
+use spin_sdk::http::Response;
 
-use galley_common::edge::client::relay;
-use galley_common::edge::http::RequestInfo;
-use galley_common::edge::variable;
-use galley_common::{auth, catalog, inventory};
-use spin_sdk::http::{IncomingRequest, Response};
-use spin_sdk::http_component;
+galley_common::http_endpoint!(serve);
 
-use domain::RestockError;
-
-#[http_component]
-async fn handle(req: IncomingRequest) -> Response {
-    let info = RequestInfo::of(&req);
-    let result = restock(req, &info).await;
-    info.respond(result)
+/// Every failure here is one the kit knows (method, token, id, the relayed call).
+async fn serve(mut req: Request) -> Result<Response, CommonError> {
+    req.allow(&[Method::Put])?;
+    req.require_admin()?;
+    let id = ProductId::parse(req.param("product_id"))?;
+    req.relay(inventory::COMPONENT, &inventory::stock_path(id)).await
 }
 
-async fn restock(req: IncomingRequest, info: &RequestInfo) -> Result<Response, RestockError> {
-    info.require_method(&["PUT"])?;
-    auth::require_admin(info.header("authorization"), variable("auth_secret")?.as_bytes())?;
-    let id = catalog::parse_product_id(info.path_param("product_id").unwrap_or_default())?;
-    Ok(relay(req, info, inventory::COMPONENT, &inventory::stock_path(id)).await?)
+#[cfg(test)]
+mod tests {
+    use galley_common::auth::AuthError;
+    use galley_common::error::CommonError;
+    use galley_common::ids::ProductId;
+    use galley_common::problem::ApiError;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(CommonError::from(ProductId::parse("x").unwrap_err()).status(), 400);
+        assert_eq!(CommonError::from(AuthError::Forbidden).status(), 403);
+        assert_eq!(CommonError::from(AuthError::MissingToken).status(), 401);
+    }
 }

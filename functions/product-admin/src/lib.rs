@@ -8,54 +8,47 @@
 
 pub mod domain;
 
-use galley_common::auth;
-use galley_common::body;
-use galley_common::db::{DbError, NOW_UTC as NOW};
 use galley_common::catalog::{cache_key, Product, CACHE_STORE, PRODUCT_COLUMNS};
-use galley_common::edge::client::Client;
-use galley_common::edge::http::{json, read_json, RequestInfo};
-use galley_common::edge::{kv, pg, variable};
+use galley_common::db::{DbError, NOW_UTC as NOW};
+use galley_common::edge::endpoint::{database, Request};
+use galley_common::edge::http::json;
+use galley_common::edge::{kv, pg};
+use galley_common::ids::ProductId;
 use galley_common::inventory::{self, NewStock, StockLevel};
+use galley_common::method::Method;
 use serde::Serialize;
-use spin_sdk::http::{IncomingRequest, Response};
-use spin_sdk::http_component;
+use spin_sdk::http::Response;
 use spin_sdk::pg4::Connection;
 
 use domain::{AdminError, Changes, Page, ProductInput, ProductPatch, Target, COLLECTION};
 
+galley_common::http_endpoint!(serve);
 
-#[http_component]
-async fn handle(req: IncomingRequest) -> Response {
-    let info = RequestInfo::of(&req);
-    let result = serve(req, &info).await;
-    info.respond(result)
-}
-
-async fn serve(req: IncomingRequest, info: &RequestInfo) -> Result<Response, AdminError> {
-    let target = Target::of(info.path())?;
-    info.require_method(target.methods())?;
-    if info.method == "GET" {
-        let page = Page::parse(info.query())?;
-        return Ok(json(200, &list(&pg::connect(&variable("db_url")?)?, page)?));
+async fn serve(mut req: Request) -> Result<Response, AdminError> {
+    let target = Target::of(req.path())?;
+    req.allow(target.methods())?;
+    if req.method == Method::Get {
+        let page = Page::parse(req.query())?;
+        return Ok(json(200, &list(&database()?, page)?));
     }
     // The token is checked before the body is read: a non-admin learns nothing about its input.
-    auth::require_admin(info.header("authorization"), variable("auth_secret")?.as_bytes())?;
+    req.require_admin()?;
     match target {
         Target::Collection => {
-            let new = read_json::<ProductInput>(req, info, body::DEFAULT_LIMIT).await?.validate()?;
-            let product = create(info, new).await?;
+            let new = req.json::<ProductInput>().await?.validate()?;
+            let product = create(&req, new).await?;
             kv::invalidate_all(CACHE_STORE, [cache_key(product.id)]);
             let mut response = json(201, &product);
             response.set_header("location", format!("{COLLECTION}/{}", product.id));
             Ok(response)
         }
         Target::Item(id) => {
-            let changes: Changes = if info.method == "PUT" {
-                read_json::<ProductInput>(req, info, body::DEFAULT_LIMIT).await?.validate()?.into()
+            let changes: Changes = if req.method == Method::Put {
+                req.json::<ProductInput>().await?.validate()?.into()
             } else {
-                read_json::<ProductPatch>(req, info, body::DEFAULT_LIMIT).await?.validate()?
+                req.json::<ProductPatch>().await?.validate()?
             };
-            let product = update(&pg::connect(&variable("db_url")?)?, id, changes)?;
+            let product = update(&database()?, id, changes)?;
             kv::invalidate_all(CACHE_STORE, [cache_key(id)]);
             Ok(json(200, &product))
         }
@@ -66,15 +59,14 @@ async fn serve(req: IncomingRequest, info: &RequestInfo) -> Result<Response, Adm
 /// reader can never find a product without stock. If inventory fails nothing is written to
 /// the catalog (the id is skipped); if the insert then fails, a zero stock row is left for an
 /// id no product will ever have, which nothing reads.
-async fn create(info: &RequestInfo, new: domain::NewProduct) -> Result<Product, AdminError> {
-    let conn = pg::connect(&variable("db_url")?)?;
+async fn create(req: &Request, new: domain::NewProduct) -> Result<Product, AdminError> {
+    let conn = database()?;
     let rows = conn.query("SELECT nextval(pg_get_serial_sequence('products', 'id')) AS id", &[]).map_err(DbError::from)?;
-    let id: i64 = match rows.rows().next() {
-        Some(row) => pg::col(&row, "id")?,
+    let id = match rows.rows().next() {
+        Some(row) => pg::product_id(&row, "id")?,
         None => return Err(no_row("id")),
     };
-    let _: StockLevel =
-        Client::new(inventory::COMPONENT, info).post(inventory::STOCK_PATH, &NewStock { product_id: id }).await?;
+    let _: StockLevel = req.call(inventory::COMPONENT).post(inventory::STOCK_PATH, &NewStock { product_id: id }).await?;
     let sql = format!(
         "INSERT INTO products (id, name, price, description) OVERRIDING SYSTEM VALUE \
          VALUES ($1, $2, $3, $4::text) RETURNING {PRODUCT_COLUMNS}"
@@ -89,7 +81,7 @@ fn no_row(what: &str) -> AdminError {
 }
 
 /// One statement: a column whose change is `None` keeps its value.
-fn update(conn: &Connection, id: i64, changes: Changes) -> Result<Product, AdminError> {
+fn update(conn: &Connection, id: ProductId, changes: Changes) -> Result<Product, AdminError> {
     let sql = format!(
         "UPDATE products SET name = COALESCE($2::text, name), price = COALESCE($3::numeric, price), \
          description = CASE WHEN $4::boolean THEN $5::text ELSE description END, updated_at = {NOW} \
@@ -109,14 +101,14 @@ fn update(conn: &Connection, id: i64, changes: Changes) -> Result<Product, Admin
 #[derive(Debug, Serialize)]
 struct Listing {
     items: Vec<Product>,
-    next_after: Option<i64>,
+    next_after: Option<ProductId>,
 }
 
 fn list(conn: &Connection, page: Page) -> Result<Listing, AdminError> {
     // One row more than asked tells whether another page follows.
     let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id > $1 ORDER BY id LIMIT $2");
     let rows = conn
-        .query(&sql, &[page.after.into(), (i64::from(page.limit) + 1).into()])
+        .query(&sql, &[page.after.map_or(0, ProductId::get).into(), (i64::from(page.limit) + 1).into()])
         .map_err(DbError::from)?;
     let mut items = pg::map_rows::<Product>(&rows)?;
     let next_after = if items.len() > page.limit as usize {

@@ -1,7 +1,7 @@
 //! Read-side rules: the shape of a product as read (catalog fields plus stock), how long it
 //! may be cached, and the answers for a bad or unknown id. No Spin types.
 
-use galley_common::catalog::{BadProductId, Product};
+use galley_common::catalog::Product;
 use galley_common::error::CommonError;
 use serde::{Deserialize, Serialize};
 
@@ -19,8 +19,6 @@ pub struct ProductView {
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    #[error(transparent)]
-    BadId(#[from] BadProductId),
     #[error("no such product")]
     NotFound,
     #[error(transparent)]
@@ -28,7 +26,6 @@ pub enum QueryError {
 }
 
 galley_common::api_error!(QueryError {
-    Self::BadId(_) => (400, "invalid-id", "Invalid product id"),
     Self::NotFound => (404, "not-found", "Not found"),
 });
 
@@ -41,12 +38,13 @@ pub fn parse_ttl(value: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use galley_common::catalog::parse_product_id;
+    use galley_common::ids::ProductId;
+    use galley_common::money::Money;
     use galley_common::problem::ApiError;
 
     #[test]
     fn the_view_is_the_product_plus_its_stock() {
-        let product = Product { id: 3, name: "Tea".into(), price: "4.20".parse().unwrap(), description: None };
+        let product = Product { id: ProductId::new(3).unwrap(), name: "Tea".into(), price: Money::from_cents(420).unwrap(), description: None };
         let v = serde_json::to_value(ProductView { product, stock: 7 }).unwrap();
         assert_eq!(v, serde_json::json!({"id": 3, "name": "Tea", "price": "4.20", "description": null, "stock": 7}));
     }
@@ -61,7 +59,7 @@ mod tests {
 
     #[test]
     fn bad_ids_are_400_unknown_ones_404() {
-        let err: QueryError = parse_product_id("abc").unwrap_err().into();
+        let err: QueryError = ProductId::parse("abc").unwrap_err().into();
         assert_eq!(err.status(), 400);
         assert_eq!(QueryError::NotFound.status(), 404);
     }

@@ -13,43 +13,37 @@ pub mod domain;
 
 use std::time::Duration;
 
-use galley_common::catalog::{cache_key, parse_product_id, Product, CACHE_STORE, PRODUCT_COLUMNS};
-use galley_common::edge::client::{self, Client};
-use galley_common::edge::http::{json, RequestInfo};
+use galley_common::catalog::{self, cache_key, Product, CACHE_STORE, PRODUCT_COLUMNS};
+use galley_common::edge::endpoint::{database, Request};
+use galley_common::edge::http::json;
 use galley_common::edge::kv::Cache;
 use galley_common::edge::{pg, variable};
-use galley_common::error::ConfigError;
+use galley_common::ids::ProductId;
 use galley_common::inventory::{self, StockLevel};
-use spin_sdk::http::{IncomingRequest, Response};
-use spin_sdk::http_component;
+use galley_common::method::Method;
+use spin_sdk::http::Response;
 
 use domain::{ProductView, QueryError};
 
-/// The write side, which this component passes `PUT`/`PATCH` on to.
-const PRODUCT_ADMIN: &str = "product-admin";
+galley_common::http_endpoint!(serve);
+
 /// A miss waits at most this long for the stock; a read should fail fast, not hang.
 const STOCK_TIMEOUT: Duration = Duration::from_secs(2);
 
-#[http_component]
-async fn handle(req: IncomingRequest) -> Response {
-    let info = RequestInfo::of(&req);
-    let result = serve(req, &info).await;
-    info.respond(result)
-}
-
-async fn serve(req: IncomingRequest, info: &RequestInfo) -> Result<Response, QueryError> {
-    info.require_method(&["GET", "PUT", "PATCH"])?;
-    let id = parse_product_id(info.path_param("id").unwrap_or_default())?;
-    if info.method != "GET" {
+async fn serve(mut req: Request) -> Result<Response, QueryError> {
+    req.allow(&[Method::Get, Method::Put, Method::Patch])?;
+    let id = ProductId::parse(req.param("id"))?;
+    if req.method != Method::Get {
         // The write side answers; its answer (success or problem) goes back as it is.
-        return Ok(client::relay(req, info, PRODUCT_ADMIN, info.path()).await?);
+        let path = req.path().to_owned();
+        return Ok(req.relay(catalog::ADMIN_COMPONENT, &path).await?);
     }
     let cache = open_cache()?;
     let key = cache_key(id);
     if let Some(view) = cache.as_ref().and_then(|c| c.get::<ProductView>(&key)) {
         return Ok(with_cache_status(json(200, &view), "hit"));
     }
-    let view = read_through(info, id).await?;
+    let view = read_through(&req, id).await?;
     if let Some(cache) = &cache {
         if let Err(e) = cache.put(&key, &view) {
             eprintln!("cache: set `{key}` failed; answering without caching: {e}");
@@ -62,8 +56,9 @@ async fn serve(req: IncomingRequest, info: &RequestInfo) -> Result<Response, Que
 /// configuration error, not a reason to run without a cache.
 fn open_cache() -> Result<Option<Cache>, QueryError> {
     let raw = variable("cache_ttl_secs")?;
-    let ttl = domain::parse_ttl(&raw)
-        .ok_or_else(|| ConfigError(format!("variable `cache_ttl_secs` is `{raw}`, not a whole number of seconds")))?;
+    let ttl = domain::parse_ttl(&raw).ok_or_else(|| {
+        galley_common::error::ConfigError(format!("variable `cache_ttl_secs` is `{raw}`, not a whole number of seconds"))
+    })?;
     match Cache::open(CACHE_STORE, ttl) {
         Ok(cache) => Ok(Some(cache)),
         Err(e) => {
@@ -73,14 +68,11 @@ fn open_cache() -> Result<Option<Cache>, QueryError> {
     }
 }
 
-async fn read_through(info: &RequestInfo, id: i64) -> Result<ProductView, QueryError> {
-    let conn = pg::connect(&variable("db_url")?)?;
+async fn read_through(req: &Request, id: ProductId) -> Result<ProductView, QueryError> {
     let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1");
-    let product = pg::query_opt::<Product>(&conn, &sql, &[id.into()])?.ok_or(QueryError::NotFound)?;
-    let stock: StockLevel = Client::new(inventory::COMPONENT, info)
-        .with_timeout(STOCK_TIMEOUT)
-        .get(&inventory::stock_path(id))
-        .await?;
+    let product = pg::query_opt::<Product>(&database()?, &sql, &[id.into()])?.ok_or(QueryError::NotFound)?;
+    let stock: StockLevel =
+        req.call(inventory::COMPONENT).with_timeout(STOCK_TIMEOUT).get(&inventory::stock_path(id)).await?;
     Ok(ProductView { product, stock: stock.on_hand })
 }
 

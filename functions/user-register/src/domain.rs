@@ -1,7 +1,7 @@
 //! Registration rules: which requests are acceptable and what each failure answers.
 
 use galley_common::error::CommonError;
-use galley_common::users::{validate_mobile, validate_password, validate_username, FieldError};
+use galley_common::users::{FieldError, Mobile, Password, SentPassword, Username};
 use serde::Deserialize;
 
 /// The request body. Unknown fields are refused, so a client cannot believe it set a `role`.
@@ -9,16 +9,16 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub username: String,
-    pub password: String,
+    pub password: SentPassword,
     pub mobile: String,
 }
 
 /// A request whose every field passed its rule.
 #[derive(Debug)]
 pub struct NewUser {
-    pub username: String,
-    pub password: String,
-    pub mobile: String,
+    pub username: Username,
+    pub password: Password,
+    pub mobile: Mobile,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,19 +38,13 @@ galley_common::api_error!(RegisterError {
 });
 
 impl RegisterRequest {
+    /// Every field parsed, or every failure at once.
     pub fn validate(self) -> Result<NewUser, RegisterError> {
-        let failures: Vec<FieldError> = [
-            validate_username(&self.username),
-            validate_password(&self.password),
-            validate_mobile(&self.mobile),
-        ]
-        .into_iter()
-        .filter_map(Result::err)
-        .collect();
-        if failures.is_empty() {
-            Ok(NewUser { username: self.username, password: self.password, mobile: self.mobile })
-        } else {
-            Err(RegisterError::Invalid(failures))
+        match (Username::parse(&self.username), Password::parse(self.password.expose()), Mobile::parse(&self.mobile)) {
+            (Ok(username), Ok(password), Ok(mobile)) => Ok(NewUser { username, password, mobile }),
+            (username, password, mobile) => {
+                Err(RegisterError::Invalid([username.err(), password.err(), mobile.err()].into_iter().flatten().collect()))
+            }
         }
     }
 }
@@ -62,13 +56,15 @@ mod tests {
     use galley_common::body::{parse_json, BodyError};
 
     fn req(username: &str, password: &str, mobile: &str) -> RegisterRequest {
-        RegisterRequest { username: username.into(), password: password.into(), mobile: mobile.into() }
+        let body = serde_json::json!({"username": username, "password": password, "mobile": mobile});
+        serde_json::from_value(body).unwrap()
     }
 
     #[test]
     fn valid_request_passes() {
         let u = req("alice_01", "longenough", "13800138000").validate().unwrap();
-        assert_eq!(u.username, "alice_01");
+        assert_eq!(u.username.as_str(), "alice_01");
+        assert!(!format!("{u:?}").contains("longenough"), "the password never reaches a log line");
     }
 
     #[test]

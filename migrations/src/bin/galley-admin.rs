@@ -38,17 +38,16 @@ fn read_password() -> Result<String> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    users::validate_username(&cli.username)?;
-    users::validate_mobile(&cli.mobile)?;
-    let pw = read_password()?;
-    users::validate_password(&pw)?;
-    let hash = password::hash(&pw)?;
+    let username = users::Username::parse(&cli.username)?;
+    let mobile = users::Mobile::parse(&cli.mobile)?;
+    let pw = users::Password::parse(&read_password()?)?;
+    let hash = password::hash(pw.expose())?;
     let db = cli.pg.connect("users").await?;
     let row = db
         .query_opt(
             "INSERT INTO users (username, password_hash, mobile, role) VALUES ($1, $2, $3, 'admin')
              ON CONFLICT ((lower(username))) DO NOTHING RETURNING id::text",
-            &[&cli.username, &hash, &cli.mobile],
+            &[&username.as_str(), &hash, &mobile.as_str()],
         )
         .await?;
     match row {

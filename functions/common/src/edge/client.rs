@@ -42,9 +42,28 @@ impl Client {
     }
 
     pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
-        let bytes = serde_json::to_vec(body)
-            .map_err(|e| ClientError::Transport { component: self.component.clone(), reason: e.to_string() })?;
-        self.call(Method::Post, path, Some(bytes)).await
+        self.call(Method::Post, path, Some(self.encode(body)?)).await
+    }
+
+    /// A `POST` with no body (an action on a resource, e.g. a release).
+    pub async fn post_empty<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.call(Method::Post, path, None).await
+    }
+
+    pub async fn put<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+        self.call(Method::Put, path, Some(self.encode(body)?)).await
+    }
+
+    pub async fn patch<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+        self.call(Method::Patch, path, Some(self.encode(body)?)).await
+    }
+
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.call(Method::Delete, path, None).await
+    }
+
+    fn encode<B: Serialize>(&self, body: &B) -> Result<Vec<u8>, ClientError> {
+        serde_json::to_vec(body).map_err(|e| ClientError::Transport { component: self.component.clone(), reason: e.to_string() })
     }
 
     /// Passes a request on as it came (method, body and its content type) and hands back the

@@ -1,18 +1,19 @@
 //! Reading requests and writing responses: bounded JSON bodies, problem+json, trace ids.
 
 use serde::{de::DeserializeOwned, Serialize};
-use spin_sdk::http::{IncomingRequest, Method, Response};
+use spin_sdk::http::{IncomingRequest, Response};
 
 use crate::body::{self, BodyError};
 use crate::error::MethodNotAllowed;
+use crate::method::{allow_list, Method};
 use crate::problem::{self, ApiError, Problem};
 
 /// What a handler needs from the request head once the body has been taken.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RequestInfo {
     /// The method the handler serves: `GET` for a `HEAD` request, which is answered as a `GET`
     /// whose body is then left out (RFC 9110 §9.3.2).
-    pub method: String,
+    pub method: Method,
     /// Whether the client sent `HEAD`.
     head: bool,
     pub trace_id: Option<String>,
@@ -35,9 +36,9 @@ impl RequestInfo {
             .find(|(n, _)| n == "traceparent")
             .and_then(|(_, v)| problem::trace_id_from_traceparent(v));
         let path_with_query = req.path_with_query().unwrap_or_default();
-        let head = matches!(req.method(), Method::Head);
-        let method = if head { "GET".to_owned() } else { method_name(&req.method()) };
-        Self { method, head, trace_id, headers, path_with_query }
+        let name = req.method().to_string();
+        let head = name == "HEAD";
+        Self { method: Method::parse(&name), head, trace_id, headers, path_with_query }
     }
 
     /// The path without the query string.
@@ -65,17 +66,13 @@ impl RequestInfo {
         self.header(&format!("spin-path-match-{}", name.replace('_', "-")))
     }
 
-    /// `405` unless the method is one of `allowed`.
-    pub fn require_method(&self, allowed: &[&str]) -> Result<(), MethodNotAllowed> {
-        if allowed.contains(&self.method.as_str()) {
+    /// `405` unless the method is one of `allowed` (`HEAD` goes wherever `GET` does).
+    pub fn allow(&self, allowed: &[Method]) -> Result<(), MethodNotAllowed> {
+        if allowed.contains(&self.method) {
             Ok(())
         } else {
-            let method = if self.head { "HEAD".to_owned() } else { self.method.clone() };
-            let mut allowed = allowed.join(", ");
-            if allowed.split(", ").any(|m| m == "GET") {
-                allowed.push_str(", HEAD");
-            }
-            Err(MethodNotAllowed { method, allowed })
+            let method = if self.head { "HEAD".to_owned() } else { self.method.to_string() };
+            Err(MethodNotAllowed { method, allowed: allow_list(allowed) })
         }
     }
 
@@ -113,10 +110,6 @@ impl RequestInfo {
 
 /// What a 503 asks a client to wait before trying again, in seconds.
 pub const RETRY_AFTER_SECS: &str = "5";
-
-fn method_name(m: &Method) -> String {
-    m.to_string()
-}
 
 /// The same status and headers with no body. (No `content-length` of the `GET` body is
 /// claimed: wasi:http checks a declared length against the bytes actually written.)

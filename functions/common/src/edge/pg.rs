@@ -79,15 +79,35 @@ pub fn nullable<T: Into<ParameterValue>>(value: Option<T>) -> ParameterValue {
     value.map_or(ParameterValue::DbNull, Into::into)
 }
 
+/// A column that must hold a valid `T` (an id, an amount): anything else is a broken row.
+fn checked<T, E: std::fmt::Display>(column: &str, parsed: Result<T, E>) -> Result<T, DbError> {
+    parsed.map_err(|e| DbError::Decode { column: column.into(), reason: e.to_string() })
+}
+
+/// The `bigint` product id in `column`.
+pub fn product_id(row: &Row<'_>, column: &str) -> Result<crate::ids::ProductId, DbError> {
+    checked(column, crate::ids::ProductId::new(col(row, column)?))
+}
+
+/// The `NUMERIC(10,2)` amount in `column`.
+pub fn money(row: &Row<'_>, column: &str) -> Result<crate::money::Money, DbError> {
+    checked(column, crate::money::Money::new(col(row, column)?))
+}
+
+/// The user role in `column`.
+pub fn role(row: &Row<'_>, column: &str) -> Result<crate::auth::Role, DbError> {
+    let role: String = col(row, column)?;
+    crate::auth::Role::parse(&role).ok_or_else(|| DbError::Decode { column: column.into(), reason: format!("unknown role `{role}`") })
+}
+
 impl FromRow for crate::users::User {
     fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
-        let role: String = col(row, "role")?;
+        let id: String = col(row, "id")?;
         Ok(Self {
-            id: col(row, "id")?,
+            id: checked("id", crate::ids::UserId::parse(&id))?,
             username: col(row, "username")?,
             mobile: col(row, "mobile")?,
-            role: crate::auth::Role::parse(&role)
-                .ok_or_else(|| DbError::Decode { column: "role".into(), reason: format!("unknown role `{role}`") })?,
+            role: role(row, "role")?,
             created_at: col(row, "created_at")?,
         })
     }
@@ -96,16 +116,49 @@ impl FromRow for crate::users::User {
 impl FromRow for crate::catalog::Product {
     fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
         Ok(Self {
-            id: col(row, "id")?,
+            id: product_id(row, "id")?,
             name: col(row, "name")?,
-            price: col(row, "price")?,
+            price: money(row, "price")?,
             description: col(row, "description")?,
         })
     }
 }
 
+impl FromRow for crate::inventory::Line {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        let quantity = checked("quantity", crate::inventory::Quantity::new(col(row, "quantity")?))?;
+        Ok(Self { product_id: product_id(row, "product_id")?, quantity })
+    }
+}
+
 impl FromRow for crate::inventory::StockLevel {
     fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
-        Ok(Self { product_id: col(row, "product_id")?, on_hand: col(row, "on_hand")? })
+        Ok(Self { product_id: product_id(row, "product_id")?, on_hand: col(row, "on_hand")? })
+    }
+}
+
+impl From<crate::ids::ProductId> for ParameterValue {
+    fn from(id: crate::ids::ProductId) -> Self {
+        ParameterValue::Int64(id.get())
+    }
+}
+
+impl From<crate::money::Money> for ParameterValue {
+    fn from(amount: crate::money::Money) -> Self {
+        amount.decimal().into()
+    }
+}
+
+/// A uuid parameter, as text: the SQL casts it (`CAST($1::text AS uuid)`), since Spin's
+/// Postgres interface has no uuid value.
+impl From<&crate::ids::UserId> for ParameterValue {
+    fn from(id: &crate::ids::UserId) -> Self {
+        text(id.as_str())
+    }
+}
+
+impl From<&crate::ids::OrderId> for ParameterValue {
+    fn from(id: &crate::ids::OrderId) -> Self {
+        text(id.as_str())
     }
 }

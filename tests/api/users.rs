@@ -1,13 +1,11 @@
 //! End-to-end: the user functions over real HTTP, against `galley` and the test Postgres.
 
-mod support;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 use galley_common::auth::{self, Claims, Role, TOKEN_TTL_SECS};
 use serde_json::{json, Value};
-use support::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn register_then_token_then_lookup() {

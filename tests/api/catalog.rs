@@ -2,13 +2,11 @@
 //! `cache` store in the test Redis. Private inventory operations are reached the way other
 //! components reach them, by service chaining, through the harness's test-only chain proxy.
 
-mod support;
-
 use std::time::Duration;
 
 use galley_common::auth::{self, Claims, Role};
 use serde_json::{json, Value};
-use support::*;
+use crate::support::*;
 
 fn token(role: Role) -> String {
     let claims = Claims::new(uuid::Uuid::new_v4().to_string(), role, galley_common::unix_now());

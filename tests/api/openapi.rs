@@ -1,8 +1,6 @@
 //! The public HTTP contract: `api/openapi.yaml` parses, is OpenAPI 3.1, and has a path entry
 //! for every public route in `spin.toml`.
 
-mod support;
-
 use serde_yaml::Value as Yaml;
 
 /// `/api/v1/users/:id` → `/api/v1/users/{id}`; a trailing `/...` wildcard is dropped.
@@ -24,7 +22,7 @@ fn route_conversion() {
 
 #[test]
 fn every_public_route_is_documented() {
-    let root = support::repo_root();
+    let root = crate::support::repo_root();
     let spec_text = std::fs::read_to_string(root.join("api/openapi.yaml")).expect("api/openapi.yaml");
     let spec: Yaml = serde_yaml::from_str(&spec_text).expect("api/openapi.yaml parses as YAML");
     let version = spec["openapi"].as_str().expect("`openapi` version string");
@@ -79,7 +77,7 @@ const OPERATIONS_WITHOUT_CHAINED_CALLS: [(&str, &str); 2] = [("get", "/api/v1/pr
 /// does not mention fails here.
 #[test]
 fn every_operation_documents_the_answers_its_dependencies_can_give() {
-    let root = support::repo_root();
+    let root = crate::support::repo_root();
     let spec: Yaml = serde_yaml::from_str(&std::fs::read_to_string(root.join("api/openapi.yaml")).unwrap()).unwrap();
     let manifest: toml::Value = toml::from_str(&std::fs::read_to_string(root.join("spin.toml")).unwrap()).unwrap();
     let components = manifest["component"].as_table().expect("[component]");

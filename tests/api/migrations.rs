@@ -1,8 +1,6 @@
 //! The migrator records what ran: once `make test` has migrated the test databases, another
 //! run finds every service database present and up to date, and applies nothing.
 
-mod support;
-
 use std::process::Command;
 
 const SERVICES: [&str; 7] = ["users", "catalog", "inventory", "orders", "payments", "files", "notifications"];
@@ -11,10 +9,10 @@ const SERVICES: [&str; 7] = ["users", "catalog", "inventory", "orders", "payment
 fn rerunning_migrations_is_a_no_op() {
     let binary = std::env::var("GALLEY_MIGRATE_BIN")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| support::repo_root().join("target/release/galley-migrate"));
+        .unwrap_or_else(|_| crate::support::repo_root().join("target/release/galley-migrate"));
     for _ in 0..2 {
         let output = Command::new(&binary)
-            .args(["--port", &support::pg_port()])
+            .args(["--port", &crate::support::pg_port()])
             .output()
             .unwrap_or_else(|e| panic!("running {}: {e} (make build builds it)", binary.display()));
         let text = String::from_utf8_lossy(&output.stdout);

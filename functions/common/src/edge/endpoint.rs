@@ -1,0 +1,121 @@
+//! The endpoint kit: what every component's `lib.rs` would otherwise repeat.
+//!
+//! A component declares its handler with [`http_endpoint!`](crate::http_endpoint) and writes
+//! one `async fn serve(req: Request) -> Result<Response, TheEndpointsError>`: its routes and its
+//! calls to the domain. The kit reads the request head, renders the error as problem+json with
+//! the trace id, answers `HEAD` as `GET` without the body, and gives the handler its identity
+//! ([`Request::claims`], [`Request::require_admin`], which read `auth_secret` themselves), its
+//! body ([`Request::json`]), its database ([`database`]) and the other functions
+//! ([`Request::call`], [`Request::relay`]).
+
+use std::future::Future;
+use std::ops::Deref;
+
+use serde::de::DeserializeOwned;
+use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::pg4::Connection;
+
+use super::client::{self, Client};
+use super::http::{read_json, RequestInfo};
+use super::{pg, variable};
+use crate::auth::{self, Claims};
+use crate::body::{self, BodyError};
+use crate::error::CommonError;
+use crate::problem::ApiError;
+
+/// Declares `$serve` as the component's HTTP handler (the `wasi:http` export Spin calls).
+///
+/// ```ignore
+/// galley_common::http_endpoint!(serve);
+///
+/// async fn serve(req: Request) -> Result<Response, MyError> { ... }
+/// ```
+#[macro_export]
+macro_rules! http_endpoint {
+    ($serve:path) => {
+        #[::spin_sdk::http_component]
+        async fn handle(request: ::spin_sdk::http::IncomingRequest) -> ::spin_sdk::http::Response {
+            $crate::edge::endpoint::run(request, $serve).await
+        }
+    };
+}
+
+/// Runs a handler on one request and renders its outcome.
+pub async fn run<H, F, E>(incoming: IncomingRequest, handler: H) -> Response
+where
+    H: FnOnce(Request) -> F,
+    F: Future<Output = Result<Response, E>>,
+    E: ApiError,
+{
+    let info = RequestInfo::of(&incoming);
+    let request = Request { info: info.clone(), body: Some(incoming) };
+    info.respond(handler(request).await)
+}
+
+/// The request being served: its head (through `Deref` to [`RequestInfo`]) and its body,
+/// which can be taken once.
+pub struct Request {
+    info: RequestInfo,
+    body: Option<IncomingRequest>,
+}
+
+impl Deref for Request {
+    type Target = RequestInfo;
+
+    fn deref(&self) -> &RequestInfo {
+        &self.info
+    }
+}
+
+impl Request {
+    pub fn info(&self) -> &RequestInfo {
+        &self.info
+    }
+
+    /// The value Spin matched for the route's `:name` parameter (empty if there is none).
+    pub fn param(&self, name: &str) -> &str {
+        self.info.path_param(name).unwrap_or_default()
+    }
+
+    /// The JSON body (at most [`body::DEFAULT_LIMIT`] bytes), parsed into `T`.
+    pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, BodyError> {
+        read_json(self.take_body()?, &self.info, body::DEFAULT_LIMIT).await
+    }
+
+    /// Passes this request (method, body, content type, identity, trace) on to `path` of
+    /// `component` and returns that function's answer unchanged.
+    pub async fn relay(&mut self, component: &str, path: &str) -> Result<Response, CommonError> {
+        client::relay(self.take_body()?, &self.info, component, path).await
+    }
+
+    /// A client for another function, carrying this request's identity and trace.
+    pub fn call(&self, component: &str) -> Client {
+        Client::new(component, &self.info)
+    }
+
+    /// The claims of the request's valid bearer token: 401 without one.
+    pub fn claims(&self) -> Result<Claims, CommonError> {
+        let token = auth::bearer_token(self.header("authorization"))?;
+        Ok(auth::verify(token, auth_secret()?.as_bytes())?)
+    }
+
+    /// The claims of a valid admin token: 401 without a valid token, 403 with another's.
+    pub fn require_admin(&self) -> Result<Claims, CommonError> {
+        Ok(auth::require_admin(self.header("authorization"), auth_secret()?.as_bytes())?)
+    }
+
+    fn take_body(&mut self) -> Result<IncomingRequest, BodyError> {
+        // Taken twice would be a bug in the handler; it reads as an unreadable body.
+        self.body.take().ok_or(BodyError::Unreadable)
+    }
+}
+
+/// The signing key for bearer tokens, from the component's `auth_secret` variable.
+pub fn auth_secret() -> Result<String, CommonError> {
+    Ok(variable("auth_secret")?)
+}
+
+/// A connection to the component's own database (its `db_url` variable).
+pub fn database() -> Result<Connection, CommonError> {
+    Ok(pg::connect(&variable("db_url")?)?)
+}

@@ -1,0 +1,10 @@
+//! The app's end-to-end tests: one binary, so every module shares one `galley` host (and one
+//! compilation of the components) through [`support::spawn_app`], with real Postgres and
+//! Redis from `make test`.
+
+mod catalog;
+mod manifest;
+mod migrations;
+mod openapi;
+mod support;
+mod users;
