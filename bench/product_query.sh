@@ -7,7 +7,9 @@
 # Misses are forced honestly: a second host runs the same app with `product_cache_ttl_secs=0`,
 # so every read finds a stale entry and does the whole miss path (key-value get, catalog
 # SELECT, chained call to inventory-adjust and its SELECT, key-value set). Hits come from a
-# host with the default 300 s, after one warming read.
+# host with the default 300 s, after one warming read. A third host has its `cache` store on a
+# Redis port where nothing listens (an outage): its reads must cost what a miss costs, not
+# wait on the dead store (galley's Redis link fails calls at once while the server is down).
 #
 #   bench/product_query.sh                     # 3 runs × 10 s each
 #   RUNS=5 DURATION=20 bench/product_query.sh
@@ -37,17 +39,19 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-galley() { # port ttl
+galley() { # port ttl [runtime-config]
   env GALLEY_LOG=warn SPIN_VARIABLE_DB_PORT="$PG_PORT" SPIN_VARIABLE_AUTH_SECRET="$secret" \
     SPIN_VARIABLE_PRODUCT_CACHE_TTL_SECS="$2" \
     "$GALLEY" up --manifest spin.toml --listen 127.0.0.1:"$1" \
-    --runtime-config-file .data/test/runtime-config.toml --state-dir "$state/$1" >"$state/$1.log" 2>&1 &
+    --runtime-config-file "${3:-.data/test/runtime-config.toml}" --state-dir "$state/$1" >"$state/$1.log" 2>&1 &
   pids+=("$!")
 }
+dead_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf '[key_value_store.cache]\ntype = "redis"\nurl = "redis://127.0.0.1:%s"\n' "$dead_port" > "$state/cache-down.toml"
 galley 3911 300
 galley 3912 0
-wait_http "http://127.0.0.1:3911/.well-known/spin/health"
-wait_http "http://127.0.0.1:3912/.well-known/spin/health"
+galley 3913 300 "$state/cache-down.toml"
+for port in 3911 3912 3913; do wait_http "http://127.0.0.1:$port/.well-known/spin/health"; done
 
 # An admin token signed with this run's secret (HS256, as auth-token issues them).
 token=$(python3 - "$secret" <<'PY'
@@ -75,17 +79,20 @@ hit_id=$(seed)
 miss_id=$(seed)
 hit_url="http://127.0.0.1:3911/api/v1/products/$hit_id"
 miss_url="http://127.0.0.1:3912/api/v1/products/$miss_id"
+down_url="http://127.0.0.1:3913/api/v1/products/$miss_id"
 x_cache() { curl -sf -D - -o /dev/null "$1" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-cache"{print $2}'; }
 curl -sf "$hit_url" >/dev/null
 [ "$(x_cache "$hit_url")" = hit ] || { echo "expected a cache hit from $hit_url" >&2; exit 1; }
 [ "$(x_cache "$miss_url")" = miss ] || { echo "expected a cache miss from $miss_url" >&2; exit 1; }
 wrk -t2 -c"$CONNECTIONS" -d2s "$hit_url" >/dev/null    # warm-up: compiled code, pools
 wrk -t2 -c"$CONNECTIONS" -d2s "$miss_url" >/dev/null
+wrk -t2 -c"$CONNECTIONS" -d2s "$down_url" >/dev/null
 
 for i in $(seq "$RUNS"); do
   echo "run $i/$RUNS"
   wrk_run cache-hit "$hit_url" "$CONNECTIONS" "$DURATION" "$raw"
   wrk_run cache-miss "$miss_url" "$CONNECTIONS" "$DURATION" "$raw"
+  wrk_run cache-down "$down_url" "$CONNECTIONS" "$DURATION" "$raw"
 done
 
 {
@@ -100,6 +107,8 @@ done
   echo "- **cache-hit**: host with \`product_cache_ttl_secs=300\`, entry warmed: one Redis GET per request."
   echo "- **cache-miss**: host with \`product_cache_ttl_secs=0\`: every request is a miss: Redis GET, catalog"
   echo "  SELECT, chained GET to inventory-adjust (its own instance and SELECT), Redis SET."
+  echo "- **cache-down**: host whose \`cache\` store is a Redis port where nothing listens: every request"
+  echo "  finds the store down (failed fast by galley's Redis link) and reads catalog and inventory."
   echo "- Non-2xx must be 0; anything else means the figures are of errors, not of reads."
 } > bench/results/product-query.md
 cat bench/results/product-query.md
