@@ -8,12 +8,12 @@ use galley_common::auth::{self, Claims, Role};
 use serde_json::{json, Value};
 use crate::support::*;
 
-fn token(role: Role) -> String {
+pub(crate) fn token(role: Role) -> String {
     let claims = Claims::new(uuid::Uuid::new_v4().to_string(), role, galley_common::unix_now());
     auth::issue(&claims, TEST_SECRET.as_bytes()).expect("sign test token")
 }
 
-fn unique_name(prefix: &str) -> String {
+pub(crate) fn unique_name(prefix: &str) -> String {
     format!("{prefix} {}", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
 
@@ -22,10 +22,10 @@ fn order_id() -> String {
 }
 
 /// What a request answered: status, `x-cache`, JSON body (or Null).
-struct Answer {
-    status: u16,
-    cache: Option<String>,
-    body: Value,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) cache: Option<String>,
+    pub(crate) body: Value,
 }
 
 async fn answer(resp: reqwest::Response) -> Answer {
@@ -36,7 +36,7 @@ async fn answer(resp: reqwest::Response) -> Answer {
 }
 
 impl TestApp {
-    async fn send(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> reqwest::Response {
+    pub(crate) async fn send(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> reqwest::Response {
         let mut req = self.http.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -47,50 +47,50 @@ impl TestApp {
         req.send().await.expect("request")
     }
 
-    async fn create_product(&self, price: &str) -> Value {
+    pub(crate) async fn create_product(&self, price: &str) -> Value {
         let body = json!({"name": unique_name("Product"), "price": price, "description": "made in tests"});
         let resp = self.send(reqwest::Method::POST, "/api/v1/products", Some(&token(Role::Admin)), Some(body)).await;
         assert_eq!(resp.status(), 201, "create product");
         resp.json().await.expect("product json")
     }
 
-    async fn product(&self, id: i64) -> Answer {
+    pub(crate) async fn product(&self, id: i64) -> Answer {
         answer(self.send(reqwest::Method::GET, &format!("/api/v1/products/{id}"), None, None).await).await
     }
 
-    async fn restock(&self, id: i64, body: Value) -> Answer {
+    pub(crate) async fn restock(&self, id: i64, body: Value) -> Answer {
         let path = format!("/api/v1/inventory/{id}");
         answer(self.send(reqwest::Method::PUT, &path, Some(&token(Role::Admin)), Some(body)).await).await
     }
 
     /// A private inventory operation, by service chaining.
-    async fn inventory(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
+    pub(crate) async fn inventory(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
         answer(self.send(method, &format!("/_e2e/chain/inventory-adjust{path}"), None, body).await).await
     }
 
-    async fn on_hand(&self, id: i64) -> i64 {
+    pub(crate) async fn on_hand(&self, id: i64) -> i64 {
         let a = self.inventory(reqwest::Method::GET, &format!("/stock/{id}"), None).await;
         assert_eq!(a.status, 200, "stock of {id}: {}", a.body);
         a.body["on_hand"].as_i64().expect("on_hand")
     }
 
-    async fn reserve(&self, order: &str, lines: Value) -> Answer {
+    pub(crate) async fn reserve(&self, order: &str, lines: Value) -> Answer {
         self.inventory(reqwest::Method::POST, "/reservations", Some(json!({"order_id": order, "lines": lines}))).await
     }
 
-    async fn settle(&self, order: &str, action: &str) -> Answer {
+    pub(crate) async fn settle(&self, order: &str, action: &str) -> Answer {
         self.inventory(reqwest::Method::POST, &format!("/reservations/{order}/{action}"), None).await
     }
 
     /// A product with `stock` on hand.
-    async fn stocked_product(&self, stock: i64) -> i64 {
+    pub(crate) async fn stocked_product(&self, stock: i64) -> i64 {
         let id = self.create_product("3.00").await["id"].as_i64().expect("id");
         assert_eq!(self.restock(id, json!({"on_hand": stock})).await.status, 200);
         id
     }
 }
 
-fn id_of(product: &Value) -> i64 {
+pub(crate) fn id_of(product: &Value) -> i64 {
     product["id"].as_i64().expect("numeric id")
 }
 

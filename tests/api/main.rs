@@ -6,5 +6,6 @@ mod catalog;
 mod manifest;
 mod migrations;
 mod openapi;
+mod orders;
 mod support;
 mod users;

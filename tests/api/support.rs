@@ -87,7 +87,7 @@ impl Host {
         let bin = std::env::var("GALLEY_BIN").map(PathBuf::from).unwrap_or_else(|_| root.join("target/release/galley"));
         assert!(bin.exists(), "{} not found: build it with `make build`", bin.display());
         let pg_port = pg_port();
-        let _redis = required_env("GALLEY_TEST_REDIS_PORT");
+        let redis_port = required_env("GALLEY_TEST_REDIS_PORT");
         let state = tempfile::tempdir().expect("temp dir");
         let runtime_config = match &options.runtime_config {
             Some(text) => {
@@ -113,6 +113,7 @@ impl Host {
             .arg(state.path())
             .env("SPIN_VARIABLE_DB_HOST", "127.0.0.1")
             .env("SPIN_VARIABLE_DB_PORT", &pg_port)
+            .env("SPIN_VARIABLE_REDIS_PORT", &redis_port)
             .env("SPIN_VARIABLE_AUTH_SECRET", TEST_SECRET)
             .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
@@ -342,4 +343,13 @@ impl Drop for RedisServer {
 /// A runtime config whose `cache` store is the Redis at `url`.
 pub fn cache_runtime_config(url: &str) -> String {
     format!("[key_value_store.cache]\ntype = \"redis\"\nurl = \"{url}\"\n")
+}
+
+/// A connection to one of the test profile's service databases, for checks that look behind
+/// the API (what was stored, across services).
+pub async fn database(name: &str) -> tokio_postgres::Client {
+    let config = format!("host=127.0.0.1 port={} user=galley dbname={name}", pg_port());
+    let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await.expect("test Postgres");
+    tokio::spawn(connection);
+    client
 }

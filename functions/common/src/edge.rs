@@ -4,8 +4,10 @@ pub mod client;
 pub mod endpoint;
 pub mod http;
 pub mod kv;
+pub mod orders_db;
 pub mod pg;
 pub mod redis;
+pub mod time;
 
 /// A component variable, or a configuration error naming it (a 500: the deployment is wrong).
 pub fn variable(name: &str) -> Result<String, crate::error::ConfigError> {

@@ -39,6 +39,16 @@ impl Money {
         Ok(Money(cents))
     }
 
+    /// `self × n`, if the product is still an amount.
+    pub fn times(self, n: i64) -> Option<Money> {
+        Money::new(self.0.checked_mul(Decimal::from(n))?).ok()
+    }
+
+    /// `self + other`, if the sum is still an amount.
+    pub fn plus(self, other: Money) -> Option<Money> {
+        Money::new(self.0.checked_add(other.0)?).ok()
+    }
+
     pub fn decimal(self) -> Decimal {
         self.0
     }
@@ -198,6 +208,15 @@ mod tests {
         assert!(Money::new("-0.01".parse().unwrap()).is_err());
         assert!(Money::new("0.001".parse().unwrap()).is_err());
         assert_eq!(Money::from_cents(1250).unwrap().to_string(), "12.50");
+    }
+
+    #[test]
+    fn arithmetic_stays_exact_and_in_range() {
+        let price = Money::from_cents(1999).unwrap();
+        assert_eq!(price.times(3).unwrap().to_string(), "59.97");
+        assert_eq!(price.plus(Money::from_cents(1).unwrap()).unwrap().to_string(), "20.00");
+        assert_eq!(Money::from_cents(99_999_999_99).unwrap().plus(Money::from_cents(1).unwrap()), None);
+        assert_eq!(price.times(100_000_000), None);
     }
 
     #[test]

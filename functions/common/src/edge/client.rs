@@ -4,17 +4,13 @@
 //! caller's `authorization` and `traceparent`, and returns the callee's JSON decoded into the
 //! type the caller expects, or a [`ClientError`] saying which of the ways it failed.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Serialize};
-use spin_executor::CancelOnDropToken;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response};
-use wasi::clocks::monotonic_clock;
 
 use super::http::{read_bytes, RequestInfo};
+use super::time::Sleep;
 use crate::body;
 use crate::error::CommonError;
 use crate::client::{component_url, forwarded, ClientError, DEFAULT_TIMEOUT};
@@ -146,36 +142,19 @@ async fn exchange(request: Request) -> Result<Response, String> {
 /// default limit, content type, identity and trace) and returns that function's answer
 /// unchanged: for a public route whose work another function does.
 pub async fn relay(req: IncomingRequest, info: &RequestInfo, component: &str, path: &str) -> Result<Response, CommonError> {
+    relay_within(req, info, component, path, DEFAULT_TIMEOUT).await
+}
+
+/// [`relay`] with another deadline, for a callee that takes longer by design (a saga).
+pub async fn relay_within(
+    req: IncomingRequest,
+    info: &RequestInfo,
+    component: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<Response, CommonError> {
     let method = req.method();
     let bytes = read_bytes(req, info, body::DEFAULT_LIMIT).await?;
-    Ok(Client::new(component, info).forward(method, path, info.header("content-type"), bytes).await?)
-}
-
-/// A future that is ready once `duration` has passed on the monotonic clock, driven by Spin's
-/// executor like any other WASI pollable.
-struct Sleep {
-    deadline: u64,
-    _registration: Option<CancelOnDropToken>,
-}
-
-impl Sleep {
-    fn new(duration: Duration) -> Self {
-        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        Self { deadline: monotonic_clock::now().saturating_add(nanos), _registration: None }
-    }
-}
-
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if monotonic_clock::now() >= self.deadline {
-            return Poll::Ready(());
-        }
-        let pollable = monotonic_clock::subscribe_instant(self.deadline);
-        // Replacing the token cancels the previous registration.
-        self._registration =
-            Some(spin_executor::push_waker_and_get_token(pollable, cx.waker().clone()).into());
-        Poll::Pending
-    }
+    let client = Client::new(component, info).with_timeout(timeout);
+    Ok(client.forward(method, path, info.header("content-type"), bytes).await?)
 }

@@ -88,6 +88,11 @@ impl Request {
         client::relay(self.take_body()?, &self.info, component, path).await
     }
 
+    /// [`Request::relay`] with another deadline, for a callee that takes longer by design.
+    pub async fn relay_within(&mut self, component: &str, path: &str, timeout: std::time::Duration) -> Result<Response, CommonError> {
+        client::relay_within(self.take_body()?, &self.info, component, path, timeout).await
+    }
+
     /// A client for another function, carrying this request's identity and trace.
     pub fn call(&self, component: &str) -> Client {
         Client::new(component, &self.info)

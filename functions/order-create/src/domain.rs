@@ -1,0 +1,207 @@
+//! Order rules: what a valid order request is, how its amount is computed, what an
+//! `Idempotency-Key` is, and what each state of an order answers. No Spin types.
+
+use std::collections::BTreeSet;
+
+use galley_common::error::CommonError;
+use galley_common::ids::ProductId;
+use galley_common::inventory::{Line, Quantity};
+use galley_common::money::Money;
+use galley_common::orders::{CancelReason, Order, Status, MAX_LINES, MAX_UNITS_PER_LINE};
+use galley_common::payments;
+use serde::Deserialize;
+
+/// Longest `Idempotency-Key`, in characters.
+pub const KEY_MAX: usize = 64;
+
+/// Body of `POST /api/v1/orders`. There is no price anywhere: the catalog decides them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderRequest {
+    pub items: Vec<ItemRequest>,
+    pub payment_method: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemRequest {
+    pub product_id: ProductId,
+    pub quantity: i64,
+}
+
+/// A request whose every rule held: lines sorted by product id (the order inventory locks
+/// them in), and the method one the payment service knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidOrder {
+    pub lines: Vec<Line>,
+    pub payment_method: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the `Idempotency-Key` header is required: 1 to {KEY_MAX} printable ASCII characters naming this purchase")]
+    BadKey,
+    #[error("this Idempotency-Key was used for a different order; use a new key for a new order")]
+    KeyReused,
+    #[error("product {0} does not exist")]
+    UnknownProduct(ProductId),
+    #[error("the order's total is too large")]
+    TooExpensive,
+    #[error("no such order")]
+    NotFound,
+    #[error("recovery needs an admin token or the scheduler's recovery token")]
+    RecoveryForbidden,
+    #[error(transparent)]
+    Common(#[from] CommonError),
+}
+
+galley_common::api_error!(OrderError {
+    Self::Invalid(_) | Self::TooExpensive | Self::UnknownProduct(_) => (422, "validation", "Invalid order"),
+    Self::BadKey => (400, "invalid-idempotency-key", "Invalid Idempotency-Key"),
+    Self::KeyReused => (422, "idempotency-key-reused", "Idempotency-Key reused"),
+    Self::NotFound => (404, "not-found", "Not found"),
+    Self::RecoveryForbidden => (403, "forbidden", "Forbidden"),
+});
+
+impl OrderRequest {
+    pub fn validate(self) -> Result<ValidOrder, OrderError> {
+        if self.items.is_empty() || self.items.len() > MAX_LINES {
+            return Err(OrderError::Invalid(format!("an order has 1 to {MAX_LINES} items")));
+        }
+        let mut lines = Vec::with_capacity(self.items.len());
+        for item in &self.items {
+            if !(1..=MAX_UNITS_PER_LINE).contains(&item.quantity) {
+                return Err(OrderError::Invalid(format!(
+                    "quantity {} of product {} is not between 1 and {MAX_UNITS_PER_LINE}",
+                    item.quantity, item.product_id
+                )));
+            }
+            let quantity = Quantity::new(item.quantity).map_err(|e| OrderError::Invalid(e.to_string()))?;
+            lines.push(Line { product_id: item.product_id, quantity });
+        }
+        lines.sort_by_key(|l| l.product_id);
+        let distinct: BTreeSet<ProductId> = lines.iter().map(|l| l.product_id).collect();
+        if distinct.len() != lines.len() {
+            return Err(OrderError::Invalid("each product may appear in one item only; add up the quantities".into()));
+        }
+        if !payments::TEST_METHODS.contains(&self.payment_method.as_str()) {
+            return Err(OrderError::Invalid(format!(
+                "payment_method `{}` is not accepted; use one of {}",
+                self.payment_method.chars().take(40).collect::<String>(),
+                payments::TEST_METHODS.join(", ")
+            )));
+        }
+        Ok(ValidOrder { lines, payment_method: self.payment_method })
+    }
+}
+
+impl ValidOrder {
+    /// What an `Idempotency-Key` stands for: the same key with another fingerprint is refused.
+    pub fn fingerprint(&self) -> String {
+        let lines: Vec<String> = self.lines.iter().map(|l| format!("{}x{}", l.product_id, l.quantity)).collect();
+        format!("{}|{}", self.payment_method, lines.join(","))
+    }
+
+    /// Σ unit price × quantity, exactly; `prices` in the same order as the lines.
+    pub fn amount(&self, prices: &[Money]) -> Result<Money, OrderError> {
+        self.lines.iter().zip(prices).try_fold(Money::ZERO, |total, (line, price)| {
+            price.times(line.quantity.get()).and_then(|cost| total.plus(cost)).ok_or(OrderError::TooExpensive)
+        })
+    }
+}
+
+/// 1 to [`KEY_MAX`] visible ASCII characters (no spaces or controls, so a key cannot hide
+/// differences a human would not see).
+pub fn parse_key(header: Option<&str>) -> Result<String, OrderError> {
+    let key = header.ok_or(OrderError::BadKey)?;
+    let ok = (1..=KEY_MAX).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| key.to_owned()).ok_or(OrderError::BadKey)
+}
+
+/// The HTTP status an order answers with, by where its saga stands: 201 paid, 402 declined,
+/// 409 out of stock, 202 not settled yet (the client reads the order later), and for an order
+/// abandoned by recovery, 409 as well (it will not be paid).
+pub fn answer_status(order: &Order) -> u16 {
+    match order.status {
+        Status::Paid => 201,
+        Status::Unpaid => 202,
+        Status::Cancelled => match order.cancel_reason.as_deref().and_then(CancelReason::parse) {
+            Some(CancelReason::PaymentDeclined) => 402,
+            _ => 409,
+        },
+    }
+}
+
+/// Whether a bearer token equals the configured recovery token, in time independent of where
+/// they differ. An empty configured token accepts nothing.
+pub fn recovery_token_matches(configured: &str, presented: &str) -> bool {
+    if configured.is_empty() || configured.len() != presented.len() {
+        return false;
+    }
+    configured.bytes().zip(presented.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use galley_common::body::parse_json;
+    use galley_common::problem::ApiError;
+
+    fn request(body: &str) -> Result<ValidOrder, OrderError> {
+        parse_json::<OrderRequest>(body.as_bytes(), 4096).map_err(|e| OrderError::from(CommonError::from(e)))?.validate()
+    }
+
+    #[test]
+    fn a_valid_order_is_sorted_and_fingerprinted() {
+        let order = request(r#"{"items":[{"product_id":9,"quantity":1},{"product_id":3,"quantity":2}],"payment_method":"pm_card_ok"}"#).unwrap();
+        assert_eq!(order.fingerprint(), "pm_card_ok|3x2,9x1");
+        let same = request(r#"{"items":[{"product_id":3,"quantity":2},{"product_id":9,"quantity":1}],"payment_method":"pm_card_ok"}"#).unwrap();
+        assert_eq!(order.fingerprint(), same.fingerprint(), "the order of items does not change what was asked");
+    }
+
+    #[test]
+    fn bad_orders_are_422s_saying_why() {
+        for (body, says) in [
+            (r#"{"items":[],"payment_method":"pm_card_ok"}"#, "1 to"),
+            (r#"{"items":[{"product_id":3,"quantity":0}],"payment_method":"pm_card_ok"}"#, "quantity 0"),
+            (r#"{"items":[{"product_id":3,"quantity":1001}],"payment_method":"pm_card_ok"}"#, "quantity 1001"),
+            (r#"{"items":[{"product_id":3,"quantity":1},{"product_id":3,"quantity":2}],"payment_method":"pm_card_ok"}"#, "one item"),
+            (r#"{"items":[{"product_id":3,"quantity":1}],"payment_method":"pm_bitcoin"}"#, "pm_bitcoin"),
+            (r#"{"items":[{"product_id":0,"quantity":1}],"payment_method":"pm_card_ok"}"#, "product id"),
+            (r#"{"items":[{"product_id":3,"quantity":1}],"payment_method":"pm_card_ok","amount":"1.00"}"#, "amount"),
+        ] {
+            let err = request(body).unwrap_err();
+            assert_eq!(err.status(), 422, "{body}");
+            assert!(err.detail().contains(says), "{body}: {}", err.detail());
+        }
+    }
+
+    #[test]
+    fn the_amount_is_exact() {
+        let order = request(r#"{"items":[{"product_id":1,"quantity":3},{"product_id":2,"quantity":1}],"payment_method":"pm_card_ok"}"#).unwrap();
+        let prices = [Money::from_cents(1999).unwrap(), Money::from_cents(1).unwrap()];
+        assert_eq!(order.amount(&prices).unwrap().to_string(), "59.98");
+        let huge = [Money::from_cents(99_999_999_99).unwrap(), Money::from_cents(1).unwrap()];
+        assert_eq!(order.amount(&huge).unwrap_err().status(), 422);
+    }
+
+    #[test]
+    fn idempotency_keys() {
+        assert_eq!(parse_key(Some("order-2026-11-26-001")).unwrap(), "order-2026-11-26-001");
+        for bad in [None, Some(""), Some("has space"), Some("tab\there"), Some("ключ")] {
+            assert_eq!(parse_key(bad).unwrap_err().status(), 400, "{bad:?}");
+        }
+        assert!(parse_key(Some(&"k".repeat(64))).is_ok());
+        assert!(parse_key(Some(&"k".repeat(65))).is_err());
+    }
+
+    #[test]
+    fn recovery_tokens_compare_whole() {
+        assert!(recovery_token_matches("s3cret-token", "s3cret-token"));
+        assert!(!recovery_token_matches("s3cret-token", "s3cret-tokex"));
+        assert!(!recovery_token_matches("", ""), "no configured token accepts nothing");
+        assert!(!recovery_token_matches("abc", "abcd"));
+    }
+}

@@ -1,0 +1,144 @@
+//! order-create: the order saga, and its recovery.
+//!
+//! `POST /api/v1/orders` (public through order-query, which owns the path and relays `POST`
+//! here) prices the items from the catalog and runs the saga, every step recorded in the
+//! `orders` database before the next one starts:
+//!
+//! 1. record the order (status 0), its lines and `saga_state = reserving`, in one transaction;
+//! 2. reserve the stock (inventory-adjust), within `reserve_timeout_ms` → `charging`;
+//! 3. charge the payment (payment), within `charge_timeout_ms`;
+//! 4. in one transaction: status 1, `committing`, and an `order.paid` row in the outbox; then
+//!    commit the reservation → `completed`, and publish the outbox row on `order_events`.
+//!
+//! A refusal (short stock, a declined card) runs the compensations (refund, release) and
+//! cancels the order (status 2) with a reason. A step that times out leaves the order as it
+//! is (status 0, answered 202): `POST /api/v1/admin/sagas/recover` later compensates it, or
+//! finishes it if it was already paid. Every state change is one conditional `UPDATE … WHERE
+//! saga_state = <expected>`, and every call is idempotent per order id, so the request and a
+//! recoverer can never both take a step, and a step repeated is a step taken once.
+//!
+//! The same `Idempotency-Key` from the same user is the same order (a unique index decides
+//! races): a repeat waits for the first request's saga to settle and answers what it answered.
+
+pub mod domain;
+mod saga;
+
+use std::time::Duration;
+
+use galley_common::edge::endpoint::{database, Request};
+use galley_common::edge::http::json;
+use galley_common::edge::{orders_db, time, variable};
+use galley_common::error::ConfigError;
+use galley_common::ids::UserId;
+use galley_common::method::Method;
+use galley_common::orders::{Order, Status, COLLECTION, RECOVER_PATH};
+use spin_sdk::http::Response;
+
+use domain::{OrderError, OrderRequest};
+use saga::Saga;
+
+galley_common::http_endpoint!(serve);
+
+async fn serve(req: Request) -> Result<Response, OrderError> {
+    req.allow(&[Method::Post])?;
+    match req.path().trim_end_matches('/') {
+        COLLECTION => create(req).await,
+        RECOVER_PATH => recover(req).await,
+        _ => Err(OrderError::NotFound),
+    }
+}
+
+async fn create(mut req: Request) -> Result<Response, OrderError> {
+    let claims = req.claims()?;
+    let user = UserId::parse(&claims.sub).map_err(galley_common::error::CommonError::from)?;
+    let key = domain::parse_key(req.header("idempotency-key"))?;
+    let order = req.json::<OrderRequest>().await?.validate()?;
+    let prices = saga::prices(&req, &order).await?;
+    let amount = order.amount(&prices)?;
+    let config = Config::read()?;
+    let conn = database()?;
+    let saga = Saga::new(&req, &conn, &config);
+    let answer = match saga::record(&conn, &user, &key, &order, &prices, amount)? {
+        saga::Recorded::New(id) => saga.run(&id).await?,
+        saga::Recorded::Existing { id, fingerprint } => {
+            if fingerprint != order.fingerprint() {
+                return Err(OrderError::KeyReused);
+            }
+            settled(&conn, &id, config.settle_wait()).await?
+        }
+    };
+    Ok(order_response(&answer))
+}
+
+/// The order once its saga has settled (or the wait is over): a repeated request answers what
+/// the first one answered.
+async fn settled(conn: &spin_sdk::pg4::Connection, id: &galley_common::ids::OrderId, wait: Duration) -> Result<Order, OrderError> {
+    let mut waited = Duration::ZERO;
+    let step = Duration::from_millis(50);
+    loop {
+        let order = orders_db::load(conn, id)?.ok_or(OrderError::NotFound)?;
+        if order.status != Status::Unpaid || waited >= wait {
+            return Ok(order);
+        }
+        time::sleep(step).await;
+        waited += step;
+    }
+}
+
+fn order_response(order: &Order) -> Response {
+    let mut response = json(domain::answer_status(order), order);
+    response.set_header("location", format!("{COLLECTION}/{}", order.id));
+    response
+}
+
+/// Settles every saga left unsettled for longer than `saga_recovery_after_secs`, then
+/// publishes what the outbox still holds. For schedulers: an admin token, or the
+/// `recovery_token` variable as a bearer token (a scheduler has no user and no hourly token).
+async fn recover(req: Request) -> Result<Response, OrderError> {
+    let token = galley_common::auth::bearer_token(req.header("authorization")).map_err(galley_common::error::CommonError::from)?;
+    let configured = variable("recovery_token").unwrap_or_default();
+    if !domain::recovery_token_matches(&configured, token) {
+        req.require_admin()?;
+    }
+    let config = Config::read()?;
+    let conn = database()?;
+    let report = Saga::new(&req, &conn, &config).recover_all().await?;
+    Ok(json(200, &report))
+}
+
+/// The saga's variables.
+pub struct Config {
+    pub reserve_timeout: Duration,
+    pub charge_timeout: Duration,
+    pub recovery_after_secs: i64,
+    /// Test-only fault switch: `after_reserve` or `after_charge` makes the saga trap there.
+    pub fault: String,
+    pub redis_url: String,
+}
+
+impl Config {
+    fn read() -> Result<Config, ConfigError> {
+        let millis = |name: &str| -> Result<Duration, ConfigError> {
+            let raw = variable(name)?;
+            raw.trim().parse::<u64>().map(Duration::from_millis).map_err(|_| ConfigError(format!("variable `{name}` is `{raw}`, not milliseconds")))
+        };
+        let raw = variable("saga_recovery_after_secs")?;
+        Ok(Config {
+            reserve_timeout: millis("reserve_timeout_ms")?,
+            charge_timeout: millis("charge_timeout_ms")?,
+            recovery_after_secs: raw
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError(format!("variable `saga_recovery_after_secs` is `{raw}`, not seconds")))?,
+            fault: variable("saga_fault")?,
+            redis_url: variable("redis_url")?,
+        })
+    }
+
+    /// How long a repeated request waits for the first one's saga: as long as that saga can
+    /// take before it answers 202 itself.
+    fn settle_wait(&self) -> Duration {
+        self.reserve_timeout + self.charge_timeout + Duration::from_secs(3)
+    }
+}
+

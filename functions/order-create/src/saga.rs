@@ -1,0 +1,477 @@
+//! The saga's steps and compensations, shared by the request that starts an order and by
+//! recovery, which settles what a request left unsettled.
+//!
+//! `saga_state` on the order row is the saga's memory. Each transition is one conditional
+//! `UPDATE … WHERE saga_state = <from>`: whoever moves it first owns the next step, and the
+//! other actor (a request whose step timed out, a second recoverer) sees it moved and stops.
+//! Every call made is idempotent per order id (reserve, release, commit, charge, refund), so a
+//! step taken twice by a crash-and-retry is a step taken once.
+
+use futures::future::join_all;
+use galley_common::client::{CallError, ClientError};
+use galley_common::db::{DbError, NOW_UTC as NOW};
+use galley_common::edge::endpoint::Request;
+use galley_common::edge::{orders_db, pg, redis};
+use galley_common::ids::{OrderId, UserId};
+use galley_common::inventory::{self, Reservation, ReserveRequest, Settlement, StockRefusal};
+use galley_common::money::Money;
+use galley_common::orders::{CancelReason, Order, OrderEvent, EVENTS_CHANNEL, ORDER_PAID};
+use galley_common::payments::{self, Charge, ChargeRequest, PaymentRefusal};
+use serde::{Deserialize, Serialize};
+use spin_sdk::pg4::Connection;
+
+use crate::domain::{OrderError, ValidOrder};
+use crate::Config;
+
+/// How long pricing an order may wait for the catalog.
+const CATALOG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How many unsettled sagas one recovery call settles at most; a scheduler calls again.
+const RECOVERY_BATCH: usize = 100;
+/// How long a recoverer's claim on a saga lasts; past it, another recoverer may take over.
+const LEASE_SECS: i64 = 60;
+
+/// A product as the catalog answers it; only the price matters here.
+#[derive(Debug, Deserialize)]
+struct CatalogProduct {
+    price: Money,
+}
+
+/// Each line's unit price, from the catalog (product-query, concurrently); an unknown product
+/// is the client's mistake (422), a failing catalog an outage (502/504).
+pub async fn prices(req: &Request, order: &ValidOrder) -> Result<Vec<Money>, OrderError> {
+    let catalog = req.call("product-query").with_timeout(CATALOG_TIMEOUT);
+    let paths: Vec<String> = order.lines.iter().map(|line| format!("/api/v1/products/{}", line.product_id)).collect();
+    let lookups = paths.iter().map(|path| catalog.get::<CatalogProduct>(path));
+    let mut prices = Vec::with_capacity(order.lines.len());
+    for (line, found) in order.lines.iter().zip(join_all(lookups).await) {
+        match found {
+            Ok(product) => prices.push(product.price),
+            Err(ClientError::Status { status: 404, .. }) => return Err(OrderError::UnknownProduct(line.product_id)),
+            Err(other) => return Err(galley_common::error::CommonError::from(other).into()),
+        }
+    }
+    Ok(prices)
+}
+
+/// What recording an order found.
+pub enum Recorded {
+    /// A new order: this request runs its saga.
+    New(OrderId),
+    /// The key was used before (perhaps by a request still running): that order.
+    Existing { id: OrderId, fingerprint: String },
+}
+
+/// Step 1: the order, its lines and the saga's first state, in one transaction. The unique
+/// index on (user, key) decides between concurrent requests with one key: the others wait for
+/// this transaction and then find its order.
+pub fn record(
+    conn: &Connection,
+    user: &UserId,
+    key: &str,
+    order: &ValidOrder,
+    prices: &[Money],
+    amount: Money,
+) -> Result<Recorded, OrderError> {
+    let fingerprint = order.fingerprint();
+    pg::transaction(conn, |c| {
+        let inserted = c
+            .query(
+                "INSERT INTO orders (user_id, idempotency_key, status, total, payment_method, request_hash, saga_state) \
+                 VALUES (CAST($1::text AS uuid), $2, 0, $3, $4, $5, 'reserving') \
+                 ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id::text AS id",
+                &[user.into(), pg::text(key), amount.into(), pg::text(&order.payment_method), pg::text(&fingerprint)],
+            )
+            .map_err(DbError::from)?;
+        let Some(row) = inserted.rows().next() else {
+            let existing = c
+                .query(
+                    "SELECT id::text AS id, request_hash FROM orders WHERE user_id = CAST($1::text AS uuid) AND idempotency_key = $2",
+                    &[user.into(), pg::text(key)],
+                )
+                .map_err(DbError::from)?;
+            let row = existing.rows().next().ok_or_else(|| no_row("orders"))?;
+            return Ok(Recorded::Existing { id: order_id(&pg::col::<String>(&row, "id")?)?, fingerprint: pg::col(&row, "request_hash")? });
+        };
+        let id = order_id(&pg::col::<String>(&row, "id")?)?;
+        for (line, price) in order.lines.iter().zip(prices) {
+            c.execute(
+                "INSERT INTO order_items (order_id, product_id, quantity, unit_price) VALUES (CAST($1::text AS uuid), $2, $3, $4)",
+                &[(&id).into(), line.product_id.into(), (line.quantity.get() as i32).into(), (*price).into()],
+            )
+            .map_err(DbError::from)?;
+        }
+        log_step(c, &id, "created", "reserving")?;
+        Ok(Recorded::New(id))
+    })
+}
+
+fn order_id(text: &str) -> Result<OrderId, OrderError> {
+    OrderId::parse(text).map_err(|e| OrderError::from(DbError::Decode { column: "id".into(), reason: e.to_string() }))
+}
+
+fn no_row(table: &str) -> OrderError {
+    DbError::Decode { column: table.into(), reason: "the statement returned no row".into() }.into()
+}
+
+/// The saga's actors share this: the calls carry the request's identity and trace.
+pub struct Saga<'a> {
+    req: &'a Request,
+    conn: &'a Connection,
+    config: &'a Config,
+}
+
+/// What one recovery call did.
+#[derive(Debug, Default, Serialize)]
+pub struct RecoveryReport {
+    /// Orders settled: each with the state it was found in and the state it was left in.
+    pub settled: Vec<Settled>,
+    /// Outbox events published.
+    pub events_published: usize,
+    /// Sagas or events that failed again (their services still down); the next call retries.
+    pub still_unsettled: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Settled {
+    pub order_id: OrderId,
+    pub from: String,
+    pub to: String,
+}
+
+/// A step that did not complete: the order stays where it is, for recovery.
+struct Unsettled;
+
+impl<'a> Saga<'a> {
+    pub fn new(req: &'a Request, conn: &'a Connection, config: &'a Config) -> Self {
+        Saga { req, conn, config }
+    }
+
+    /// Steps 2 to 4 for a freshly recorded order; the order as it stands afterwards.
+    pub async fn run(&self, id: &OrderId) -> Result<Order, OrderError> {
+        let order = self.load(id)?;
+        let _ = self.reserve_and_charge(&order).await;
+        self.publish_outbox(Some(id));
+        self.load(id)
+    }
+
+    async fn reserve_and_charge(&self, order: &Order) -> Result<(), Unsettled> {
+        // Step 2: reserve.
+        let reserve = ReserveRequest {
+            order_id: order.id.clone(),
+            lines: order.lines.iter().map(|l| inventory::Line { product_id: l.product_id, quantity: l.quantity }).collect(),
+        };
+        let reserved: Result<Reservation, CallError<StockRefusal>> = self
+            .req
+            .call(inventory::COMPONENT)
+            .with_timeout(self.config.reserve_timeout)
+            .post(inventory::RESERVATIONS_PATH, &reserve)
+            .await
+            .map_err(CallError::from);
+        match reserved {
+            Ok(_) => {
+                // Not moved: recovery took the saga over meanwhile; it finishes it.
+                if !self.advance(&order.id, "reserving", "charging", "reserved").map_err(|_| Unsettled)? {
+                    return Ok(());
+                }
+            }
+            Err(CallError::Refused(StockRefusal::InsufficientStock(detail))) => {
+                return self.cancel(&order.id, "reserving", CancelReason::InsufficientStock, &detail).await;
+            }
+            Err(CallError::Refused(other)) => {
+                return self.cancel(&order.id, "reserving", CancelReason::Abandoned, &other.to_string()).await;
+            }
+            Err(CallError::Failed(error)) => {
+                eprintln!("saga {}: reserve did not complete ({error}); left for recovery", order.id);
+                return Err(Unsettled);
+            }
+        }
+        self.fault("after_reserve");
+
+        // Step 3: charge.
+        let charge = ChargeRequest { order_id: order.id.clone(), amount: order.amount, payment_method: order.payment_method.clone() };
+        let charged: Result<Charge, CallError<PaymentRefusal>> = self
+            .req
+            .call(payments::COMPONENT)
+            .with_timeout(self.config.charge_timeout)
+            .post(payments::CHARGES_PATH, &charge)
+            .await
+            .map_err(CallError::from);
+        match charged {
+            Ok(_) => {}
+            Err(CallError::Refused(PaymentRefusal::Declined(detail))) => {
+                return self.cancel(&order.id, "charging", CancelReason::PaymentDeclined, &detail).await;
+            }
+            Err(CallError::Refused(other)) => {
+                return self.cancel(&order.id, "charging", CancelReason::Abandoned, &other.to_string()).await;
+            }
+            Err(CallError::Failed(error)) => {
+                eprintln!("saga {}: charge did not complete ({error}); left for recovery", order.id);
+                return Err(Unsettled);
+            }
+        }
+        self.fault("after_charge");
+
+        // Step 4: paid, with its event, in one transaction; then the reservation is final.
+        self.mark_paid(order)?;
+        self.commit_reservation(&order.id).await
+    }
+
+    /// The test-only fault switch (`saga_fault`): trap here, as a crash would.
+    fn fault(&self, point: &str) {
+        if self.config.fault == point {
+            panic!("saga_fault={point}: trapping on purpose (test-only switch)");
+        }
+    }
+
+    fn mark_paid(&self, order: &Order) -> Result<(), Unsettled> {
+        let event = OrderEvent {
+            event_id: String::new(),
+            event_type: ORDER_PAID.into(),
+            order_id: order.id.clone(),
+            user_id: order.user_id.clone(),
+            amount: order.amount,
+            occurred_at: String::new(),
+        };
+        let paid = pg::transaction(self.conn, |c| -> Result<bool, DbError> {
+            let moved = c.execute(
+                &format!(
+                    "UPDATE orders SET status = 1, saga_state = 'committing', updated_at = {NOW} \
+                     WHERE id = CAST($1::text AS uuid) AND saga_state = 'charging'"
+                ),
+                &[(&order.id).into()],
+            )?;
+            if moved == 0 {
+                return Ok(false);
+            }
+            // The event id is the row's own uuid, and the time the commit's: both are filled in
+            // by the database, then written into the payload in the same statement.
+            c.execute(
+                &format!(
+                    "WITH e AS (SELECT gen_random_uuid() AS id, to_char({NOW}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS at) \
+                     INSERT INTO outbox (id, event_type, order_id, payload) \
+                     SELECT e.id, $2, CAST($1::text AS uuid), \
+                            jsonb_set(jsonb_set(CAST($3::text AS jsonb), '{{event_id}}', to_jsonb(e.id::text)), '{{occurred_at}}', to_jsonb(e.at)) \
+                     FROM e"
+                ),
+                &[(&order.id).into(), pg::text(ORDER_PAID), pg::text(&serde_json::to_string(&event).unwrap_or_default())],
+            )?;
+            log_step(c, &order.id, "charged", "committing")?;
+            Ok(true)
+        });
+        match paid {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                eprintln!("saga {}: recording the payment failed ({error}); left for recovery", order.id);
+                Err(Unsettled)
+            }
+        }
+    }
+
+    async fn commit_reservation(&self, id: &OrderId) -> Result<(), Unsettled> {
+        let committed: Result<Reservation, ClientError> = self
+            .req
+            .call(inventory::COMPONENT)
+            .with_timeout(self.config.reserve_timeout)
+            .post_empty(&inventory::settle_path(id, Settlement::Commit))
+            .await;
+        match committed {
+            Ok(_) => self.advance(id, "committing", "completed", "committed").map(drop).map_err(|_| Unsettled),
+            Err(error) => {
+                eprintln!("saga {id}: committing the reservation did not complete ({error}); left for recovery");
+                Err(Unsettled)
+            }
+        }
+    }
+
+    /// Moves the saga from `from` to `to` if it is still in `from`; whether it moved.
+    fn advance(&self, id: &OrderId, from: &str, to: &str, step: &str) -> Result<bool, DbError> {
+        pg::transaction(self.conn, |c| {
+            let moved = c.execute(
+                &format!("UPDATE orders SET saga_state = $3, updated_at = {NOW} WHERE id = CAST($1::text AS uuid) AND saga_state = $2"),
+                &[id.into(), pg::text(from), pg::text(to)],
+            )?;
+            if moved == 1 {
+                log_step(c, id, step, to)?;
+            }
+            Ok(moved == 1)
+        })
+    }
+
+    /// Compensates from `from`: claims the saga for compensation (with its reason), then
+    /// refunds (a refund that finds no charge leaves a tombstone, so a late charge is refused)
+    /// and releases (likewise), then cancels. Stops where a call fails: recovery goes on.
+    async fn cancel(&self, id: &OrderId, from: &str, reason: CancelReason, detail: &str) -> Result<(), Unsettled> {
+        let claimed = pg::transaction(self.conn, |c| -> Result<bool, DbError> {
+            let moved = c.execute(
+                &format!(
+                    "UPDATE orders SET saga_state = 'compensating', cancel_reason = $3, cancel_detail = $4, updated_at = {NOW} \
+                     WHERE id = CAST($1::text AS uuid) AND saga_state = $2"
+                ),
+                &[id.into(), pg::text(from), pg::text(reason.as_str()), pg::text(detail)],
+            )?;
+            if moved == 1 {
+                log_step(c, id, "compensate", reason.as_str())?;
+            }
+            Ok(moved == 1)
+        })
+        .map_err(|_| Unsettled)?;
+        if !claimed {
+            return Ok(());
+        }
+        self.compensate(id).await
+    }
+
+    /// The compensations, in reverse order of the steps; each idempotent.
+    async fn compensate(&self, id: &OrderId) -> Result<(), Unsettled> {
+        let refunded: Result<Charge, ClientError> =
+            self.req.call(payments::COMPONENT).with_timeout(self.config.charge_timeout).post_empty(&payments::refund_path(id)).await;
+        if let Err(error) = refunded {
+            eprintln!("saga {id}: refund did not complete ({error}); left for recovery");
+            return Err(Unsettled);
+        }
+        let released: Result<Reservation, ClientError> = self
+            .req
+            .call(inventory::COMPONENT)
+            .with_timeout(self.config.reserve_timeout)
+            .post_empty(&inventory::settle_path(id, Settlement::Release))
+            .await;
+        if let Err(error) = released {
+            eprintln!("saga {id}: release did not complete ({error}); left for recovery");
+            return Err(Unsettled);
+        }
+        pg::transaction(self.conn, |c| -> Result<(), DbError> {
+            let moved = c.execute(
+                &format!(
+                    "UPDATE orders SET status = 2, saga_state = 'cancelled', updated_at = {NOW} \
+                     WHERE id = CAST($1::text AS uuid) AND saga_state = 'compensating'"
+                ),
+                &[id.into()],
+            )?;
+            if moved == 1 {
+                log_step(c, id, "cancelled", "cancelled")?;
+            }
+            Ok(())
+        })
+        .map_err(|_| Unsettled)
+    }
+
+    fn load(&self, id: &OrderId) -> Result<Order, OrderError> {
+        orders_db::load(self.conn, id)?.ok_or(OrderError::NotFound)
+    }
+
+    /// Settles every saga unsettled for longer than the threshold, one at a time under a lease,
+    /// then publishes the outbox.
+    pub async fn recover_all(&self) -> Result<RecoveryReport, OrderError> {
+        let mut report = RecoveryReport::default();
+        let mut seen = Vec::new();
+        while seen.len() < RECOVERY_BATCH {
+            let Some((id, state)) = self.lease_next(&seen)? else { break };
+            seen.push(id.clone());
+            let outcome = match state.as_str() {
+                // Before the payment is known to have happened: undo (refund leaves a tombstone
+                // if no charge came, so a charge still in flight is refused when it arrives).
+                "reserving" | "charging" => self.cancel(&id, &state, CancelReason::Abandoned, "a step did not complete in time").await,
+                "compensating" => self.compensate(&id).await,
+                // Paid: only the reservation's commit is left; finish it.
+                "committing" => self.commit_reservation(&id).await,
+                _ => Ok(()),
+            };
+            self.release_lease(&id)?;
+            let to = self.saga_state(&id)?;
+            if outcome.is_err() {
+                report.still_unsettled += 1;
+            }
+            report.settled.push(Settled { order_id: id, from: state, to });
+        }
+        report.events_published = self.publish_outbox(None);
+        Ok(report)
+    }
+
+    /// Claims the oldest unsettled saga past the threshold that no live lease holds.
+    /// `FOR UPDATE SKIP LOCKED` makes concurrent recoverers pick different sagas.
+    fn lease_next(&self, skip: &[OrderId]) -> Result<Option<(OrderId, String)>, OrderError> {
+        let skip: Vec<Option<String>> = skip.iter().map(|id| Some(id.to_string())).collect();
+        let rows = self
+            .conn
+            .query(
+                &format!(
+                    "UPDATE orders SET lease_until = {NOW} + make_interval(secs => $2) WHERE id = ( \
+                       SELECT id FROM orders \
+                       WHERE saga_state NOT IN ('completed', 'cancelled') \
+                         AND updated_at <= {NOW} - make_interval(secs => $1) \
+                         AND (lease_until IS NULL OR lease_until < {NOW}) \
+                         AND NOT (id::text = ANY($3)) \
+                       ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                     RETURNING id::text AS id, saga_state"
+                ),
+                &[
+                    (self.config.recovery_after_secs as f64).into(),
+                    (LEASE_SECS as f64).into(),
+                    spin_sdk::pg4::ParameterValue::ArrayStr(skip),
+                ],
+            )
+            .map_err(DbError::from)?;
+        let Some(row) = rows.rows().next() else { return Ok(None) };
+        Ok(Some((order_id(&pg::col::<String>(&row, "id")?)?, pg::col(&row, "saga_state")?)))
+    }
+
+    fn release_lease(&self, id: &OrderId) -> Result<(), OrderError> {
+        self.conn
+            .execute("UPDATE orders SET lease_until = NULL WHERE id = CAST($1::text AS uuid)", &[id.into()])
+            .map_err(DbError::from)?;
+        Ok(())
+    }
+
+    fn saga_state(&self, id: &OrderId) -> Result<String, OrderError> {
+        let rows = self
+            .conn
+            .query("SELECT saga_state FROM orders WHERE id = CAST($1::text AS uuid)", &[id.into()])
+            .map_err(DbError::from)?;
+        let row = rows.rows().next().ok_or(OrderError::NotFound)?;
+        Ok(pg::col(&row, "saga_state")?)
+    }
+
+    /// Publishes unpublished outbox rows (of one order, or all) on `order_events` and marks
+    /// them published; returns how many went out. A Redis outage leaves them for the next
+    /// call: events are delivered at least once, never lost.
+    fn publish_outbox(&self, order: Option<&OrderId>) -> usize {
+        let rows = match self.conn.query(
+            "SELECT id::text AS id, payload::text AS payload FROM outbox \
+             WHERE published_at IS NULL AND ($1::text IS NULL OR order_id = CAST($1::text AS uuid)) \
+             ORDER BY created_at LIMIT 500",
+            &[pg::nullable(order.map(|id| id.to_string()))],
+        ) {
+            Ok(rows) => rows,
+            Err(error) => {
+                eprintln!("outbox: reading unpublished events failed: {error}");
+                return 0;
+            }
+        };
+        let mut published = 0;
+        for row in rows.rows() {
+            let (Ok(id), Ok(payload)) = (pg::col::<String>(&row, "id"), pg::col::<String>(&row, "payload")) else { continue };
+            if let Err(error) = redis::publish(&self.config.redis_url, EVENTS_CHANNEL, payload.as_bytes()) {
+                eprintln!("outbox: event {id} not published yet: {error}");
+                let _ = self.conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = CAST($1::text AS uuid)", &[pg::text(&id)]);
+                break;
+            }
+            let marked = self.conn.execute(
+                &format!("UPDATE outbox SET published_at = {NOW}, attempts = attempts + 1 WHERE id = CAST($1::text AS uuid)"),
+                &[pg::text(&id)],
+            );
+            if marked.is_ok() {
+                published += 1;
+            }
+        }
+        published
+    }
+}
+
+/// One row of the saga log: what happened, and the state it led to.
+fn log_step(conn: &Connection, id: &OrderId, step: &str, outcome: &str) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO saga_log (order_id, step, outcome) VALUES (CAST($1::text AS uuid), $2, $3)",
+        &[id.into(), pg::text(step), pg::text(outcome)],
+    )?;
+    Ok(())
+}

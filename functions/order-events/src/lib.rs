@@ -1,0 +1,58 @@
+//! order-events: consumes `order_events` (published by order-create's outbox) and records a
+//! notification per event in the `notifications` database.
+//!
+//! Delivery is at least once: the outbox republishes until a publish succeeds, and recovery
+//! may publish an event a request also published. So the event id decides: one transaction
+//! inserts it into `processed_events` and the notification only if it was new; a duplicate
+//! or replayed event changes nothing.
+
+use anyhow::Context;
+use galley_common::edge::{pg, variable};
+use galley_common::orders::{OrderEvent, ORDER_PAID};
+use spin_sdk::redis_component;
+
+#[redis_component]
+fn on_message(message: bytes::Bytes) -> anyhow::Result<()> {
+    let event: OrderEvent = match serde_json::from_slice(&message) {
+        Ok(event) => event,
+        // A message that is not an order event is not ours to retry: log it and move on.
+        Err(error) => {
+            eprintln!("order_events: ignoring a message that is not an order event: {error}");
+            return Ok(());
+        }
+    };
+    let conn = pg::connect(&variable("db_url")?)?;
+    let recorded = pg::transaction(&conn, |c| -> Result<bool, galley_common::db::DbError> {
+        let new = c.execute(
+            "INSERT INTO processed_events (event_id, event_type) VALUES (CAST($1::text AS uuid), $2) ON CONFLICT (event_id) DO NOTHING",
+            &[pg::text(&event.event_id), pg::text(&event.event_type)],
+        )?;
+        if new == 1 {
+            c.execute(
+                "INSERT INTO notifications (event_id, order_id, user_id, kind, message) \
+                 VALUES (CAST($1::text AS uuid), CAST($2::text AS uuid), CAST($3::text AS uuid), $4, $5)",
+                &[
+                    pg::text(&event.event_id),
+                    (&event.order_id).into(),
+                    (&event.user_id).into(),
+                    pg::text(&event.event_type),
+                    pg::text(&message_for(&event)),
+                ],
+            )?;
+        }
+        Ok(new == 1)
+    })
+    .with_context(|| format!("recording event {}", event.event_id))?;
+    if !recorded {
+        eprintln!("order_events: event {} already recorded; duplicate ignored", event.event_id);
+    }
+    Ok(())
+}
+
+/// What the user is told.
+fn message_for(event: &OrderEvent) -> String {
+    match event.event_type.as_str() {
+        ORDER_PAID => format!("Your order {} is paid: {}.", event.order_id, event.amount),
+        other => format!("Your order {} has news ({other}).", event.order_id),
+    }
+}

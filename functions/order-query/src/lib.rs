@@ -1,0 +1,84 @@
+//! order-query: the orders' read side. `GET /api/v1/orders/:id` answers one order with its
+//! lines, status, amount and cancel reason; `GET /api/v1/orders` lists them newest first, a
+//! keyset page at a time (`?limit=&before=`). A user sees only their own orders (another's is
+//! the same 404 as a missing one); an admin sees anyone's and may filter by `?user_id=`.
+//!
+//! Spin routes by path, not method: this component owns `/api/v1/orders` and relays `POST`
+//! to order-create, which runs the saga, with a deadline long enough for it.
+
+pub mod domain;
+
+use std::time::Duration;
+
+use galley_common::auth::Role;
+use galley_common::edge::endpoint::{database, Request};
+use galley_common::edge::{http::json, orders_db};
+use galley_common::ids::OrderId;
+use galley_common::method::Method;
+use galley_common::orders::{Order, COLLECTION, CREATE_COMPONENT};
+use serde::Serialize;
+use spin_sdk::http::Response;
+
+use domain::{Owner, Page, QueryError};
+
+galley_common::http_endpoint!(serve);
+
+/// The saga answers within its own step timeouts (a few seconds); this only bounds a hang.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn serve(mut req: Request) -> Result<Response, QueryError> {
+    let id = req.param("id").to_owned();
+    if id.is_empty() {
+        req.allow(&[Method::Get, Method::Post])?;
+        if req.method == Method::Post {
+            return Ok(req.relay_within(CREATE_COMPONENT, COLLECTION, CREATE_TIMEOUT).await?);
+        }
+        return list(&req);
+    }
+    req.allow(&[Method::Get])?;
+    let claims = req.claims()?;
+    // A malformed id is the same 404 as a missing or foreign one.
+    let id = OrderId::parse(&id).map_err(|_| QueryError::NotFound)?;
+    let order = orders_db::load(&database()?, &id)?.ok_or(QueryError::NotFound)?;
+    if claims.role != Role::Admin && order.user_id.as_str() != claims.sub.to_ascii_lowercase() {
+        return Err(QueryError::NotFound);
+    }
+    Ok(json(200, &order))
+}
+
+/// A page of orders; `next_before` is the `before` of the next page, absent on the last.
+#[derive(Debug, Serialize)]
+struct Listing {
+    items: Vec<Order>,
+    next_before: Option<i64>,
+}
+
+fn list(req: &Request) -> Result<Response, QueryError> {
+    let claims = req.claims()?;
+    let page = Page::parse(req.query(), &claims)?;
+    let conn = database()?;
+    // One row more than asked tells whether another page follows; `seq` orders them newest
+    // first, stable however many orders arrive meanwhile.
+    let sql = format!(
+        "SELECT {}, seq FROM orders WHERE ($1::text IS NULL OR user_id = CAST($1::text AS uuid)) \
+         AND ($2::bigint IS NULL OR seq < $2::bigint) ORDER BY seq DESC LIMIT $3",
+        orders_db::ORDER_COLUMNS
+    );
+    let owner = match &page.owner {
+        Owner::User(user) => Some(user.to_string()),
+        Owner::Everyone => None,
+    };
+    let params = [
+        galley_common::edge::pg::nullable(owner),
+        galley_common::edge::pg::nullable(page.before),
+        (i64::from(page.limit) + 1).into(),
+    ];
+    let (mut items, seqs) = orders_db::load_page(&conn, &sql, &params)?;
+    let next_before = if items.len() > page.limit as usize {
+        items.truncate(page.limit as usize);
+        seqs.get(page.limit as usize - 1).copied()
+    } else {
+        None
+    };
+    Ok(json(200, &Listing { items, next_before }))
+}
