@@ -32,7 +32,7 @@ impl RedisClients {
     /// unreachable server fails as Spin's does.
     async fn connect(&self, address: &str) -> Result<Arc<RedisLink>, Error> {
         let link = {
-            let mut links = self.links.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let links = self.links.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             match links.get(address) {
                 Some(link) => return Ok(link.clone()),
                 None => Arc::new(RedisLink::open(address).map_err(|_| Error::InvalidAddress)?),
