@@ -68,7 +68,16 @@ fn reaches_a_database(components: &toml::value::Table, id: &str, seen: &mut Vec<
 }
 
 /// Operations whose component chains to another but which never make the call themselves.
-const OPERATIONS_WITHOUT_CHAINED_CALLS: [(&str, &str); 2] = [("get", "/api/v1/products"), ("head", "/api/v1/products")];
+const OPERATIONS_WITHOUT_CHAINED_CALLS: [(&str, &str); 7] = [
+    ("get", "/api/v1/products"),
+    ("head", "/api/v1/products"),
+    ("get", "/api/v1/orders"),
+    ("head", "/api/v1/orders"),
+    ("get", "/api/v1/orders/{id}"),
+    ("head", "/api/v1/orders/{id}"),
+    // Recovery reports what it could not settle in its answer, and retries on the next call.
+    ("post", "/api/v1/admin/sagas/recover"),
+];
 
 /// The answers the platform gives whatever an operation's own rules are, derived from
 /// `spin.toml` and checked against every operation of the contract: 503 where a database is

@@ -28,8 +28,17 @@ struct Placed {
 }
 
 impl Placed {
+    /// The order: the body itself, or the `order` member of a refusal (a problem).
+    fn order(&self) -> &Value {
+        if self.body["order"].is_object() {
+            &self.body["order"]
+        } else {
+            &self.body
+        }
+    }
+
     fn id(&self) -> String {
-        self.body["id"].as_str().unwrap_or_else(|| panic!("an order in {}", self.body)).to_owned()
+        self.order()["id"].as_str().unwrap_or_else(|| panic!("an order in {}", self.body)).to_owned()
     }
 }
 
@@ -115,7 +124,8 @@ async fn a_declined_card_cancels_and_gives_the_stock_back() {
     let (_, token) = customer();
     let placed = app.buy(&token, product, 2, "pm_card_declined").await;
     assert_eq!(placed.status, 402, "{}", placed.body);
-    assert_eq!((&placed.body["status"], &placed.body["cancel_reason"]), (&json!(2), &json!("payment_declined")));
+    assert_eq!(placed.body["type"], "/problems/payment-declined", "a refusal is a problem carrying the order");
+    assert_eq!((&placed.order()["status"], &placed.order()["cancel_reason"]), (&json!(2), &json!("payment_declined")));
     let id = placed.id();
     assert_eq!(app.on_hand(product).await, 5, "the reservation was released");
     assert_ne!(payment_of(&id).await.map(|p| p.0).as_deref(), Some("charged"));
@@ -129,8 +139,9 @@ async fn short_stock_is_a_409_naming_the_line_and_charges_nothing() {
     let (_, token) = customer();
     let placed = app.buy(&token, product, 2, "pm_card_ok").await;
     assert_eq!(placed.status, 409, "{}", placed.body);
-    assert_eq!(placed.body["cancel_reason"], "insufficient_stock");
-    assert!(placed.body["cancel_detail"].as_str().unwrap().contains(&format!("product {product}")), "{}", placed.body);
+    assert_eq!(placed.body["type"], "/problems/insufficient-stock");
+    assert_eq!(placed.order()["cancel_reason"], "insufficient_stock");
+    assert!(placed.body["detail"].as_str().unwrap().contains(&format!("product {product}")), "{}", placed.body);
     assert_eq!(app.on_hand(product).await, 1);
     assert_ne!(payment_of(&placed.id()).await.map(|p| p.0).as_deref(), Some("charged"));
 }

@@ -120,17 +120,32 @@ pub fn parse_key(header: Option<&str>) -> Result<String, OrderError> {
     ok.then(|| key.to_owned()).ok_or(OrderError::BadKey)
 }
 
-/// The HTTP status an order answers with, by where its saga stands: 201 paid, 402 declined,
-/// 409 out of stock, 202 not settled yet (the client reads the order later), and for an order
-/// abandoned by recovery, 409 as well (it will not be paid).
-pub fn answer_status(order: &Order) -> u16 {
+/// How an order is answered, by where its saga stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// 201 paid, or 202 not settled yet (the client reads the order later): the order itself.
+    Order(u16),
+    /// A cancelled order: a problem (402 declined, 409 out of stock or abandoned) that carries
+    /// the order in an `order` member.
+    Refused { status: u16, kind: &'static str, title: &'static str, detail: String },
+}
+
+pub fn answer(order: &Order) -> Answer {
     match order.status {
-        Status::Paid => 201,
-        Status::Unpaid => 202,
-        Status::Cancelled => match order.cancel_reason.as_deref().and_then(CancelReason::parse) {
-            Some(CancelReason::PaymentDeclined) => 402,
-            _ => 409,
-        },
+        Status::Paid => Answer::Order(201),
+        Status::Unpaid => Answer::Order(202),
+        Status::Cancelled => {
+            let detail = order.cancel_detail.clone().unwrap_or_default();
+            match order.cancel_reason.as_deref().and_then(CancelReason::parse) {
+                Some(CancelReason::PaymentDeclined) => {
+                    Answer::Refused { status: 402, kind: "payment-declined", title: "Payment declined", detail }
+                }
+                Some(CancelReason::InsufficientStock) => {
+                    Answer::Refused { status: 409, kind: "insufficient-stock", title: "Not enough stock", detail }
+                }
+                _ => Answer::Refused { status: 409, kind: "order-cancelled", title: "Order cancelled", detail },
+            }
+        }
     }
 }
 
@@ -195,6 +210,24 @@ mod tests {
         }
         assert!(parse_key(Some(&"k".repeat(64))).is_ok());
         assert!(parse_key(Some(&"k".repeat(65))).is_err());
+    }
+
+    #[test]
+    fn each_state_of_an_order_has_its_answer() {
+        let mut order: Order = serde_json::from_value(serde_json::json!({
+            "id": "7ab45f0f-9291-42eb-922d-130b806315c2", "user_id": "00000000-9291-42eb-922d-130b806315c2",
+            "status": 1, "amount": "3.00", "payment_method": "pm_card_ok", "cancel_reason": null,
+            "cancel_detail": null, "lines": [], "created_at": "2026-11-26T00:00:00Z"
+        }))
+        .unwrap();
+        assert_eq!(answer(&order), Answer::Order(201));
+        order.status = Status::Unpaid;
+        assert_eq!(answer(&order), Answer::Order(202));
+        order.status = Status::Cancelled;
+        for (reason, status, kind) in [("payment_declined", 402, "payment-declined"), ("insufficient_stock", 409, "insufficient-stock"), ("abandoned", 409, "order-cancelled")] {
+            order.cancel_reason = Some(reason.into());
+            assert!(matches!(answer(&order), Answer::Refused { status: s, kind: k, .. } if s == status && k == kind), "{reason}");
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@ use galley_common::error::ConfigError;
 use galley_common::ids::UserId;
 use galley_common::method::Method;
 use galley_common::orders::{Order, Status, COLLECTION, RECOVER_PATH};
+use galley_common::problem::Problem;
 use spin_sdk::http::Response;
 
 use domain::{OrderError, OrderRequest};
@@ -49,6 +50,7 @@ async fn serve(req: Request) -> Result<Response, OrderError> {
 }
 
 async fn create(mut req: Request) -> Result<Response, OrderError> {
+    // (The request is kept whole to the end: its trace id tags a refusal.)
     let claims = req.claims()?;
     let user = UserId::parse(&claims.sub).map_err(galley_common::error::CommonError::from)?;
     let key = domain::parse_key(req.header("idempotency-key"))?;
@@ -67,7 +69,11 @@ async fn create(mut req: Request) -> Result<Response, OrderError> {
             settled(&conn, &id, config.settle_wait()).await?
         }
     };
-    Ok(order_response(&answer))
+    Ok(order_response(&answer, req_trace(&req)))
+}
+
+fn req_trace(req: &Request) -> Option<String> {
+    req.trace_id.clone()
 }
 
 /// The order once its saga has settled (or the wait is over): a repeated request answers what
@@ -85,8 +91,19 @@ async fn settled(conn: &spin_sdk::pg4::Connection, id: &galley_common::ids::Orde
     }
 }
 
-fn order_response(order: &Order) -> Response {
-    let mut response = json(domain::answer_status(order), order);
+/// The order, or for a cancelled one a problem+json carrying it (`order` member).
+fn order_response(order: &Order, trace_id: Option<String>) -> Response {
+    let mut response = match domain::answer(order) {
+        domain::Answer::Order(status) => json(status, order),
+        domain::Answer::Refused { status, kind, title, detail } => {
+            let problem = Problem::new(status, kind, title, detail).with_trace_id(trace_id);
+            let mut body = serde_json::to_value(&problem).unwrap_or_default();
+            body["order"] = serde_json::to_value(order).unwrap_or_default();
+            let mut response = json(status, &body);
+            response.set_header("content-type", galley_common::problem::CONTENT_TYPE);
+            response
+        }
+    };
     response.set_header("location", format!("{COLLECTION}/{}", order.id));
     response
 }
