@@ -262,7 +262,7 @@ mod tests {
             assert!(msg.contains("expected"), "{msg}");
         }
         assert_eq!(in_json_terms("invalid type: string \"x\", expected u32 at line 1"), "invalid type: string \"x\", expected a whole number of at least 0 at line 1");
-        assert_eq!(in_json_terms("invalid type: map, expected struct A::B"), "invalid type: map, expected a JSON object");
+        assert_eq!(in_json_terms("invalid type: map, expected struct A::B"), "invalid type: object, expected a JSON object");
         assert_eq!(in_json_terms("expected u32x"), "expected u32x", "only whole words are Rust types");
     }
 
