@@ -6,5 +6,6 @@ mod catalog;
 mod manifest;
 mod migrations;
 mod openapi;
+mod payment;
 mod support;
 mod users;

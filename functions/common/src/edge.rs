@@ -6,6 +6,7 @@ pub mod http;
 pub mod kv;
 pub mod pg;
 pub mod redis;
+pub mod time;
 
 /// A component variable, or a configuration error naming it (a 500: the deployment is wrong).
 pub fn variable(name: &str) -> Result<String, crate::error::ConfigError> {

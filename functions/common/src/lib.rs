@@ -20,6 +20,7 @@ pub mod problem;
 // request and response types, the problems a caller can match on).
 pub mod catalog;
 pub mod inventory;
+pub mod payments;
 pub mod users;
 
 #[cfg(feature = "spin")]

@@ -4,17 +4,13 @@
 //! caller's `authorization` and `traceparent`, and returns the callee's JSON decoded into the
 //! type the caller expects, or a [`ClientError`] saying which of the ways it failed.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Serialize};
-use spin_executor::CancelOnDropToken;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response};
-use wasi::clocks::monotonic_clock;
 
 use super::http::{read_bytes, RequestInfo};
+use super::time::sleep;
 use crate::body;
 use crate::error::CommonError;
 use crate::client::{component_url, forwarded, ClientError, DEFAULT_TIMEOUT};
@@ -101,7 +97,7 @@ impl Client {
             builder.header("content-type", content_type);
         }
         let exchange = Box::pin(exchange(builder.body(body).build()));
-        match futures::future::select(exchange, Box::pin(Sleep::new(self.timeout))).await {
+        match futures::future::select(exchange, Box::pin(sleep(self.timeout))).await {
             futures::future::Either::Left((result, _)) => {
                 result.map_err(|reason| ClientError::Transport { component: self.component.clone(), reason })
             }
@@ -149,33 +145,4 @@ pub async fn relay(req: IncomingRequest, info: &RequestInfo, component: &str, pa
     let method = req.method();
     let bytes = read_bytes(req, info, body::DEFAULT_LIMIT).await?;
     Ok(Client::new(component, info).forward(method, path, info.header("content-type"), bytes).await?)
-}
-
-/// A future that is ready once `duration` has passed on the monotonic clock, driven by Spin's
-/// executor like any other WASI pollable.
-struct Sleep {
-    deadline: u64,
-    _registration: Option<CancelOnDropToken>,
-}
-
-impl Sleep {
-    fn new(duration: Duration) -> Self {
-        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        Self { deadline: monotonic_clock::now().saturating_add(nanos), _registration: None }
-    }
-}
-
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if monotonic_clock::now() >= self.deadline {
-            return Poll::Ready(());
-        }
-        let pollable = monotonic_clock::subscribe_instant(self.deadline);
-        // Replacing the token cancels the previous registration.
-        self._registration =
-            Some(spin_executor::push_waker_and_get_token(pollable, cx.waker().clone()).into());
-        Poll::Pending
-    }
 }
