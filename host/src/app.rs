@@ -19,7 +19,7 @@ use crate::bindings::redis_trigger::RedisTriggerPre;
 use crate::engine::{self, InstanceLimits};
 use crate::key_value::KeyValueStores;
 use crate::manifest::{self, ComponentRef, Manifest, RouteDecl, StaticResponse};
-use crate::postgres::PgPools;
+use crate::postgres::{PgPools, PgTuning};
 use crate::redis_outbound::RedisClients;
 use crate::router::{Route, Router};
 use crate::runtime_config::RuntimeConfig;
@@ -32,8 +32,10 @@ pub struct LoadOptions {
     pub manifest: PathBuf,
     pub runtime_config: Option<PathBuf>,
     pub variables: Vec<(String, String)>,
-    pub state_dir: PathBuf,
+    /// `None`: `.spin` beside the manifest, as Spin does.
+    pub state_dir: Option<PathBuf>,
     pub limits: InstanceLimits,
+    pub postgres: PgTuning,
 }
 
 /// What an HTTP route leads to.
@@ -51,14 +53,15 @@ pub struct RedisSubscription {
     pub component: String,
 }
 
-/// A component ready to instantiate, with its configuration.
+/// A component ready to instantiate, with its configuration. The parts each instance's
+/// capabilities keep are shared (`Arc`), so a new instance copies no configuration.
 pub struct AppComponent {
-    pub id: String,
+    pub id: Arc<str>,
     pub http: Option<ProxyPre<InstanceState>>,
     pub redis: Option<RedisTriggerPre<InstanceState>>,
-    pub allowed_hosts: AllowList,
-    pub key_value_labels: HashSet<String>,
-    pub variables: HashMap<String, String>,
+    pub allowed_hosts: Arc<AllowList>,
+    pub key_value_labels: Arc<HashSet<String>>,
+    pub variables: Arc<HashMap<String, String>>,
     pub environment: Vec<(String, String)>,
 }
 
@@ -69,9 +72,10 @@ pub struct App {
     pub components: HashMap<String, Arc<AppComponent>>,
     pub router: Router<HttpTarget>,
     pub redis_subscriptions: Vec<RedisSubscription>,
-    pub key_value: KeyValueStores,
-    pub postgres: PgPools,
-    pub redis: RedisClients,
+    /// Per-app state of the capabilities, shared by every instance.
+    pub key_value: Arc<KeyValueStores>,
+    pub postgres: Arc<PgPools>,
+    pub redis: Arc<RedisClients>,
     /// Where the HTTP server listens, for self-requests; set once it is bound.
     pub listen_addr: OnceLock<SocketAddr>,
 }
@@ -79,8 +83,8 @@ pub struct App {
 impl App {
     pub async fn load(options: &LoadOptions) -> Result<Arc<App>> {
         let manifest = manifest::load(&options.manifest)?;
-        let manifest_dir = options.manifest.parent().map(Path::to_path_buf).unwrap_or_default();
-        let manifest_dir = if manifest_dir.as_os_str().is_empty() { PathBuf::from(".") } else { manifest_dir };
+        let manifest_dir = manifest_dir(&options.manifest)?;
+        let state_dir = options.state_dir.clone().unwrap_or_else(|| manifest_dir.join(".spin"));
         let runtime_config = match &options.runtime_config {
             Some(path) => RuntimeConfig::load(path)?,
             None => RuntimeConfig::default(),
@@ -92,10 +96,10 @@ impl App {
             &VariableSources { command_line: &options.variables, environment: &environment, dotenv: &dotenv },
         )?;
 
-        let key_value = KeyValueStores::open(&runtime_config, &options.state_dir)?;
+        let key_value = KeyValueStores::open(&runtime_config, &state_dir)?;
         let engine = engine::new_engine(&options.limits)?;
         let linker = state::new_linker(&engine)?;
-        let cache_dir = options.state_dir.join("compiled");
+        let cache_dir = state_dir.join("compiled");
 
         let (router, http_components) = build_router(&manifest);
         let redis_subscriptions = redis_subscriptions(&manifest, &resolved)?;
@@ -144,12 +148,12 @@ impl App {
             components.insert(
                 id.clone(),
                 Arc::new(AppComponent {
-                    id: id.clone(),
+                    id: id.as_str().into(),
                     http,
                     redis,
-                    allowed_hosts,
-                    key_value_labels: decl.key_value_stores.iter().cloned().collect(),
-                    variables,
+                    allowed_hosts: Arc::new(allowed_hosts),
+                    key_value_labels: Arc::new(decl.key_value_stores.iter().cloned().collect()),
+                    variables: Arc::new(variables),
                     environment: decl.environment.clone().into_iter().collect(),
                 }),
             );
@@ -162,9 +166,9 @@ impl App {
             components,
             router,
             redis_subscriptions,
-            key_value,
-            postgres: PgPools::default(),
-            redis: RedisClients::default(),
+            key_value: Arc::new(key_value),
+            postgres: Arc::new(PgPools::new(options.postgres)),
+            redis: Arc::default(),
             listen_addr: OnceLock::new(),
         }))
     }
@@ -172,6 +176,17 @@ impl App {
     pub fn component(&self, id: &str) -> Option<&Arc<AppComponent>> {
         self.components.get(id)
     }
+}
+
+/// The folder holding the manifest, where component sources, `.env` and the default state dir
+/// are found. Resolved once, to an absolute path, so that every path derived from it names its
+/// file plainly in messages.
+fn manifest_dir(manifest: &Path) -> Result<PathBuf> {
+    let dir = match manifest.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    dir.canonicalize().with_context(|| format!("cannot resolve the folder of manifest {}", manifest.display()))
 }
 
 fn allowed_hosts<'a>(entries: impl Iterator<Item = &'a String>, resolved: &ResolvedVariables) -> Result<AllowList> {
@@ -225,4 +240,19 @@ fn redis_subscriptions(manifest: &Manifest, resolved: &ResolvedVariables) -> Res
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manifest_dir_is_absolute_whatever_the_manifest_path() {
+        let cwd = std::env::current_dir().unwrap().canonicalize().unwrap();
+        assert_eq!(manifest_dir(Path::new("spin.toml")).unwrap(), cwd);
+        assert_eq!(manifest_dir(Path::new("./spin.toml")).unwrap(), cwd);
+        assert_eq!(manifest_dir(Path::new("src/../spin.toml")).unwrap(), cwd);
+        assert_eq!(manifest_dir(&cwd.join("src").join("spin.toml")).unwrap(), cwd.join("src"));
+        assert!(manifest_dir(Path::new("no-such-folder/spin.toml")).is_err());
+    }
 }

@@ -38,11 +38,21 @@ const RESERVED_PREFIX: &str = "/.well-known/spin/";
 /// How long in-flight requests may take to finish once shutdown has begun.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How the server treats its connections.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// Off only so `bench/host.sh` can show what it saves (`--tcp-nodelay off`).
+    pub tcp_nodelay: bool,
+}
+
 /// Serves until `shutdown` resolves, then drains in-flight connections.
-pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    options: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
     let graceful = GracefulShutdown::new();
-    // `GALLEY_TCP_NODELAY=off` exists only so `bench/host.sh` can show what it saves.
-    let nodelay = std::env::var("GALLEY_TCP_NODELAY").map_or(true, |v| v != "off");
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.keep_alive(true);
     tokio::pin!(shutdown);
@@ -59,7 +69,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl std::fut
         };
         // Without TCP_NODELAY a client that waits for each response before sending the next
         // request stalls ~40 ms per round trip on delayed ACKs (a cost Spin pays).
-        if let Err(error) = stream.set_nodelay(nodelay) {
+        if let Err(error) = stream.set_nodelay(options.tcp_nodelay) {
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
         let app = app.clone();

@@ -6,16 +6,17 @@
 //! its `key_value_stores`; any other label is `access-denied`. The SQLite schema is Spin's, so
 //! a store file works under either host.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use wasmtime::component::Resource;
 
+use crate::app::{App, AppComponent};
 use crate::bindings::key_value::{self, Error};
 use crate::runtime_config::{KeyValueStoreConfig, RuntimeConfig};
-use crate::state::InstanceState;
+use crate::state::View;
 
 /// A store opened by a guest.
 pub struct OpenStore {
@@ -28,7 +29,7 @@ enum Backend {
     Redis(crate::redis_link::RedisLink),
 }
 
-/// Every label the app can open, with its backend.
+/// Every label the app can open, with its backend: the capability's per-app state.
 pub struct KeyValueStores {
     stores: HashMap<String, Arc<Backend>>,
 }
@@ -60,6 +61,10 @@ impl KeyValueStores {
 
     pub fn has_label(&self, label: &str) -> bool {
         self.stores.contains_key(label)
+    }
+
+    fn backend(&self, label: &str) -> Option<&Arc<Backend>> {
+        self.stores.get(label)
     }
 }
 
@@ -206,14 +211,26 @@ fn other(error: impl std::fmt::Display) -> Error {
     Error::Other(error.to_string())
 }
 
-impl key_value::Host for InstanceState {}
+/// What one instance may open: the app's stores, through its component's labels.
+pub struct KeyValueState {
+    stores: Arc<KeyValueStores>,
+    allowed_labels: Arc<HashSet<String>>,
+}
 
-impl key_value::HostStore for InstanceState {
+impl KeyValueState {
+    pub fn new(app: &App, component: &AppComponent) -> KeyValueState {
+        KeyValueState { stores: app.key_value.clone(), allowed_labels: component.key_value_labels.clone() }
+    }
+}
+
+impl key_value::Host for View<'_, KeyValueState> {}
+
+impl key_value::HostStore for View<'_, KeyValueState> {
     async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
-        if !self.component.key_value_labels.contains(&label) {
+        if !self.state.allowed_labels.contains(&label) {
             return Ok(Err(Error::AccessDenied));
         }
-        let Some(backend) = self.app.key_value.stores.get(&label) else {
+        let Some(backend) = self.state.stores.backend(&label) else {
             return Ok(Err(Error::NoSuchStore));
         };
         let store = OpenStore { backend: backend.clone() };

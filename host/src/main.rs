@@ -32,6 +32,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::app::{App, HttpTarget, LoadOptions};
 use crate::engine::InstanceLimits;
+use crate::http_trigger::ServeOptions;
+use crate::postgres::PgTuning;
 
 #[derive(Parser)]
 #[command(name = "galley", version, about = "Run a Spin app locally, the way `spin up` does")]
@@ -80,12 +82,37 @@ struct UpArgs {
     /// Log line format.
     #[arg(long, env = "GALLEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    // Benchmark-only switches (hidden; listed in host/README.md): each turns one of galley's
+    // savings off, so `bench/` can measure it against Spin's behaviour in the same run.
+    /// Cache prepared Postgres statements per pooled client (`off`: prepare every call).
+    #[arg(long, hide = true, env = "GALLEY_PG_STATEMENT_CACHE", value_enum, default_value_t = Switch::On)]
+    pg_statement_cache: Switch,
+    /// What a pooled Postgres client costs on checkout (`clean`: deadpool's cleanup batch).
+    #[arg(long, hide = true, env = "GALLEY_PG_RECYCLE", value_enum, default_value_t = PgRecycle::Cheap)]
+    pg_recycle: PgRecycle,
+    /// Set TCP_NODELAY on accepted sockets.
+    #[arg(long, hide = true, env = "GALLEY_TCP_NODELAY", value_enum, default_value_t = Switch::On)]
+    tcp_nodelay: Switch,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Switch {
+    On,
+    Off,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PgRecycle {
+    /// Nothing on checkout, unless the client may be inside a transaction.
+    Cheap,
+    /// deadpool's cleanup batch on every checkout, as Spin does.
+    Clean,
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String)> {
@@ -130,23 +157,23 @@ async fn up(args: UpArgs) -> Result<()> {
     if args.memory_limit_mb == 0 || !(args.request_timeout_secs > 0.0) || !(args.body_idle_timeout_secs > 0.0) {
         bail!("--memory-limit-mb, --request-timeout-secs and --body-idle-timeout-secs must be positive");
     }
-    let manifest_dir = args.manifest.parent().map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() });
-    let state_dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| manifest_dir.unwrap_or_else(|| PathBuf::from(".")).join(".spin"));
     let options = LoadOptions {
         manifest: args.manifest.clone(),
         runtime_config: args.runtime_config_file.clone(),
         variables: args.variables.clone(),
-        state_dir,
+        state_dir: args.state_dir.clone(),
         limits: InstanceLimits {
             memory_bytes: args.memory_limit_mb << 20,
             request_timeout: Duration::from_secs_f64(args.request_timeout_secs),
             max_instances: args.max_instances,
             body_idle_timeout: Duration::from_secs_f64(args.body_idle_timeout_secs),
         },
+        postgres: PgTuning {
+            statement_cache: args.pg_statement_cache == Switch::On,
+            clean_on_recycle: args.pg_recycle == PgRecycle::Clean,
+        },
     };
+    let serve_options = ServeOptions { tcp_nodelay: args.tcp_nodelay == Switch::On };
     let started = std::time::Instant::now();
     let app = App::load(&options).await?;
     engine::start_epoch_ticker(&app.engine);
@@ -162,7 +189,7 @@ async fn up(args: UpArgs) -> Result<()> {
         tracing::info!("exporting spans over OTLP");
     }
     redis_trigger::start(&app);
-    let served = http_trigger::serve(app, listener, shutdown_signal()).await;
+    let served = http_trigger::serve(app, listener, serve_options, shutdown_signal()).await;
     // The batch exporter blocks while it flushes: keep that off the async workers.
     let _ = tokio::task::spawn_blocking(telemetry::shutdown).await;
     served
@@ -206,4 +233,28 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn up(args: &[&str]) -> UpArgs {
+        let Command::Up(args) = Cli::try_parse_from([&["galley", "up"], args].concat()).unwrap().command;
+        args
+    }
+
+    #[test]
+    fn benchmark_flags_are_accepted_and_hidden() {
+        Cli::command().debug_assert();
+        let args = up(&["--pg-statement-cache", "off", "--pg-recycle", "clean", "--tcp-nodelay", "off"]);
+        assert!(args.pg_statement_cache == Switch::Off && args.pg_recycle == PgRecycle::Clean && args.tcp_nodelay == Switch::Off);
+        assert!(Cli::try_parse_from(["galley", "up", "--tcp-nodelay", "sometimes"]).is_err());
+        let help = Cli::command().find_subcommand_mut("up").unwrap().render_long_help().to_string();
+        for flag in ["--pg-statement-cache", "--pg-recycle", "--tcp-nodelay"] {
+            assert!(!help.contains(flag), "{flag} is in --help");
+        }
+        assert!(help.contains("--body-idle-timeout-secs"));
+    }
 }

@@ -8,52 +8,51 @@
 //! never returned dirty (Spin 4.0.2 returns it dirty).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 use wasmtime::component::Resource;
 
+use crate::allowed_hosts::{AllowList, OutboundAddress};
+use crate::app::{App, AppComponent};
 use crate::bindings::postgres::{self as wit, Column, DbError, DbValue, Error, ParameterValue, QueryError, RowSet};
-use crate::state::InstanceState;
+use crate::state::View;
 
 mod values;
 
 /// Spin's limit on connections per pool.
 const MAX_POOL_SIZE: usize = 64;
 
-/// Switches that turn galley's Postgres savings off, so `bench/postgres.sh` can measure each
-/// one against Spin's behaviour in the same run. Defaults are the fast paths.
+/// Switches that turn galley's Postgres savings off (hidden flags of `galley up`), so
+/// `bench/postgres.sh` can measure each one against Spin's behaviour in the same run.
 #[derive(Debug, Clone, Copy)]
-struct Tuning {
-    /// `GALLEY_PG_STATEMENT_CACHE=off`: prepare every statement afresh, as Spin does.
-    statement_cache: bool,
-    /// `GALLEY_PG_RECYCLE=clean`: run deadpool's cleanup batch on every checkout, as Spin does.
-    clean_on_recycle: bool,
+pub struct PgTuning {
+    /// Off: prepare every statement afresh, as Spin does.
+    pub statement_cache: bool,
+    /// On: run deadpool's cleanup batch on every checkout, as Spin does.
+    pub clean_on_recycle: bool,
 }
 
-fn tuning() -> Tuning {
-    static TUNING: std::sync::OnceLock<Tuning> = std::sync::OnceLock::new();
-    *TUNING.get_or_init(|| Tuning {
-        statement_cache: std::env::var("GALLEY_PG_STATEMENT_CACHE").map_or(true, |v| v != "off"),
-        clean_on_recycle: std::env::var("GALLEY_PG_RECYCLE").is_ok_and(|v| v == "clean"),
-    })
-}
-
-/// One pool per distinct connection string, created on first use.
-#[derive(Default)]
+/// One pool per distinct connection string, created on first use: the capability's per-app
+/// state.
 pub struct PgPools {
     pools: Mutex<HashMap<String, Pool>>,
+    tuning: PgTuning,
 }
 
 impl PgPools {
+    pub fn new(tuning: PgTuning) -> PgPools {
+        PgPools { pools: Mutex::default(), tuning }
+    }
+
     fn pool_for(&self, address: &str, config: tokio_postgres::Config) -> Result<Pool, Error> {
         let mut pools = self.pools.lock().map_err(|_| Error::Other("pool registry poisoned".into()))?;
         if let Some(pool) = pools.get(address) {
             return Ok(pool.clone());
         }
-        let recycling_method = if tuning().clean_on_recycle { RecyclingMethod::Clean } else { RecyclingMethod::Fast };
+        let recycling_method = if self.tuning.clean_on_recycle { RecyclingMethod::Clean } else { RecyclingMethod::Fast };
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method });
         let pool = Pool::builder(manager)
             .max_size(MAX_POOL_SIZE)
@@ -65,11 +64,49 @@ impl PgPools {
     }
 }
 
+/// What one instance may reach: the app's pools, at the addresses its component may use.
+pub struct PgState {
+    pools: Arc<PgPools>,
+    allowed_hosts: Arc<AllowList>,
+    component_id: Arc<str>,
+}
+
+impl PgState {
+    pub fn new(app: &App, component: &AppComponent) -> PgState {
+        PgState {
+            pools: app.postgres.clone(),
+            allowed_hosts: component.allowed_hosts.clone(),
+            component_id: component.id.clone(),
+        }
+    }
+
+    /// Every host:port of the address must be allowed as `postgres://host:port`.
+    fn check_allowed(&self, config: &tokio_postgres::Config) -> Result<(), Error> {
+        let ports = config.get_ports();
+        for (index, host) in config.get_hosts().iter().enumerate() {
+            let tokio_postgres::config::Host::Tcp(name) = host else {
+                return Err(Error::ConnectionFailed("unix-socket addresses are not allowed".into()));
+            };
+            let port = ports.get(index).or(ports.first()).copied().unwrap_or(5432);
+            let address = OutboundAddress { scheme: "postgres", host: name, port: Some(port) };
+            if !self.allowed_hosts.allows(&address) {
+                return Err(Error::ConnectionFailed(format!(
+                    "address postgres://{name}:{port} is not permitted: add it to component `{}`'s allowed_outbound_hosts",
+                    self.component_id
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A guest's open connection: one pooled client, pinned until the guest drops it.
 pub struct PgConnection {
     client: Option<Object>,
     /// Set when a statement may have opened a transaction, cleared when one ends.
     maybe_in_transaction: bool,
+    /// Whether statements are prepared through the client's cache ([`PgTuning`]).
+    statement_cache: bool,
 }
 
 impl PgConnection {
@@ -168,18 +205,18 @@ fn query_error(error: tokio_postgres::Error) -> Error {
     }
 }
 
-impl wit::Host for InstanceState {}
+impl wit::Host for View<'_, PgState> {}
 
-impl wit::HostConnection for InstanceState {
+impl wit::HostConnection for View<'_, PgState> {
     async fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<PgConnection>, Error>> {
         let config: tokio_postgres::Config = match address.parse() {
             Ok(config) => config,
             Err(error) => return Ok(Err(Error::ConnectionFailed(format!("invalid address: {error}")))),
         };
-        if let Err(denied) = self.check_postgres_allowed(&config) {
+        if let Err(denied) = self.state.check_allowed(&config) {
             return Ok(Err(denied));
         }
-        let pool = match self.app.postgres.pool_for(&address, config) {
+        let pool = match self.state.pools.pool_for(&address, config) {
             Ok(pool) => pool,
             Err(error) => return Ok(Err(error)),
         };
@@ -187,7 +224,8 @@ impl wit::HostConnection for InstanceState {
             Ok(client) => client,
             Err(error) => return Ok(Err(Error::ConnectionFailed(format!("{error:#}")))),
         };
-        let connection = PgConnection { client: Some(client), maybe_in_transaction: false };
+        let statement_cache = self.state.pools.tuning.statement_cache;
+        let connection = PgConnection { client: Some(client), maybe_in_transaction: false, statement_cache };
         Ok(Ok(self.table.push(connection)?))
     }
 
@@ -224,36 +262,15 @@ impl wit::HostConnection for InstanceState {
     }
 }
 
-impl InstanceState {
-    /// Every host:port of the address must be allowed as `postgres://host:port`.
-    fn check_postgres_allowed(&self, config: &tokio_postgres::Config) -> Result<(), Error> {
-        let ports = config.get_ports();
-        for (index, host) in config.get_hosts().iter().enumerate() {
-            let tokio_postgres::config::Host::Tcp(name) = host else {
-                return Err(Error::ConnectionFailed("unix-socket addresses are not allowed".into()));
-            };
-            let port = ports.get(index).or(ports.first()).copied().unwrap_or(5432);
-            let address = crate::allowed_hosts::OutboundAddress { scheme: "postgres", host: name, port: Some(port) };
-            if !self.component.allowed_hosts.allows(&address) {
-                return Err(Error::ConnectionFailed(format!(
-                    "address postgres://{name}:{port} is not permitted: add it to component `{}`'s allowed_outbound_hosts",
-                    self.component.id
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Prepares `statement` on the pinned client, reusing the client's cached plan when it has one.
-async fn prepare(client: &Object, statement: &str) -> Result<tokio_postgres::Statement, Error> {
-    let prepared = if tuning().statement_cache { client.prepare_cached(statement).await } else { client.prepare(statement).await };
+async fn prepare(client: &Object, statement: &str, cached: bool) -> Result<tokio_postgres::Statement, Error> {
+    let prepared = if cached { client.prepare_cached(statement).await } else { client.prepare(statement).await };
     prepared.map_err(query_error)
 }
 
 async fn run_query(connection: &PgConnection, statement: &str, params: Vec<ParameterValue>) -> Result<RowSet, Error> {
     let client = connection.client()?;
-    let prepared = prepare(client, statement).await?;
+    let prepared = prepare(client, statement, connection.statement_cache).await?;
     let params = values::to_sql_params(params)?;
     let rows = client
         .query(&prepared, &values::as_refs(&params))
@@ -274,7 +291,7 @@ async fn run_query(connection: &PgConnection, statement: &str, params: Vec<Param
 
 async fn run_execute(connection: &PgConnection, statement: &str, params: Vec<ParameterValue>) -> Result<u64, Error> {
     let client = connection.client()?;
-    let prepared = prepare(client, statement).await?;
+    let prepared = prepare(client, statement, connection.statement_cache).await?;
     let params = values::to_sql_params(params)?;
     client.execute(&prepared, &values::as_refs(&params)).await.map_err(query_error)
 }

@@ -5,23 +5,23 @@
 //! the server goes away, and while the server is down calls fail fast instead of hanging.
 
 use std::collections::HashMap;
-
 use std::sync::{Arc, Mutex};
 
 use redis::{FromRedisValue, Value};
 use wasmtime::component::Resource;
 
-use crate::redis_link::RedisLink;
-
+use crate::allowed_hosts::AllowList;
+use crate::app::{App, AppComponent};
 use crate::bindings::redis::{self as wit, Error, RedisParameter, RedisResult};
-use crate::state::InstanceState;
+use crate::redis_link::RedisLink;
+use crate::state::View;
 
 /// A guest's open connection.
 pub struct RedisConnection {
     link: Arc<RedisLink>,
 }
 
-/// One link per address.
+/// One link per address: the capability's per-app state.
 #[derive(Default)]
 pub struct RedisClients {
     links: Mutex<HashMap<String, Arc<RedisLink>>>,
@@ -57,7 +57,24 @@ fn other(error: redis::RedisError) -> Error {
     }
 }
 
-impl InstanceState {
+/// What one instance may reach: the app's links, at the addresses its component may use.
+pub struct RedisState {
+    clients: Arc<RedisClients>,
+    allowed_hosts: Arc<AllowList>,
+    component_id: Arc<str>,
+}
+
+impl RedisState {
+    pub fn new(app: &App, component: &AppComponent) -> RedisState {
+        RedisState {
+            clients: app.redis.clone(),
+            allowed_hosts: component.allowed_hosts.clone(),
+            component_id: component.id.clone(),
+        }
+    }
+}
+
+impl View<'_, RedisState> {
     fn redis_connection(&self, connection: &Resource<RedisConnection>) -> wasmtime::Result<Arc<RedisLink>> {
         Ok(self.table.get(connection)?.link.clone())
     }
@@ -67,18 +84,18 @@ async fn run<T: FromRedisValue>(link: Arc<RedisLink>, cmd: redis::Cmd) -> Result
     link.query(&cmd).await.map_err(other)
 }
 
-impl wit::Host for InstanceState {}
+impl wit::Host for View<'_, RedisState> {}
 
-impl wit::HostConnection for InstanceState {
+impl wit::HostConnection for View<'_, RedisState> {
     async fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<RedisConnection>, Error>> {
         if url::Url::parse(&address).is_err() {
             return Ok(Err(Error::InvalidAddress));
         }
-        if !self.component.allowed_hosts.allows_url(&address) {
-            tracing::warn!(component = %self.component.id, %address, "redis address not in allowed_outbound_hosts");
+        if !self.state.allowed_hosts.allows_url(&address) {
+            tracing::warn!(component = %self.state.component_id, %address, "redis address not in allowed_outbound_hosts");
             return Ok(Err(Error::InvalidAddress));
         }
-        let link = match self.app.redis.connect(&address).await {
+        let link = match self.state.clients.connect(&address).await {
             Ok(link) => link,
             Err(error) => return Ok(Err(error)),
         };

@@ -1,8 +1,15 @@
-//! What one instance (one request, one Redis message) carries in its wasmtime `Store`.
+//! What one instance (one request, one Redis message) carries in its wasmtime `Store`, and the
+//! linker that hands each capability its own part of it.
+//!
+//! Each capability keeps its per-instance state in its own module and sees only that state
+//! and the resource table, through a projection given to its `add_to_linker` (the way the WASI
+//! crates see only `WasiCtxView`). Adding a capability means a field and a constructor call
+//! here, and one line in [`new_linker`].
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::component::{HasData, HasSelf, Linker, ResourceTable};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -11,17 +18,37 @@ use crate::app::{App, AppComponent};
 use crate::bindings;
 use crate::component_log::ComponentLog;
 use crate::engine::arm_deadline;
+use crate::key_value::KeyValueState;
 use crate::outbound_http::OutboundHttp;
+use crate::postgres::PgState;
+use crate::redis_outbound::RedisState;
 use crate::trace::TraceContext;
+use crate::variables::VariablesState;
 
 pub struct InstanceState {
-    pub app: Arc<App>,
-    pub component: Arc<AppComponent>,
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    pub table: ResourceTable,
+    table: ResourceTable,
     limits: StoreLimits,
     outbound: OutboundHttp,
+    key_value: KeyValueState,
+    postgres: PgState,
+    redis: RedisState,
+    variables: VariablesState,
+}
+
+/// One capability's per-instance state with the instance's resource table: what its
+/// generated `Host` traits are implemented on.
+pub struct View<'a, S> {
+    pub state: &'a S,
+    pub table: &'a mut ResourceTable,
+}
+
+/// Tells a generated `add_to_linker` that the host functions receive a [`View`] of `S`.
+pub struct HasView<S>(PhantomData<S>);
+
+impl<S: 'static> HasData for HasView<S> {
+    type Data<'a> = View<'a, S>;
 }
 
 impl InstanceState {
@@ -35,8 +62,6 @@ impl InstanceState {
             .allow_udp(false)
             .allow_ip_name_lookup(false);
         let state = InstanceState {
-            app: app.clone(),
-            component: component.clone(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
@@ -45,11 +70,31 @@ impl InstanceState {
                 .trap_on_grow_failure(true)
                 .build(),
             outbound: OutboundHttp::new(app.clone(), component.clone(), trace),
+            key_value: KeyValueState::new(app, component),
+            postgres: PgState::new(app, component),
+            redis: RedisState::new(app, component),
+            variables: VariablesState::new(component),
         };
         let mut store = Store::new(&app.engine, state);
         store.limiter(|state| &mut state.limits);
         arm_deadline(&mut store, app.limits.request_timeout);
         store
+    }
+
+    fn key_value(&mut self) -> View<'_, KeyValueState> {
+        View { state: &self.key_value, table: &mut self.table }
+    }
+
+    fn postgres(&mut self) -> View<'_, PgState> {
+        View { state: &self.postgres, table: &mut self.table }
+    }
+
+    fn redis(&mut self) -> View<'_, RedisState> {
+        View { state: &self.redis, table: &mut self.table }
+    }
+
+    fn variables(&mut self) -> &mut VariablesState {
+        &mut self.variables
     }
 }
 
@@ -70,6 +115,9 @@ pub fn new_linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<InstanceSt
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    bindings::SpinCapabilities::add_to_linker::<_, HasSelf<InstanceState>>(&mut linker, |state| state)?;
+    bindings::key_value::add_to_linker::<_, HasView<KeyValueState>>(&mut linker, InstanceState::key_value)?;
+    bindings::postgres::add_to_linker::<_, HasView<PgState>>(&mut linker, InstanceState::postgres)?;
+    bindings::redis::add_to_linker::<_, HasView<RedisState>>(&mut linker, InstanceState::redis)?;
+    bindings::variables::add_to_linker::<_, HasSelf<VariablesState>>(&mut linker, InstanceState::variables)?;
     Ok(linker)
 }

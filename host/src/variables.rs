@@ -8,9 +8,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::app::AppComponent;
+use crate::bindings::variables as wit;
 use crate::manifest::Manifest;
 
 /// Spin's rule for variable names: lowercase letters, digits and `_`, starting with a letter.
@@ -162,14 +165,24 @@ pub fn component_variables(
         .collect()
 }
 
+/// What one instance may read: its component's own variables, rendered at load.
+pub struct VariablesState {
+    values: Arc<HashMap<String, String>>,
+}
+
+impl VariablesState {
+    pub fn new(component: &AppComponent) -> VariablesState {
+        VariablesState { values: component.variables.clone() }
+    }
+}
+
 /// `fermyon:spin/variables@2.0.0`: a component reads only its own `[component.x.variables]`.
-impl crate::bindings::variables::Host for crate::state::InstanceState {
-    async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, crate::bindings::variables::Error>> {
-        use crate::bindings::variables::Error;
+impl wit::Host for VariablesState {
+    async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, wit::Error>> {
         if validate_variable_name(&name).is_err() {
-            return Ok(Err(Error::InvalidName(name)));
+            return Ok(Err(wit::Error::InvalidName(name)));
         }
-        Ok(self.component.variables.get(&name).cloned().ok_or(Error::Undefined(name)))
+        Ok(self.values.get(&name).cloned().ok_or(wit::Error::Undefined(name)))
     }
 }
 

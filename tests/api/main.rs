@@ -7,5 +7,6 @@ mod manifest;
 mod migrations;
 mod openapi;
 mod orders;
+mod payment;
 mod support;
 mod users;

@@ -17,7 +17,8 @@ pub struct Money(Decimal);
 pub struct BadAmount(pub String);
 
 impl Money {
-    pub const ZERO: Money = Money(Decimal::ZERO);
+    /// 0.00: two decimals like every other amount, so it is `"0.00"` on the wire too.
+    pub const ZERO: Money = Money(Decimal::from_parts(0, 0, 0, false, 2));
 
     /// `cents` / 100, if it is in range.
     pub fn from_cents(cents: i64) -> Result<Money, BadAmount> {
@@ -208,6 +209,8 @@ mod tests {
         assert!(Money::new("-0.01".parse().unwrap()).is_err());
         assert!(Money::new("0.001".parse().unwrap()).is_err());
         assert_eq!(Money::from_cents(1250).unwrap().to_string(), "12.50");
+        assert_eq!(serde_json::to_string(&Money::ZERO).unwrap(), "\"0.00\"");
+        assert_eq!(Money::ZERO, Money::from_cents(0).unwrap());
     }
 
     #[test]

@@ -86,11 +86,11 @@ impl OrderRequest {
         if distinct.len() != lines.len() {
             return Err(OrderError::Invalid("each product may appear in one item only; add up the quantities".into()));
         }
-        if !payments::TEST_METHODS.contains(&self.payment_method.as_str()) {
+        if !payments::TEST_PAYMENT_METHODS.contains(&self.payment_method.as_str()) {
             return Err(OrderError::Invalid(format!(
                 "payment_method `{}` is not accepted; use one of {}",
                 self.payment_method.chars().take(40).collect::<String>(),
-                payments::TEST_METHODS.join(", ")
+                payments::TEST_PAYMENT_METHODS.join(", ")
             )));
         }
         Ok(ValidOrder { lines, payment_method: self.payment_method })

@@ -321,20 +321,18 @@ impl<'a> Saga<'a> {
         self.compensate(id).await
     }
 
-    /// The compensations, in reverse order of the steps; each idempotent.
+    /// The compensations, in reverse order of the steps; each idempotent. They get the
+    /// client's default deadline, longer than a step's: a refund waits for a charge of the same
+    /// order still in flight, so that it can undo it rather than miss it.
     async fn compensate(&self, id: &OrderId) -> Result<(), Unsettled> {
         let refunded: Result<Charge, ClientError> =
-            self.req.call(payments::COMPONENT).with_timeout(self.config.charge_timeout).post_empty(&payments::refund_path(id)).await;
+            self.req.call(payments::COMPONENT).post_empty(&payments::refund_path(id)).await;
         if let Err(error) = refunded {
             eprintln!("saga {id}: refund did not complete ({error}); left for recovery");
             return Err(Unsettled);
         }
-        let released: Result<Reservation, ClientError> = self
-            .req
-            .call(inventory::COMPONENT)
-            .with_timeout(self.config.reserve_timeout)
-            .post_empty(&inventory::settle_path(id, Settlement::Release))
-            .await;
+        let released: Result<Reservation, ClientError> =
+            self.req.call(inventory::COMPONENT).post_empty(&inventory::settle_path(id, Settlement::Release)).await;
         if let Err(error) = released {
             eprintln!("saga {id}: release did not complete ({error}); left for recovery");
             return Err(Unsettled);

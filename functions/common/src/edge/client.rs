@@ -10,7 +10,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use spin_sdk::http::{IncomingRequest, Method, Request, Response};
 
 use super::http::{read_bytes, RequestInfo};
-use super::time::Sleep;
+use super::time::sleep;
 use crate::body;
 use crate::error::CommonError;
 use crate::client::{component_url, forwarded, ClientError, DEFAULT_TIMEOUT};
@@ -97,7 +97,7 @@ impl Client {
             builder.header("content-type", content_type);
         }
         let exchange = Box::pin(exchange(builder.body(body).build()));
-        match futures::future::select(exchange, Box::pin(Sleep::new(self.timeout))).await {
+        match futures::future::select(exchange, Box::pin(sleep(self.timeout))).await {
             futures::future::Either::Left((result, _)) => {
                 result.map_err(|reason| ClientError::Transport { component: self.component.clone(), reason })
             }

@@ -55,8 +55,30 @@ pub fn transaction<T, E: From<DbError>>(
     conn: &Connection,
     work: impl FnOnce(&Connection) -> Result<T, E>,
 ) -> Result<T, E> {
-    conn.execute("BEGIN", &[]).map_err(|e| E::from(e.into()))?;
-    match work(conn) {
+    begin(conn)?;
+    end(conn, work(conn))
+}
+
+/// [`transaction`] for work that awaits inside it (a payment provider's answer, while the
+/// order's row stays locked). Ended the same way on every path that returns; only a component
+/// cancelled in mid-await (its caller gave up and the host dropped it) leaves the ending to
+/// the host, as any other statement in flight would.
+pub async fn transaction_async<T, E: From<DbError>>(
+    conn: &Connection,
+    work: impl AsyncFnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
+    begin(conn)?;
+    let outcome = work(conn).await;
+    end(conn, outcome)
+}
+
+fn begin<E: From<DbError>>(conn: &Connection) -> Result<(), E> {
+    conn.execute("BEGIN", &[]).map(drop).map_err(|e| E::from(e.into()))
+}
+
+/// `COMMIT` after work that succeeded, `ROLLBACK` after work that failed.
+fn end<T, E: From<DbError>>(conn: &Connection, outcome: Result<T, E>) -> Result<T, E> {
+    match outcome {
         Ok(value) => {
             conn.execute("COMMIT", &[]).map_err(|e| E::from(e.into()))?;
             Ok(value)

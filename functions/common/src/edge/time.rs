@@ -1,5 +1,4 @@
-//! Waiting without blocking the instance: a sleep driven by Spin's executor on a WASI
-//! monotonic-clock pollable, so other futures of the same request keep running meanwhile.
+//! Waiting on the WASI monotonic clock, inside Spin's executor.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,22 +8,18 @@ use std::time::Duration;
 use spin_executor::CancelOnDropToken;
 use wasi::clocks::monotonic_clock;
 
-/// Ready once `duration` has passed.
-pub async fn sleep(duration: Duration) {
-    Sleep::new(duration).await
+/// A future that is ready once `duration` has passed on the monotonic clock. It parks the
+/// component on a clock pollable (driven by Spin's executor like any other WASI pollable)
+/// rather than spinning, and can be raced against other futures (a call's timeout).
+pub fn sleep(duration: Duration) -> Sleep {
+    let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+    Sleep { deadline: monotonic_clock::now().saturating_add(nanos), registration: None }
 }
 
-/// A future that is ready once its deadline has passed on the monotonic clock.
+/// See [`sleep`].
 pub struct Sleep {
     deadline: u64,
-    _registration: Option<CancelOnDropToken>,
-}
-
-impl Sleep {
-    pub fn new(duration: Duration) -> Self {
-        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        Self { deadline: monotonic_clock::now().saturating_add(nanos), _registration: None }
-    }
+    registration: Option<CancelOnDropToken>,
 }
 
 impl Future for Sleep {
@@ -36,7 +31,7 @@ impl Future for Sleep {
         }
         let pollable = monotonic_clock::subscribe_instant(self.deadline);
         // Replacing the token cancels the previous registration.
-        self._registration = Some(spin_executor::push_waker_and_get_token(pollable, cx.waker().clone()).into());
+        self.registration = Some(spin_executor::push_waker_and_get_token(pollable, cx.waker().clone()).into());
         Poll::Pending
     }
 }
