@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 bench/host.sh
 bench/postgres.sh
 bench/product_query.sh
+bench/orders.sh

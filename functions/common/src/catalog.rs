@@ -9,6 +9,22 @@ use crate::money::Money;
 
 /// The component that owns the `catalog` database's write side.
 pub const ADMIN_COMPONENT: &str = "product-admin";
+/// The component that answers a product with its stock (the read side), also to other
+/// functions: `GET http://product-query.spin.internal/api/v1/products/<id>`.
+pub const QUERY_COMPONENT: &str = "product-query";
+/// The public collection route; items are `<COLLECTION>/<id>`.
+pub const COLLECTION: &str = "/api/v1/products";
+
+/// The path of one product, public or chained.
+pub fn item_path(id: ProductId) -> String {
+    format!("{COLLECTION}/{id}")
+}
+
+/// The id segment of an item path, whether the request came through the router (which also
+/// matched it as `:id`) or by service chaining (which matches no route parameters).
+pub fn item_segment(path: &str) -> &str {
+    path.strip_prefix(COLLECTION).and_then(|rest| rest.strip_prefix('/')).unwrap_or("")
+}
 
 /// A product row. The price travels as a decimal string (`"12.50"`), never a float.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +57,14 @@ mod tests {
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["price"], "12.50");
         assert_eq!(serde_json::from_value::<Product>(v).unwrap(), p);
+    }
+
+    #[test]
+    fn item_paths_round_trip() {
+        let id = ProductId::new(42).unwrap();
+        assert_eq!(item_segment(&item_path(id)), "42");
+        assert_eq!(item_segment("/api/v1/products"), "");
+        assert_eq!(item_segment("/api/v1/productsx/1"), "");
     }
 
     #[test]

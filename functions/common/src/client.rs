@@ -10,6 +10,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Inbound headers a call forwards: the caller's identity and the trace it belongs to.
 pub const FORWARDED_HEADERS: [&str; 2] = ["authorization", "traceparent"];
 
+/// What a relay passes on besides those: the request's own meaning (`Idempotency-Key` names
+/// the purchase a relayed `POST /api/v1/orders` makes). A relayed request's `content-type`
+/// travels with its body.
+pub const RELAYED_HEADERS: [&str; 1] = ["idempotency-key"];
+
 /// Service-chaining URL of `component` (Spin runs it in-process, private routes included).
 pub fn component_url(component: &str, path: &str) -> String {
     let path = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };

@@ -8,6 +8,7 @@
 //! step taken twice by a crash-and-retry is a step taken once.
 
 use futures::future::join_all;
+use galley_common::catalog;
 use galley_common::client::{CallError, ClientError};
 use galley_common::db::{DbError, NOW_UTC as NOW};
 use galley_common::edge::endpoint::Request;
@@ -39,8 +40,8 @@ struct CatalogProduct {
 /// Each line's unit price, from the catalog (product-query, concurrently); an unknown product
 /// is the client's mistake (422), a failing catalog an outage (502/504).
 pub async fn prices(req: &Request, order: &ValidOrder) -> Result<Vec<Money>, OrderError> {
-    let catalog = req.call("product-query").with_timeout(CATALOG_TIMEOUT);
-    let paths: Vec<String> = order.lines.iter().map(|line| format!("/api/v1/products/{}", line.product_id)).collect();
+    let catalog = req.call(catalog::QUERY_COMPONENT).with_timeout(CATALOG_TIMEOUT);
+    let paths: Vec<String> = order.lines.iter().map(|line| catalog::item_path(line.product_id)).collect();
     let lookups = paths.iter().map(|path| catalog.get::<CatalogProduct>(path));
     let mut prices = Vec::with_capacity(order.lines.len());
     for (line, found) in order.lines.iter().zip(join_all(lookups).await) {

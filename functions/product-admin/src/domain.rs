@@ -8,7 +8,7 @@ use galley_common::money::{AmountText, Money};
 use serde::{Deserialize, Deserializer};
 
 /// The collection route; items are `/api/v1/products/:id`.
-pub const COLLECTION: &str = "/api/v1/products";
+pub use galley_common::catalog::COLLECTION;
 pub const NAME_MAX: usize = 200;
 pub const DESCRIPTION_MAX: usize = 10_000;
 pub const DEFAULT_LIMIT: u32 = 20;

@@ -8,6 +8,7 @@
 //!
 //! Spin routes by path, not by method, so this component also owns `PUT`/`PATCH` on the item
 //! route; it passes them unchanged to product-admin (the write side) by service chaining.
+//! Other functions read a product the same way (order-create prices orders with it).
 
 pub mod domain;
 
@@ -32,7 +33,8 @@ const STOCK_TIMEOUT: Duration = Duration::from_secs(2);
 
 async fn serve(mut req: Request) -> Result<Response, QueryError> {
     req.allow(&[Method::Get, Method::Put, Method::Patch])?;
-    let id = ProductId::parse(req.param("id"))?;
+    // From the path, not the `:id` match: other functions call this by service chaining too.
+    let id = ProductId::parse(catalog::item_segment(req.path()))?;
     if req.method != Method::Get {
         // The write side answers; its answer (success or problem) goes back as it is.
         let path = req.path().to_owned();

@@ -33,6 +33,12 @@ impl Client {
         self
     }
 
+    /// One more header on every call (lower-cased name).
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
+
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.call(Method::Get, path, None).await
     }
@@ -155,6 +161,11 @@ pub async fn relay_within(
 ) -> Result<Response, CommonError> {
     let method = req.method();
     let bytes = read_bytes(req, info, body::DEFAULT_LIMIT).await?;
-    let client = Client::new(component, info).with_timeout(timeout);
+    let mut client = Client::new(component, info).with_timeout(timeout);
+    for name in crate::client::RELAYED_HEADERS {
+        if let Some(value) = info.header(name) {
+            client = client.with_header(name, value);
+        }
+    }
     Ok(client.forward(method, path, info.header("content-type"), bytes).await?)
 }
