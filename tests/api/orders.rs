@@ -255,7 +255,9 @@ async fn orders_are_private_admins_filter_and_pages_are_stable() {
     let mut seen = Vec::new();
     let mut path = "/api/v1/orders?limit=2".to_string();
     loop {
-        let page: Value = app.http.get(app.url(&path)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        let resp = app.http.get(app.url(&path)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let page: Value = resp.json().await.unwrap();
         seen.extend(page["items"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()));
         match page["next_before"].as_i64() {
             Some(before) => path = format!("/api/v1/orders?limit=2&before={before}"),
@@ -412,7 +414,7 @@ async fn events_wait_in_the_outbox_while_redis_is_down_and_are_recorded_once() {
             break;
         }
     }
-    assert_eq!(notified, 1);
+    assert_eq!(notified, 1, "host log:\n{}", app.host_log());
     // A duplicate delivery changes nothing.
     let payload: String = orders
         .query_one("SELECT payload::text FROM outbox WHERE order_id = $1::text::uuid", &[&id])

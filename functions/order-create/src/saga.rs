@@ -431,8 +431,9 @@ impl<'a> Saga<'a> {
     }
 
     /// Publishes unpublished outbox rows (of one order, or all) on `order_events` and marks
-    /// them published; returns how many went out. A Redis outage leaves them for the next
-    /// call: events are delivered at least once, never lost.
+    /// them published once a subscriber received them; returns how many went out. A Redis
+    /// outage, or a moment with no subscriber (order-events reconnecting), leaves them for the
+    /// next call: events are delivered at least once, never lost.
     fn publish_outbox(&self, order: Option<&OrderId>) -> usize {
         let rows = match self.conn.query(
             "SELECT id::text AS id, payload::text AS payload FROM outbox \
@@ -449,10 +450,16 @@ impl<'a> Saga<'a> {
         let mut published = 0;
         for row in rows.rows() {
             let (Ok(id), Ok(payload)) = (pg::col::<String>(&row, "id"), pg::col::<String>(&row, "payload")) else { continue };
-            if let Err(error) = redis::publish(&self.config.redis_url, EVENTS_CHANNEL, payload.as_bytes()) {
-                eprintln!("outbox: event {id} not published yet: {error}");
-                let _ = self.conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = CAST($1::text AS uuid)", &[pg::text(&id)]);
-                break;
+            match redis::publish(&self.config.redis_url, EVENTS_CHANNEL, payload.as_bytes()) {
+                Ok(receivers) if receivers > 0 => {}
+                outcome => {
+                    match outcome {
+                        Ok(_) => eprintln!("outbox: event {id} had no subscriber on `{EVENTS_CHANNEL}`; kept for the next publish"),
+                        Err(error) => eprintln!("outbox: event {id} not published yet: {error}"),
+                    }
+                    let _ = self.conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = CAST($1::text AS uuid)", &[pg::text(&id)]);
+                    break;
+                }
             }
             let marked = self.conn.execute(
                 &format!("UPDATE outbox SET published_at = {NOW}, attempts = attempts + 1 WHERE id = CAST($1::text AS uuid)"),

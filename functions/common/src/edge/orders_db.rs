@@ -66,7 +66,7 @@ pub fn load_page(conn: &Connection, sql: &str, params: &[ParameterValue]) -> Res
     // Every page's lines in one query, not one per order.
     let rows = conn.query(
         "SELECT order_id::text AS order_id, product_id, quantity::bigint AS quantity, unit_price FROM order_items \
-         WHERE order_id = ANY(CAST($1 AS uuid[])) ORDER BY order_id, product_id",
+         WHERE order_id = ANY(CAST($1::text[] AS uuid[])) ORDER BY order_id, product_id",
         &[ParameterValue::ArrayStr(ids)],
     )?;
     for row in rows.rows() {
