@@ -15,6 +15,7 @@ pub mod method;
 pub mod money;
 pub mod password;
 pub mod problem;
+pub mod query;
 
 // Service contracts: one module per service, holding what it offers the others (paths,
 // request and response types, the problems a caller can match on).

@@ -4,9 +4,8 @@
 use galley_common::auth::{Claims, Role};
 use galley_common::error::CommonError;
 use galley_common::ids::UserId;
+use galley_common::query::{self, DEFAULT_LIMIT};
 
-pub const DEFAULT_LIMIT: u32 = 20;
-pub const MAX_LIMIT: u32 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -44,23 +43,16 @@ pub enum Owner {
 }
 
 impl Page {
-    pub fn parse(query: &str, claims: &Claims) -> Result<Page, QueryError> {
+    pub fn parse(raw: &str, claims: &Claims) -> Result<Page, QueryError> {
         let me = UserId::parse(&claims.sub).map_err(CommonError::from)?;
         let mut page = Page { limit: DEFAULT_LIMIT, before: None, owner: Owner::User(me.clone()) };
         let admin = claims.role == Role::Admin;
         if admin {
             page.owner = Owner::Everyone;
         }
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        for (key, value) in query::pairs(raw) {
             match key {
-                "limit" => {
-                    page.limit = value
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| (1..=MAX_LIMIT).contains(n))
-                        .ok_or_else(|| QueryError::BadQuery(format!("limit must be a whole number from 1 to {MAX_LIMIT}")))?
-                }
+                "limit" => page.limit = query::limit(value).map_err(QueryError::BadQuery)?,
                 "before" => {
                     page.before = Some(
                         value

@@ -5,14 +5,13 @@ use galley_common::error::CommonError;
 use galley_common::ids::ProductId;
 use galley_common::method::Method;
 use galley_common::money::{AmountText, Money};
+use galley_common::query::{self, DEFAULT_LIMIT};
 use serde::{Deserialize, Deserializer};
 
 /// The collection route; items are `/api/v1/products/:id`.
 pub use galley_common::catalog::COLLECTION;
 pub const NAME_MAX: usize = 200;
 pub const DESCRIPTION_MAX: usize = 10_000;
-pub const DEFAULT_LIMIT: u32 = 20;
-pub const MAX_LIMIT: u32 = 100;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FieldError {
@@ -182,18 +181,11 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn parse(query: &str) -> Result<Page, AdminError> {
+    pub fn parse(raw: &str) -> Result<Page, AdminError> {
         let mut page = Page { limit: DEFAULT_LIMIT, after: None };
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        for (key, value) in query::pairs(raw) {
             match key {
-                "limit" => {
-                    page.limit = value
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| (1..=MAX_LIMIT).contains(n))
-                        .ok_or_else(|| AdminError::BadQuery(format!("limit must be a whole number from 1 to {MAX_LIMIT}")))?
-                }
+                "limit" => page.limit = query::limit(value).map_err(AdminError::BadQuery)?,
                 "after" => {
                     page.after = Some(ProductId::parse(value).map_err(|e| AdminError::BadQuery(format!("after: {e}")))?)
                 }
