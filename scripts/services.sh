@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Project-local Postgres and Redis for one profile, under .data/<profile>/.
+# Project-local Postgres and Redis (and, for the test profile, an MQTT broker) for one
+# profile, under .data/<profile>/.
 #
 #   scripts/services.sh up|down|reset|status dev|test
+#   scripts/services.sh mqtt test      only the MQTT broker (the host tests call this)
 #
 # dev  (make up):   Postgres 54330, Redis 63790, .data/dev/
-# test (make test): Postgres 54331, Redis 63791, .data/test/
+# test (make test): Postgres 54331, Redis 63791, mosquitto 18831, .data/test/
 #
 # Own ports and own data directories, so neither profile disturbs the other or a system
 # service. `up` is idempotent: it installs PostgreSQL/Redis with apt only when absent, runs
@@ -17,13 +19,14 @@ profile=${2:?usage: services.sh up|down|reset|status dev|test}
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 case $profile in
-  dev)  pg_port=${GALLEY_PG_PORT:-54330}; redis_port=${GALLEY_REDIS_PORT:-63790} ;;
-  test) pg_port=${GALLEY_PG_PORT:-54331}; redis_port=${GALLEY_REDIS_PORT:-63791} ;;
+  dev)  pg_port=${GALLEY_PG_PORT:-54330}; redis_port=${GALLEY_REDIS_PORT:-63790}; mqtt_port=${GALLEY_MQTT_PORT:-18830} ;;
+  test) pg_port=${GALLEY_PG_PORT:-54331}; redis_port=${GALLEY_REDIS_PORT:-63791}; mqtt_port=${GALLEY_MQTT_PORT:-18831} ;;
   *) echo "unknown profile '$profile' (dev|test)" >&2; exit 2 ;;
 esac
 
 data=$root/.data/$profile
 redis_dir=$data/redis
+mqtt_dir=$data/mosquitto
 log() { echo "[services:$profile] $*"; }
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -144,6 +147,58 @@ redis_down() {
   fi
 }
 
+# mosquitto, for galley's MQTT tests: Debian's package, run as a plain process on its own port
+# (not the system service), anonymous, in memory.
+mosquitto_bin() {
+  local b
+  for b in "$(command -v mosquitto 2>/dev/null)" /usr/sbin/mosquitto; do
+    [ -n "$b" ] && [ -x "$b" ] && { echo "$b"; return 0; }
+  done
+  return 1
+}
+
+mqtt_pid() {
+  local pid
+  pid=$(cat "$mqtt_dir/mosquitto.pid" 2>/dev/null) || return 1
+  kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+mqtt_up() {
+  mosquitto_bin >/dev/null || apt_install mosquitto
+  mkdir -p "$mqtt_dir"
+  if mqtt_pid >/dev/null; then
+    log "mosquitto already running on 127.0.0.1:$mqtt_port"
+    return
+  fi
+  log "starting mosquitto on 127.0.0.1:$mqtt_port"
+  {
+    echo "listener $mqtt_port 127.0.0.1"
+    echo "allow_anonymous true"
+    echo "persistence false"
+    echo "pid_file $mqtt_dir/mosquitto.pid"
+    echo "log_dest file $mqtt_dir/mosquitto.log"
+    # As root it would switch to the `mosquitto` user, who cannot write here.
+    if [ "$(id -u)" -eq 0 ]; then echo "user root"; fi
+  } > "$mqtt_dir/mosquitto.conf"
+  rm -f "$mqtt_dir/mosquitto.pid"
+  # Its start-up warnings (running as root) go to its log, not the terminal.
+  "$(mosquitto_bin)" -c "$mqtt_dir/mosquitto.conf" -d 2>>"$mqtt_dir/mosquitto.log"
+  for _ in $(seq 50); do
+    mqtt_pid >/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$mqtt_port") 2>/dev/null && return
+    sleep 0.1
+  done
+  echo "mosquitto did not start; see $mqtt_dir/mosquitto.log" >&2; exit 1
+}
+
+mqtt_down() {
+  local pid
+  if pid=$(mqtt_pid); then
+    log "stopping mosquitto"
+    kill "$pid"
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+}
+
 # The runtime config that `galley up`/`spin up` get: the repo's, with this profile's Redis port.
 write_runtime_config() {
   sed "s/127\.0\.0\.1:63790/127.0.0.1:$redis_port/g" "$root/runtime-config.toml" > "$data/runtime-config.toml"
@@ -154,15 +209,21 @@ case $action in
     ensure_installed
     pg_up
     redis_up
+    if [ "$profile" = test ]; then mqtt_up; fi
     write_runtime_config
+    ;;
+  mqtt)
+    mqtt_up
     ;;
   down)
     pg_down
     redis_down
+    mqtt_down
     ;;
   reset)
     pg_down
     redis_down
+    mqtt_down
     if [ -L "$data/pg" ]; then rm -rf "$(readlink "$data/pg")"; fi
     rm -rf "$data"
     log "wiped $data"
@@ -170,6 +231,7 @@ case $action in
   status)
     bin=$(pg_bindir) && run_pg "$bin/pg_ctl" -D "$(readlink -f "$data/pg")/cluster" status || true
     if pid=$(redis_pid); then log "redis running (pid $pid)"; else log "redis not running"; fi
+    if pid=$(mqtt_pid); then log "mosquitto running (pid $pid)"; fi
     ;;
   *) echo "unknown action '$action'" >&2; exit 2 ;;
 esac

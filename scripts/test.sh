@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# `make test`: the test profile's own Postgres (54331) and Redis (63791) under .data/test,
-# fresh databases, a build, native unit tests, end-to-end tests against a galley host that
-# the tests start and stop themselves, then the host's own tests. Services are stopped on
-# every exit, failures included.
+# `make test`: the test profile's own Postgres (54331), Redis (63791) and MQTT broker (18831)
+# under .data/test, fresh databases, a build, native unit tests, end-to-end tests against a
+# galley host that the tests start and stop themselves, then the host's own tests. Services
+# are stopped on every exit, failures included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -10,7 +10,8 @@ trap 'scripts/services.sh down test; echo "make test: $(( $(date +%s) - start ))
 
 # The ports can be moved (e.g. to run a second `make test` from another checkout at once).
 export GALLEY_TEST_PG_PORT=${GALLEY_TEST_PG_PORT:-54331} GALLEY_TEST_REDIS_PORT=${GALLEY_TEST_REDIS_PORT:-63791}
-export GALLEY_PG_PORT=$GALLEY_TEST_PG_PORT GALLEY_REDIS_PORT=$GALLEY_TEST_REDIS_PORT
+export GALLEY_TEST_MQTT_PORT=${GALLEY_TEST_MQTT_PORT:-18831}
+export GALLEY_PG_PORT=$GALLEY_TEST_PG_PORT GALLEY_REDIS_PORT=$GALLEY_TEST_REDIS_PORT GALLEY_MQTT_PORT=$GALLEY_TEST_MQTT_PORT
 scripts/services.sh up test
 make --no-print-directory build
 target/release/galley-migrate --port "$GALLEY_TEST_PG_PORT" --fresh

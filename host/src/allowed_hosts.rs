@@ -39,14 +39,17 @@ enum PortPattern {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboundAddress<'a> {
     pub scheme: &'a str,
-    /// Empty, `self` or `self.alt` mean "this app".
+    /// Empty (a relative URL) or `self.alt` mean "this app". `self` is only a name in
+    /// allow-list entries (`http://self`), never a host a request goes to: as in Spin, a
+    /// request to the URL `http://self/...` is an ordinary outbound request to a host
+    /// named `self`.
     pub host: &'a str,
     pub port: Option<u16>,
 }
 
 impl OutboundAddress<'_> {
     pub fn is_self(&self) -> bool {
-        self.host.is_empty() || self.host == "self" || self.host == "self.alt"
+        self.host.is_empty() || self.host == "self.alt"
     }
 }
 
@@ -270,6 +273,9 @@ mod tests {
         assert!(allows("http://self.alt", "http", "self.alt", None));
         assert!(!allows("*://*:*", "http", "", Some(80)));
         assert!(!allows("http://self", "http", "example.com", None));
+        // The literal host `self` is not the app, and `http://self` does not allow it.
+        assert!(!allows("http://self", "http", "self", None));
+        assert!(allows("http://*", "http", "self", None));
     }
 
     #[test]

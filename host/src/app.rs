@@ -2,8 +2,8 @@
 //! pre-instantiated, its routes, stores and connection pools ready.
 //!
 //! Everything that can be checked is checked here, before the first request: manifest keys,
-//! variables, outbound-host patterns, key-value labels, and that each component's imports are
-//! satisfiable and its exports fit its trigger.
+//! variables, outbound-host patterns, key-value and SQLite labels, and that each component's
+//! imports are satisfiable and its exports fit its trigger.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -23,6 +23,7 @@ use crate::postgres::{PgPools, PgTuning};
 use crate::redis_outbound::RedisClients;
 use crate::router::{Route, Router};
 use crate::runtime_config::RuntimeConfig;
+use crate::sqlite::SqliteDatabases;
 use crate::state::{self, InstanceState};
 use crate::variables::{self, ResolvedVariables, VariableSources};
 
@@ -61,6 +62,7 @@ pub struct AppComponent {
     pub redis: Option<RedisTriggerPre<InstanceState>>,
     pub allowed_hosts: Arc<AllowList>,
     pub key_value_labels: Arc<HashSet<String>>,
+    pub sqlite_labels: Arc<HashSet<String>>,
     pub variables: Arc<HashMap<String, String>>,
     pub environment: Vec<(String, String)>,
 }
@@ -74,6 +76,7 @@ pub struct App {
     pub redis_subscriptions: Vec<RedisSubscription>,
     /// Per-app state of the capabilities, shared by every instance.
     pub key_value: Arc<KeyValueStores>,
+    pub sqlite: Arc<SqliteDatabases>,
     pub postgres: Arc<PgPools>,
     pub redis: Arc<RedisClients>,
     /// Where the HTTP server listens, for self-requests; set once it is bound.
@@ -97,6 +100,7 @@ impl App {
         )?;
 
         let key_value = KeyValueStores::open(&runtime_config, &state_dir)?;
+        let sqlite = SqliteDatabases::new(&runtime_config, &state_dir);
         let engine = engine::new_engine(&options.limits)?;
         let linker = state::new_linker(&engine)?;
         let cache_dir = state_dir.join("compiled");
@@ -120,6 +124,11 @@ impl App {
             for label in &decl.key_value_stores {
                 if !key_value.has_label(label) {
                     bail!("`{key}.key_value_stores` names `{label}`, but no store backs it: add `[key_value_store.{label}]` to the runtime config");
+                }
+            }
+            for label in &decl.sqlite_databases {
+                if !sqlite.has_label(label) {
+                    bail!("`{key}.sqlite_databases` names `{label}`, but no database backs it: add `[sqlite_database.{label}]` to the runtime config");
                 }
             }
             let variables = variables::component_variables(&decl.variables, &resolved)
@@ -153,6 +162,7 @@ impl App {
                     redis,
                     allowed_hosts: Arc::new(allowed_hosts),
                     key_value_labels: Arc::new(decl.key_value_stores.iter().cloned().collect()),
+                    sqlite_labels: Arc::new(decl.sqlite_databases.iter().cloned().collect()),
                     variables: Arc::new(variables),
                     environment: decl.environment.clone().into_iter().collect(),
                 }),
@@ -167,6 +177,7 @@ impl App {
             router,
             redis_subscriptions,
             key_value: Arc::new(key_value),
+            sqlite: Arc::new(sqlite),
             postgres: Arc::new(PgPools::new(options.postgres)),
             redis: Arc::default(),
             listen_addr: OnceLock::new(),

@@ -12,6 +12,9 @@ wasmtime::component::bindgen!({
         "fermyon:spin/key-value.store": crate::key_value::OpenStore,
         "fermyon:spin/redis.connection": crate::redis_outbound::RedisConnection,
         "spin:postgres/postgres.connection": crate::postgres::PgConnection,
+        "fermyon:spin/sqlite.connection": crate::sqlite::SqliteConnection,
+        "spin:sqlite/sqlite.connection": crate::sqlite::Sqlite3Connection,
+        "fermyon:spin/mqtt.connection": crate::mqtt::MqttConnection,
     },
 });
 
@@ -26,5 +29,6 @@ pub mod redis_trigger {
 
 // Two versions of `fermyon:spin` are in the WIT (2.0.0 and the unversioned inbound-redis),
 // so bindgen puts the version into the module name.
-pub use fermyon::spin2_0_0::{key_value, redis, variables};
+pub use fermyon::spin2_0_0::{key_value, mqtt, redis, sqlite as sqlite2, variables};
 pub use spin::postgres::postgres;
+pub use spin::sqlite::sqlite as sqlite3;

@@ -1,5 +1,6 @@
 //! The wasmtime engine: configuration, per-instance limits, the epoch ticker and the on-disk
-//! cache of compiled components.
+//! cache of compiled components (core-module sources are turned into components first, by
+//! `componentize.rs`, and cached the same way).
 //!
 //! Instances come from the pooling allocator (fast to create, a fresh one per request). CPU
 //! time is bounded with epoch interruption: one ticker thread for the whole host bumps the
@@ -14,6 +15,8 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
+
+use crate::componentize;
 
 /// How often the shared ticker advances the epoch.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -93,10 +96,13 @@ pub fn arm_deadline<T>(store: &mut Store<T>, timeout: Duration) {
 
 /// Loads a component, reusing machine code compiled by an earlier run when the wasm bytes and
 /// the engine settings are the same. A stale or corrupt cache entry is recompiled, never fatal.
+/// A core module carrying its component type is made a component first; the cache entry is
+/// keyed by the module's own bytes, so a second start skips that step as well.
 pub fn load_component(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Result<Component> {
     let bytes = std::fs::read(wasm_path)
         .with_context(|| format!("cannot read component {}", wasm_path.display()))?;
-    let cached = cache_dir.join(format!("{}.cwasm", cache_key(engine, &bytes)));
+    let core_module = componentize::is_core_module(&bytes);
+    let cached = cache_dir.join(format!("{}.cwasm", cache_key(engine, &bytes, core_module)));
     if cached.exists() {
         // SAFETY: the file was written by `Component::serialize` of this engine configuration
         // (its name carries the engine's compatibility hash) into galley's own state dir;
@@ -106,21 +112,34 @@ pub fn load_component(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Re
             Err(error) => tracing::warn!(path = %cached.display(), %error, "ignoring unusable compiled-code cache entry"),
         }
     }
-    let component = Component::new(engine, &bytes)
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("{} is not a valid WebAssembly component", wasm_path.display()))?;
+    let component = if core_module {
+        let encoded = componentize::componentize(&bytes)
+            .with_context(|| format!("{} is a core WebAssembly module galley cannot make a component of", wasm_path.display()))?;
+        tracing::info!(path = %wasm_path.display(), "made a component of a core module");
+        Component::new(engine, &encoded)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("{}: the component made from this core module is not valid", wasm_path.display()))?
+    } else {
+        Component::new(engine, &bytes)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("{} is not a valid WebAssembly component", wasm_path.display()))?
+    };
     if let Err(error) = write_cache(&component, &cached) {
         tracing::warn!(path = %cached.display(), %error, "could not write compiled-code cache");
     }
     Ok(component)
 }
 
-fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
+fn cache_key(engine: &Engine, wasm: &[u8], core_module: bool) -> String {
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut engine_hash);
     let mut digest = Sha256::new();
     digest.update(wasm);
     digest.update(engine_hash.finish().to_le_bytes());
+    if core_module {
+        // What the module became depends on the adapter linked in, too.
+        digest.update(componentize::conversion_identity());
+    }
     hex::encode(digest.finalize())
 }
 

@@ -1,7 +1,7 @@
 //! `spin.toml` (manifest version 2): parsing and validation.
 //!
 //! Only the keys galley implements are accepted. Serde rejects unknown keys with their name
-//! and position; keys that Spin knows but galley does not support (`files`, `sqlite_databases`,
+//! and position; keys that Spin knows but galley does not support (`files`, `ai_models`,
 //! component dependencies, ...) are caught by name so the message says so plainly instead of
 //! silently ignoring them (Spin never ignores a key silently, and neither does galley).
 
@@ -142,6 +142,8 @@ pub struct ComponentDecl {
     #[serde(default)]
     pub key_value_stores: Vec<String>,
     #[serde(default)]
+    pub sqlite_databases: Vec<String>,
+    #[serde(default)]
     pub variables: BTreeMap<String, String>,
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
@@ -152,8 +154,6 @@ pub struct ComponentDecl {
     pub files: Option<toml::Value>,
     #[serde(default)]
     pub exclude_files: Option<toml::Value>,
-    #[serde(default)]
-    pub sqlite_databases: Option<toml::Value>,
     #[serde(default)]
     pub ai_models: Option<toml::Value>,
     #[serde(default)]
@@ -293,7 +293,6 @@ impl ComponentDecl {
         let refused = [
             ("files", self.files.is_some()),
             ("exclude_files", self.exclude_files.is_some()),
-            ("sqlite_databases", self.sqlite_databases.is_some()),
             ("ai_models", self.ai_models.is_some()),
             ("dependencies", self.dependencies.is_some()),
             ("dependencies_inherit_configuration", self.dependencies_inherit_configuration.is_some()),

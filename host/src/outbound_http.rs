@@ -3,9 +3,11 @@
 //! * `http://<component-id>.spin.internal/...`: service chaining, run in process without a TCP
 //!   hop, private components included; allowed by `http://<id>.spin.internal` or
 //!   `http://*.spin.internal`.
-//! * A relative URL (which spin-sdk sends with an empty host) or host `self`/`self.alt`: a
+//! * A relative URL (which spin-sdk sends with an empty host) or host `self.alt`: a
 //!   self-request through the app's full router; allowed by `http://self` or `http://self.alt`.
-//! * Anything else goes over the network if `allowed_outbound_hosts` allows it.
+//! * Anything else goes over the network if `allowed_outbound_hosts` allows it — the URL
+//!   `http://self/...` included, as in Spin: `self` is a name for allow-list entries, not a
+//!   host, so that URL is denied unless an entry allows a host called `self` (`http://*`).
 //!
 //! Refusals fail the request with `HTTP-request-denied`. Every outbound request carries a
 //! `traceparent` in the caller's trace, replacing any the guest set.
@@ -128,7 +130,7 @@ async fn send(
         Destination::SelfApp => {
             // Spin checks self-requests against `http://self` whatever scheme the guest's
             // client filled in for a relative URL (spin-sdk assumes https).
-            let address = OutboundAddress { scheme: "http", host: "self", port: None };
+            let address = OutboundAddress { scheme: "http", host: "", port: None };
             if !component.allowed_hosts.allows(&address) {
                 return deny();
             }
@@ -178,6 +180,7 @@ mod tests {
         assert_eq!(dest("http://inventory.spin.internal/reserve"), Destination::Chained("inventory".into()));
         assert_eq!(dest("http://:80/api"), Destination::SelfApp);
         assert_eq!(dest("http://self.alt/api"), Destination::SelfApp);
+        assert_eq!(dest("http://self/api"), Destination::Network);
         assert_eq!(dest("https://example.com/"), Destination::Network);
     }
 }

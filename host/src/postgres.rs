@@ -170,10 +170,23 @@ impl TransactionEffect {
     }
 }
 
+/// The error and its causes, as one line: tokio-postgres's own message names only the kind of
+/// failure (`db error`, `error serializing parameter 0`); the cause says what went wrong.
+fn error_text(error: &tokio_postgres::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn query_error(error: tokio_postgres::Error) -> Error {
     match error.as_db_error() {
         Some(db) => Error::QueryFailed(QueryError::DbError(DbError {
-            as_text: error.to_string(),
+            as_text: error_text(&error),
             severity: db.severity().to_string(),
             code: db.code().code().to_string(),
             message: db.message().to_string(),
@@ -190,18 +203,14 @@ fn query_error(error: tokio_postgres::Error) -> Error {
             .collect(),
         })),
         None if error.code() == Some(&SqlState::CONNECTION_FAILURE) || error.is_closed() => {
-            Error::ConnectionFailed(error.to_string())
+            Error::ConnectionFailed(error_text(&error))
         }
-        None => {
-            // A parameter tokio-postgres could not encode for the column type the server
-            // inferred surfaces here, before anything reaches the server.
-            let text = format!("{error:#}");
-            if text.contains("error serializing parameter") {
-                Error::BadParameter(text)
-            } else {
-                Error::QueryFailed(QueryError::Text(text))
-            }
-        }
+        // Everything else is `query-failed` with the error's text, as in Spin — a parameter
+        // whose type does not fit the placeholder's (`$1::int4` given a string) included:
+        // tokio-postgres refuses to encode it for the type the server inferred, and Spin
+        // reports that as a failed query, not a bad parameter. (`bad-parameter` is for values
+        // that are not valid at all, such as a malformed UUID: `values::to_sql_params`.)
+        None => Error::QueryFailed(QueryError::Text(error_text(&error))),
     }
 }
 

@@ -109,7 +109,8 @@ impl Route {
     }
 }
 
-/// `spin-matched-route`: the normalised route, with `/...` kept.
+/// `spin-matched-route`: the normalised route, with `/...` kept. Spin normalises by dropping
+/// one trailing `/`, so the exact root route `/` is the empty string.
 impl fmt::Display for Route {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for segment in &self.segments {
@@ -119,12 +120,9 @@ impl fmt::Display for Route {
             }
         }
         if self.wildcard {
-            write!(f, "/...")
-        } else if self.segments.is_empty() {
-            write!(f, "/")
-        } else {
-            Ok(())
+            write!(f, "/...")?;
         }
+        Ok(())
     }
 }
 
@@ -307,6 +305,9 @@ mod tests {
         assert_eq!(r.to_string(), "/bar");
         assert_eq!(r.component_route(), "/bar/");
         assert_eq!(Route::parse("/...").component_route(), "");
-        assert_eq!(Route::parse("/").to_string(), "/");
+        assert_eq!(Route::parse("/").to_string(), "", "Spin's matched route for the root");
+        assert_eq!(Route::parse("/").raw(), "/");
+        assert_eq!(Route::parse("/").component_route(), "/");
+        assert_eq!(Route::parse("").to_string(), "");
     }
 }

@@ -1,9 +1,13 @@
-//! `runtime-config.toml`: the backing stores behind key-value labels.
+//! `runtime-config.toml`: the backing stores behind key-value labels and SQLite databases.
 //!
 //! Supported: `[key_value_store.<label>]` with `type = "spin"` (SQLite at `path`, relative to
 //! the runtime-config file's folder, or in memory without one) or `type = "redis"`
-//! (`url = "redis://..."`). Anything else — other sections, other store types, unknown keys —
-//! is an error, as it is in Spin.
+//! (`url = "redis://..."`); `[sqlite_database.<label>]` with `type = "spin"` (a file at
+//! `path`, or in memory without one). A relative SQLite database `path` is relative to the
+//! working directory, not to the file: Spin resolves it that way (unlike key-value paths), and
+//! the same runtime config must open the same database under either host. Anything else —
+//! other sections, other store types (`libsql` included), unknown keys — is an error, as it
+//! is in Spin.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +20,25 @@ use serde::Deserialize;
 pub struct RuntimeConfig {
     #[serde(default)]
     pub key_value_store: BTreeMap<String, KeyValueStoreConfig>,
+    #[serde(default)]
+    pub sqlite_database: BTreeMap<String, SqliteDatabaseConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SqliteDatabaseConfig {
+    Spin {
+        #[serde(default)]
+        path: Option<PathBuf>,
+    },
+    /// A remote libSQL (Turso) database: recognised only so the refusal can say so.
+    #[allow(dead_code)]
+    Libsql {
+        #[serde(default)]
+        url: Option<String>,
+        #[serde(default)]
+        token: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -57,6 +80,11 @@ impl RuntimeConfig {
                 }
             }
         }
+        for (label, database) in &config.sqlite_database {
+            if let SqliteDatabaseConfig::Libsql { .. } = database {
+                bail!("`sqlite_database.{label}`: type = \"libsql\" (a remote libSQL database) is not supported by galley; use type = \"spin\"");
+            }
+        }
         Ok(config)
     }
 }
@@ -78,8 +106,22 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_databases() {
+        let config = RuntimeConfig::parse(
+            "[sqlite_database.default]\ntype = \"spin\"\npath = \"data/app.db\"\n\
+             [sqlite_database.scratch]\ntype = \"spin\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.sqlite_database["default"], SqliteDatabaseConfig::Spin { path: Some("data/app.db".into()) });
+        assert_eq!(config.sqlite_database["scratch"], SqliteDatabaseConfig::Spin { path: None });
+    }
+
+    #[test]
     fn unknown_keys_and_types_are_errors() {
-        assert!(RuntimeConfig::parse("[sqlite_database.default]\ntype = \"spin\"\n").is_err());
+        assert!(RuntimeConfig::parse("[llm_compute]\ntype = \"spin\"\n").is_err());
+        assert!(RuntimeConfig::parse("[sqlite_database.x]\ntype = \"spin\"\ncolour = 1\n").is_err());
+        let libsql = RuntimeConfig::parse("[sqlite_database.x]\ntype = \"libsql\"\nurl = \"https://db\"\ntoken = \"t\"\n");
+        assert!(libsql.unwrap_err().to_string().contains("libsql"));
         assert!(RuntimeConfig::parse("[key_value_store.x]\ntype = \"azure_cosmos\"\n").is_err());
         assert!(RuntimeConfig::parse("[key_value_store.x]\ntype = \"spin\"\ncolour = 1\n").is_err());
         assert!(RuntimeConfig::parse("[key_value_store.x]\ntype = \"redis\"\nurl = \"http://x\"\n").is_err());

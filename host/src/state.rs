@@ -19,9 +19,12 @@ use crate::bindings;
 use crate::component_log::ComponentLog;
 use crate::engine::arm_deadline;
 use crate::key_value::KeyValueState;
+use crate::mqtt::MqttState;
 use crate::outbound_http::OutboundHttp;
 use crate::postgres::PgState;
 use crate::redis_outbound::RedisState;
+use crate::sockets;
+use crate::sqlite::SqliteState;
 use crate::trace::TraceContext;
 use crate::variables::VariablesState;
 
@@ -32,8 +35,10 @@ pub struct InstanceState {
     limits: StoreLimits,
     outbound: OutboundHttp,
     key_value: KeyValueState,
+    sqlite: SqliteState,
     postgres: PgState,
     redis: RedisState,
+    mqtt: MqttState,
     variables: VariablesState,
 }
 
@@ -58,9 +63,11 @@ impl InstanceState {
         wasi.stdout(ComponentLog::stdout(&component.id))
             .stderr(ComponentLog::stderr(&component.id))
             .envs(&component.environment)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
+            // The component's own sockets reach what its allow-list allows (`sockets.rs`).
+            .allow_tcp(true)
+            .allow_udp(true)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(sockets::address_check(component.id.clone(), component.allowed_hosts.clone()));
         let state = InstanceState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
@@ -71,8 +78,10 @@ impl InstanceState {
                 .build(),
             outbound: OutboundHttp::new(app.clone(), component.clone(), trace),
             key_value: KeyValueState::new(app, component),
+            sqlite: SqliteState::new(app, component),
             postgres: PgState::new(app, component),
             redis: RedisState::new(app, component),
+            mqtt: MqttState::new(app, component),
             variables: VariablesState::new(component),
         };
         let mut store = Store::new(&app.engine, state);
@@ -83,6 +92,14 @@ impl InstanceState {
 
     fn key_value(&mut self) -> View<'_, KeyValueState> {
         View { state: &self.key_value, table: &mut self.table }
+    }
+
+    fn sqlite(&mut self) -> View<'_, SqliteState> {
+        View { state: &self.sqlite, table: &mut self.table }
+    }
+
+    fn mqtt(&mut self) -> View<'_, MqttState> {
+        View { state: &self.mqtt, table: &mut self.table }
     }
 
     fn postgres(&mut self) -> View<'_, PgState> {
@@ -110,7 +127,7 @@ impl WasiHttpView for InstanceState {
     }
 }
 
-/// Everything a component may import: WASI, wasi:http and Spin's capabilities.
+/// Everything a component may import: WASI (sockets included), wasi:http and Spin's capabilities.
 pub fn new_linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<InstanceState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -118,6 +135,9 @@ pub fn new_linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<InstanceSt
     bindings::key_value::add_to_linker::<_, HasView<KeyValueState>>(&mut linker, InstanceState::key_value)?;
     bindings::postgres::add_to_linker::<_, HasView<PgState>>(&mut linker, InstanceState::postgres)?;
     bindings::redis::add_to_linker::<_, HasView<RedisState>>(&mut linker, InstanceState::redis)?;
+    bindings::sqlite2::add_to_linker::<_, HasView<SqliteState>>(&mut linker, InstanceState::sqlite)?;
+    bindings::sqlite3::add_to_linker::<_, HasView<SqliteState>>(&mut linker, InstanceState::sqlite)?;
+    bindings::mqtt::add_to_linker::<_, HasView<MqttState>>(&mut linker, InstanceState::mqtt)?;
     bindings::variables::add_to_linker::<_, HasSelf<VariablesState>>(&mut linker, InstanceState::variables)?;
     Ok(linker)
 }

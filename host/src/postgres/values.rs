@@ -2,8 +2,14 @@
 //!
 //! Parameters become concrete Rust types, so tokio-postgres checks them against the types the
 //! server inferred for the statement. Results are read by column type; a type the WIT does not
-//! map (e.g. `json`, `timestamptz`) comes back as `other(name)` with the raw bytes as
-//! `unsupported`. NUMERIC is decoded by hand so that any precision reads back exactly.
+//! map (e.g. `json`) comes back as `other(name)` with the raw bytes as `unsupported`. NUMERIC
+//! is decoded by hand so that any precision reads back exactly; JSONB comes back re-serialised
+//! compactly, as Spin returns it.
+//!
+//! `timestamptz` is the exception: Spin 4.0.2 fails any query that returns such a column
+//! (`query-failed`, text), and so does galley, rather than answer something Spin would not —
+//! an app that reads `timestamptz` through galley would break on Spin. The error says how to
+//! select it instead.
 
 use std::error::Error as StdError;
 
@@ -13,7 +19,7 @@ use rust_decimal::Decimal;
 use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, Kind, ToSql, Type};
 use tokio_postgres::Row;
 
-use crate::bindings::postgres::{DbDataType, DbValue, Error, Interval, ParameterValue, RangeBoundKind};
+use crate::bindings::postgres::{DbDataType, DbValue, Error, Interval, ParameterValue, QueryError, RangeBoundKind};
 
 type BoxError = Box<dyn StdError + Sync + Send>;
 pub type SqlParam = Box<dyn ToSql + Sync + Send>;
@@ -315,7 +321,17 @@ pub fn data_type(ty: &Type) -> DbDataType {
 
 /// Reads column `index` of `row` as the WIT value for its type.
 pub fn read_value(row: &Row, index: usize) -> Result<DbValue, Error> {
-    let ty = row.columns()[index].type_().clone();
+    let column = &row.columns()[index];
+    let ty = column.type_().clone();
+    if ty == Type::TIMESTAMPTZ {
+        // Spin 4.0.2 cannot read these and fails the query, NULLs included: so does galley.
+        let name = column.name();
+        return Err(Error::QueryFailed(QueryError::Text(format!(
+            "column {index} (`{name}`) is timestamptz, which spin:postgres@4.0.0 hosts cannot return \
+             (Spin 4.0.2 fails this query too): select `{name} AT TIME ZONE 'UTC'` (a timestamp, read as datetime) \
+             or `extract(epoch from {name})::int8` instead"
+        ))));
+    }
     let value = match data_type(&ty) {
         DbDataType::Boolean => get(row, index, DbValue::Boolean),
         DbDataType::Int8 => get(row, index, DbValue::Int8),
@@ -333,12 +349,13 @@ pub fn read_value(row: &Row, index: usize) -> Result<DbValue, Error> {
             let (h, mi, s, ns) = time_tuple(dt.time());
             DbValue::Datetime((y, mo, d, h, mi, s, ns))
         }),
-        // `data_type` never yields this (timestamptz stays `other`, as Spin cannot read it),
-        // but the WIT has the case.
+        // `data_type` never yields this (`read_value` refuses timestamptz before, as Spin
+        // cannot read it), but the WIT has the case.
         DbDataType::Timestamp => get(row, index, |t: DateTime<chrono::Utc>| DbValue::Timestamp(t.timestamp())),
         DbDataType::Uuid => get(row, index, |u: uuid::Uuid| DbValue::Uuid(u.to_string())),
-        // JSONB's binary form is a version byte (1) and the JSON text.
-        DbDataType::Jsonb => get(row, index, |raw: Raw| DbValue::Jsonb(raw.0.get(1..).unwrap_or_default().to_vec())),
+        // Spin parses the value and serialises it again: compact, keys in sorted order (it
+        // builds serde_json without `preserve_order`, as galley does).
+        DbDataType::Jsonb => get(row, index, |json: serde_json::Value| DbValue::Jsonb(json.to_string().into_bytes())),
         DbDataType::Decimal => get(row, index, |n: NumericText| DbValue::Decimal(n.0)),
         DbDataType::RangeInt32 => get(row, index, |r: Range<i32>| DbValue::RangeInt32((r.lower, r.upper))),
         DbDataType::RangeInt64 => get(row, index, |r: Range<i64>| DbValue::RangeInt64((r.lower, r.upper))),

@@ -1,15 +1,20 @@
 //! galley's end-to-end tests: a real `galley up` serving the probe app
-//! (`host/tests/app/spin.toml`) over real HTTP, with the test profile's Postgres and Redis.
+//! (`host/tests/app/spin.toml`) over real HTTP, with the test profile's Postgres, Redis and
+//! MQTT broker, SQLite files and local TCP listeners.
 
 #[allow(dead_code)]
 mod support;
 
+mod core_module;
 mod isolation;
 mod key_value;
+mod mqtt;
 mod outbound_http;
 mod postgres;
 mod redis;
 mod routing;
+mod sockets;
+mod sqlite;
 mod startup;
 mod telemetry;
 mod variables;

@@ -95,6 +95,19 @@ async fn self_request_goes_through_the_router() {
     // A self-request to an unrouted path is the router's 404.
     let (_, body) = probe_outbound(&host, "/probe", "/nowhere").await;
     assert_eq!(body["status"], 404);
+    // `self.alt` is the app too (for SDKs that need a host).
+    let (status, body) = probe_outbound(&host, "/probe", "http://self.alt/echo/exact").await;
+    assert_eq!((status, body["status"].as_u64()), (200, Some(200)), "{body}");
+}
+
+#[tokio::test]
+async fn the_url_http_self_is_not_a_self_request() {
+    let host = HostBuilder::new().start().await;
+    // `probe` allows `http://self` (relative requests), which does not allow a host named
+    // `self`: as in Spin, that URL is an ordinary outbound request, and denied.
+    let (status, body) = probe_outbound(&host, "/probe", "http://self/echo/exact").await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("HttpRequestDenied"), "{body}");
 }
 
 #[tokio::test]

@@ -35,6 +35,18 @@ async fn exact_route_headers() {
 }
 
 #[tokio::test]
+async fn the_root_route_matches_as_the_empty_route() {
+    let host = HostBuilder::new().start().await;
+    let echo = host.get_json("/").await;
+    // Spin drops the trailing `/` of the route it matched, which leaves nothing of `/`.
+    assert_eq!(header(&echo, "spin-matched-route"), "");
+    assert_eq!(header(&echo, "spin-raw-component-route"), "/");
+    assert_eq!(header(&echo, "spin-component-route"), "/");
+    assert_eq!(header(&echo, "spin-path-info"), "");
+    assert_eq!(host.get("/not-root").await.status(), 404, "an exact route");
+}
+
+#[tokio::test]
 async fn wildcard_path_info_and_params() {
     let host = HostBuilder::new().start().await;
     let echo = host.get_json("/echo/wild").await;

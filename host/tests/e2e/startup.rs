@@ -74,6 +74,10 @@ fn http_trigger_on_a_non_http_component_is_refused() {
 
 #[test]
 fn unknown_runtime_config_key_is_refused() {
-    let stderr = HostBuilder::new().runtime_config(Some("[sqlite_database.default]\ntype = \"spin\"\n")).start_expecting_failure();
-    assert!(stderr.contains("sqlite_database"), "{stderr}");
+    let stderr = HostBuilder::new().runtime_config(Some("[llm_compute]\ntype = \"spin\"\n")).start_expecting_failure();
+    assert!(stderr.contains("llm_compute"), "{stderr}");
+    let stderr = HostBuilder::new()
+        .runtime_config(Some("[sqlite_database.default]\ntype = \"libsql\"\nurl = \"https://db.example\"\ntoken = \"t\"\n"))
+        .start_expecting_failure();
+    assert!(stderr.contains("sqlite_database.default") && stderr.contains("libsql"), "{stderr}");
 }

@@ -30,6 +30,31 @@ pub fn manifest() -> PathBuf {
     workspace_root().join("host/tests/app/spin.toml")
 }
 
+/// A variant of the test manifest written next to the original (so its relative paths hold),
+/// removed on drop.
+pub struct ManifestVariant(PathBuf);
+
+impl ManifestVariant {
+    pub fn new(name: &str, edit: impl Fn(String) -> String) -> ManifestVariant {
+        let original = std::fs::read_to_string(manifest()).expect("reading the test manifest");
+        let edited = edit(original.clone());
+        assert_ne!(edited, original, "the variant `{name}` changes nothing");
+        let path = manifest().with_file_name(format!("spin.{name}.{}.toml", std::process::id()));
+        std::fs::write(&path, edited).expect("writing a manifest variant");
+        ManifestVariant(path)
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.0.clone()
+    }
+}
+
+impl Drop for ManifestVariant {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 fn env_port(name: &str) -> u16 {
     std::env::var(name)
         .unwrap_or_else(|_| panic!("{name} is not set: run these tests through `make test`, or start `scripts/services.sh up test` and export {name}"))
@@ -47,18 +72,60 @@ pub fn redis_port() -> u16 {
 
 pub const TEST_DATABASE: &str = "galley_host_test";
 
-/// Builds the probe components for wasm32-wasip2 once per test run.
+/// Builds the probe components once per test run: the components for wasm32-wasip2, and
+/// `host-probe-core` for wasm32-wasip1, where the result is a core module carrying its
+/// component type (what galley must turn into a component itself).
 pub fn build_probes() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(workspace_root())
-            .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "host-probe", "-p", "host-probe-redis"])
-            .status()
-            .expect("running cargo to build the probe components");
-        assert!(status.success(), "building the probe components failed");
+        for (target, packages) in [
+            ("wasm32-wasip2", &["-p", "host-probe", "-p", "host-probe-redis"][..]),
+            ("wasm32-wasip1", &["-p", "host-probe-core"][..]),
+        ] {
+            ensure_rust_target(target);
+            let status = Command::new(&cargo)
+                .current_dir(workspace_root())
+                .args(["build", "--release", "--target", target])
+                .args(packages)
+                .status()
+                .expect("running cargo to build the probe components");
+            assert!(status.success(), "building the probe components for {target} failed");
+        }
     });
+}
+
+/// Installs a Rust target with rustup when it is missing (CI machines start with wasip2 only).
+fn ensure_rust_target(target: &str) {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).lines().any(|line| line.trim() == target))
+        .unwrap_or(false);
+    if !installed {
+        let status = Command::new("rustup").args(["target", "add", target]).status().expect("running rustup");
+        assert!(status.success(), "rustup target add {target} failed");
+    }
+}
+
+/// The test MQTT broker's port: `GALLEY_TEST_MQTT_PORT`, else 18831. The broker (mosquitto,
+/// installed with apt when missing) is started by `scripts/services.sh mqtt test` unless it is
+/// already running; `scripts/services.sh down test` stops it.
+pub fn mqtt_port() -> u16 {
+    static PORT: OnceLock<u16> = OnceLock::new();
+    *PORT.get_or_init(|| {
+        let port: u16 = std::env::var("GALLEY_TEST_MQTT_PORT")
+            .ok()
+            .map(|p| p.parse().expect("GALLEY_TEST_MQTT_PORT is not a port"))
+            .unwrap_or(18831);
+        let status = Command::new(workspace_root().join("scripts/services.sh"))
+            .args(["mqtt", "test"])
+            .env("GALLEY_MQTT_PORT", port.to_string())
+            .status()
+            .expect("running scripts/services.sh mqtt test");
+        assert!(status.success(), "could not start the test MQTT broker on port {port}");
+        port
+    })
 }
 
 /// Creates the test database if it is missing.

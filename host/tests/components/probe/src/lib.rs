@@ -11,6 +11,9 @@
 //! | `/outbound?url=U` | a GET to U through wasi:http; reports status and body, or the error |
 //! | `/var/<name>` | a component variable |
 //! | `/redis/<op>/...` | outbound Redis: publish, set, get, incr, del, sadd, smembers, srem, execute |
+//! | `/sqlite/<2\|3>/<label>` | POST `{statements: [{sql, params}]}` on one connection of `fermyon:spin/sqlite@2.0.0` or `spin:sqlite/sqlite@3.0.0` |
+//! | `/mqtt` | POST `{address, username, password, topic, payload, qos}`: open and publish |
+//! | `/tcp?addr=IP:PORT` | a TCP connection through wasi:sockets: writes a line, reads its echo |
 //! | `/sleep/<ms>` | answers after a delay (for draining on shutdown) |
 //! | `/counter` | calls counted in a global: always 1 with a fresh instance per request |
 //! | `/trap`, `/loop`, `/oom`, `/log` | misbehaviour and stdout/stderr capture |
@@ -35,6 +38,9 @@ async fn handle(request: Request) -> anyhow::Result<Response> {
         ["outbound"] => outbound(&request).await,
         ["var", name] => variable(name),
         ["redis", rest @ ..] => redis(rest, request.body()),
+        ["sqlite", version, label] => sqlite(version, label, request.body()),
+        ["mqtt"] => mqtt(request.body()),
+        ["tcp"] => tcp(request.query()),
         ["counter"] => {
             static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             text(200, (CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1).to_string())
@@ -360,7 +366,11 @@ fn value(v: &DbValue) -> Value {
         DbValue::Datetime((y, mo, d, h, mi, s, ns)) => json!({ "datetime": [y, mo, d, h, mi, s, ns] }),
         DbValue::Timestamp(t) => json!({ "timestamp": t }),
         DbValue::Uuid(u) => json!({ "uuid": u }),
-        DbValue::Jsonb(bytes) => json!({ "jsonb": serde_json::from_slice::<Value>(bytes).unwrap_or(Value::Null) }),
+        // The value, and the exact text the host returned (its spacing, key order).
+        DbValue::Jsonb(bytes) => json!({
+            "jsonb": serde_json::from_slice::<Value>(bytes).unwrap_or(Value::Null),
+            "text": String::from_utf8_lossy(bytes),
+        }),
         DbValue::Decimal(d) => json!({ "decimal": d }),
         DbValue::RangeInt32((l, u)) => json!({ "range_int32": range_json(l, u) }),
         DbValue::RangeInt64((l, u)) => json!({ "range_int64": range_json(l, u) }),
@@ -372,4 +382,179 @@ fn value(v: &DbValue) -> Value {
         DbValue::Interval(i) => json!({ "interval": { "micros": i.micros, "days": i.days, "months": i.months } }),
         DbValue::Unsupported(bytes) => json!({ "unsupported": bytes.len() }),
     }
+}
+
+// ---------------------------------------------------------------- SQLite
+
+/// A SQLite parameter written as JSON: null, an integer, a float, a string, or `{"blob": "text"}`.
+fn sqlite_param(value: &Value) -> Result<spin_sdk::sqlite3::Value, String> {
+    use spin_sdk::sqlite3::Value as V;
+    Ok(match value {
+        Value::Null => V::Null,
+        Value::Number(n) if n.is_i64() => V::Integer(n.as_i64().unwrap_or_default()),
+        Value::Number(n) => V::Real(n.as_f64().ok_or(format!("bad number {n}"))?),
+        Value::String(text) => V::Text(text.clone()),
+        Value::Object(o) if o.contains_key("blob") => V::Blob(o["blob"].as_str().unwrap_or_default().as_bytes().to_vec()),
+        other => return Err(format!("bad sqlite param {other}")),
+    })
+}
+
+fn sqlite_value(value: &spin_sdk::sqlite3::Value) -> Value {
+    use spin_sdk::sqlite3::Value as V;
+    match value {
+        V::Null => json!({ "null": null }),
+        V::Integer(i) => json!({ "integer": i }),
+        V::Real(r) => json!({ "real": r }),
+        V::Text(t) => json!({ "text": t }),
+        V::Blob(b) => json!({ "blob": String::from_utf8_lossy(b) }),
+    }
+}
+
+/// Both WIT versions have the same shapes; the 2.0.0 values are converted to 3.0.0's.
+fn from_v2(value: spin_sdk::sqlite::Value) -> spin_sdk::sqlite3::Value {
+    use spin_sdk::sqlite::Value as A;
+    use spin_sdk::sqlite3::Value as B;
+    match value {
+        A::Null => B::Null,
+        A::Integer(i) => B::Integer(i),
+        A::Real(r) => B::Real(r),
+        A::Text(t) => B::Text(t),
+        A::Blob(b) => B::Blob(b),
+    }
+}
+
+fn to_v2(value: spin_sdk::sqlite3::Value) -> spin_sdk::sqlite::Value {
+    use spin_sdk::sqlite::Value as B;
+    use spin_sdk::sqlite3::Value as A;
+    match value {
+        A::Null => B::Null,
+        A::Integer(i) => B::Integer(i),
+        A::Real(r) => B::Real(r),
+        A::Text(t) => B::Text(t),
+        A::Blob(b) => B::Blob(b),
+    }
+}
+
+/// Runs each statement in turn on one connection; stops at the first error.
+fn sqlite(version: &str, label: &str, body: &[u8]) -> Response {
+    let request: Value = match serde_json::from_slice(body) {
+        Ok(value) => value,
+        Err(error) => return text(400, error.to_string()),
+    };
+    let mut statements = Vec::new();
+    for statement in request["statements"].as_array().cloned().unwrap_or_default() {
+        let params = statement["params"].as_array().cloned().unwrap_or_default();
+        match params.iter().map(sqlite_param).collect::<Result<Vec<_>, _>>() {
+            Ok(params) => statements.push((statement["sql"].as_str().unwrap_or_default().to_string(), params)),
+            Err(error) => return text(400, error),
+        }
+    }
+    let table = |columns: Vec<String>, rows: Vec<Vec<spin_sdk::sqlite3::Value>>| {
+        json!({
+            "columns": columns,
+            "rows": rows.iter().map(|row| row.iter().map(sqlite_value).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        })
+    };
+    let mut results = Vec::new();
+    let outcome: Result<Value, String> = match version {
+        "2" => (|| {
+            let connection = spin_sdk::sqlite::Connection::open(label).map_err(|e| format!("{e:?}"))?;
+            for (sql, params) in statements {
+                let params: Vec<_> = params.into_iter().map(to_v2).collect();
+                let result = connection.execute(&sql, &params).map_err(|e| format!("{e:?}"))?;
+                let rows = result.rows.into_iter().map(|r| r.values.into_iter().map(from_v2).collect()).collect();
+                results.push(table(result.columns, rows));
+            }
+            Ok(json!({ "results": results }))
+        })(),
+        "3" => (|| {
+            let connection = spin_sdk::sqlite3::Connection::open(label).map_err(|e| format!("{e:?}"))?;
+            for (sql, params) in statements {
+                let result = connection.execute(&sql, &params).map_err(|e| format!("{e:?}"))?;
+                let rows = result.rows.into_iter().map(|r| r.values).collect();
+                results.push(table(result.columns, rows));
+            }
+            Ok(json!({
+                "results": results,
+                "last_insert_rowid": connection.last_insert_rowid(),
+                "changes": connection.changes(),
+            }))
+        })(),
+        _ => return text(404, "sqlite version is 2 or 3"),
+    };
+    match outcome {
+        Ok(value) => json_response(200, value),
+        Err(error) => json_response(500, json!({ "error": error })),
+    }
+}
+
+// ---------------------------------------------------------------- MQTT
+
+fn mqtt(body: &[u8]) -> Response {
+    use spin_sdk::mqtt::{Connection, Qos};
+    let request: Value = match serde_json::from_slice(body) {
+        Ok(value) => value,
+        Err(error) => return text(400, error.to_string()),
+    };
+    let field = |name: &str| request[name].as_str().unwrap_or_default().to_string();
+    let qos = match request["qos"].as_u64() {
+        Some(0) => Qos::AtMostOnce,
+        Some(2) => Qos::ExactlyOnce,
+        _ => Qos::AtLeastOnce,
+    };
+    let outcome = Connection::open(&field("address"), &field("username"), &field("password"), 30)
+        .and_then(|connection| connection.publish(&field("topic"), &field("payload").into_bytes(), qos));
+    match outcome {
+        Ok(()) => text(200, "published"),
+        Err(error) => json_response(502, json!({ "error": format!("{error:?}") })),
+    }
+}
+
+// ---------------------------------------------------------------- TCP sockets
+
+/// Connects with wasi:sockets directly (as Spin's conformance suite does), sends a line and
+/// reads back as many bytes: the test's listener echoes them.
+fn tcp(query: &str) -> Response {
+    use wasi::io::poll;
+    use wasi::sockets::network::{ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress};
+    use wasi::sockets::{instance_network, tcp_create_socket};
+
+    let Some(address) = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("addr="))
+        .and_then(|text| text.replace("%3A", ":").parse::<std::net::SocketAddrV4>().ok())
+    else {
+        return text(400, "addr=IPv4:PORT");
+    };
+    let failed = |stage: &str, error: String| json_response(502, json!({ "stage": stage, "error": error }));
+    let socket = match tcp_create_socket::create_tcp_socket(IpAddressFamily::Ipv4) {
+        Ok(socket) => socket,
+        Err(error) => return failed("create", format!("{error:?}")),
+    };
+    let remote = IpSocketAddress::Ipv4(Ipv4SocketAddress { address: address.ip().octets().into(), port: address.port() });
+    // `ErrorCode`'s Display is the WIT name and code: `access-denied (error 1)`.
+    if let Err(error) = socket.start_connect(&instance_network::instance_network(), remote) {
+        return failed("connect", error.to_string());
+    }
+    let (input, output) = loop {
+        match socket.finish_connect() {
+            Err(ErrorCode::WouldBlock) => {
+                poll::poll(&[&socket.subscribe()]);
+            }
+            Err(error) => return failed("connect", error.to_string()),
+            Ok(streams) => break streams,
+        }
+    };
+    let message = b"So rested he by the Tumtum tree";
+    if let Err(error) = output.blocking_write_and_flush(message) {
+        return failed("write", format!("{error:?}"));
+    }
+    let mut echoed = Vec::new();
+    while echoed.len() < message.len() {
+        match input.blocking_read((message.len() - echoed.len()) as u64) {
+            Ok(chunk) => echoed.extend(chunk),
+            Err(error) => return failed("read", format!("{error:?}")),
+        }
+    }
+    json_response(200, json!({ "echo": String::from_utf8_lossy(&echoed) }))
 }
