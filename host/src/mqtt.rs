@@ -27,6 +27,9 @@ const MAX_CONNECTIONS_PER_INSTANCE: usize = 1024;
 /// Requests rumqttc may queue before the event loop sends them (Spin's figure).
 const REQUEST_CHANNEL_CAPACITY: usize = 1000;
 
+/// The largest keep-alive the MQTT CONNECT packet can carry.
+const MAX_KEEP_ALIVE_SECS: u64 = u16::MAX as u64;
+
 /// A guest's connection: a client and the event loop that talks to the broker for it.
 pub struct MqttConnection {
     client: AsyncClient,
@@ -95,8 +98,10 @@ impl MqttState {
             Error::InvalidAddress
         })?;
         options.set_credentials(username, password);
-        // rumqttc takes whole seconds (or none); the WIT's unit is seconds too.
-        options.set_keep_alive(Duration::from_secs(keep_alive_secs));
+        // MQTT carries the keep-alive as 16-bit seconds: rumqttc would truncate a larger value
+        // (65536 becomes 0, "never") and overflow its timer on a huge one; the most MQTT can
+        // say is 65535 s.
+        options.set_keep_alive(Duration::from_secs(keep_alive_secs.min(MAX_KEEP_ALIVE_SECS)));
         if self.open_connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS_PER_INSTANCE {
             self.open_connections.fetch_sub(1, Ordering::SeqCst);
             return Err(Error::TooManyConnections);
@@ -157,6 +162,14 @@ mod tests {
 
     fn open(state: &MqttState, address: &str) -> Result<MqttConnection, Error> {
         state.open(address, "user".into(), "password".into(), 30)
+    }
+
+    #[tokio::test]
+    async fn a_keep_alive_beyond_what_mqtt_can_say_is_the_most_it_can() {
+        let state = mqtt_state(&["mqtt://localhost:1883"]);
+        for secs in [65536, u64::MAX] {
+            assert!(state.open("mqtt://localhost:1883?client_id=x", String::new(), String::new(), secs).is_ok());
+        }
     }
 
     #[tokio::test]

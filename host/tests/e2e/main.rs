@@ -5,6 +5,7 @@
 #[allow(dead_code)]
 mod support;
 
+mod conformance;
 mod core_module;
 mod isolation;
 mod key_value;

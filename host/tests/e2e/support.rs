@@ -96,7 +96,7 @@ pub fn build_probes() {
 }
 
 /// Installs a Rust target with rustup when it is missing (CI machines start with wasip2 only).
-fn ensure_rust_target(target: &str) {
+pub fn ensure_rust_target(target: &str) {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
