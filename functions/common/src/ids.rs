@@ -101,7 +101,7 @@ impl Serialize for ProductId {
 
 impl<'de> Deserialize<'de> for ProductId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        ProductId::new(i64::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+        ProductId::new(crate::whole::i64(deserializer)?).map_err(serde::de::Error::custom)
     }
 }
 

@@ -100,6 +100,9 @@ impl RequestInfo {
         if problem.status == 401 {
             builder.header("www-authenticate", "Bearer");
         }
+        if let Some(allow) = err.allow() {
+            builder.header("allow", allow);
+        }
         if problem.status == 503 {
             // An outage is worth retrying, after a pause rather than at once.
             builder.header("retry-after", RETRY_AFTER_SECS);
