@@ -9,7 +9,7 @@ COMPONENTS := $(filter-out common,$(notdir $(wildcard functions/*)))
 E2E_COMPONENTS := e2e-chain-proxy
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: up down reset test build build-components build-native migrate admin bench toolchain
+.PHONY: up down reset test build build-components build-native migrate admin bench toolchain deploy-check
 
 toolchain:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -39,6 +39,10 @@ migrate:
 
 test:
 	@scripts/test.sh
+
+# Validate deploy/ (SpinKube manifests) against the SpinApp CRD and Kubernetes' schemas.
+deploy-check:
+	@scripts/deploy-check.sh
 
 # Create an admin in the dev database: make admin ADMIN=alice MOBILE=13800138000
 # The password is prompted for (or read from stdin); it is never an argument.

@@ -11,6 +11,8 @@ trap 'scripts/services.sh down test; echo "make test: $(( $(date +%s) - start ))
 # The ports can be moved (e.g. to run a second `make test` from another checkout at once).
 export GALLEY_TEST_PG_PORT=${GALLEY_TEST_PG_PORT:-54331} GALLEY_TEST_REDIS_PORT=${GALLEY_TEST_REDIS_PORT:-63791}
 export GALLEY_PG_PORT=$GALLEY_TEST_PG_PORT GALLEY_REDIS_PORT=$GALLEY_TEST_REDIS_PORT
+# The SpinKube manifests in deploy/ against the SpinApp CRD and Kubernetes' schemas (seconds).
+scripts/deploy-check.sh
 scripts/services.sh up test
 make --no-print-directory build
 target/release/galley-migrate --port "$GALLEY_TEST_PG_PORT" --fresh
