@@ -22,7 +22,14 @@ cargo test --release -p galley-common $(printf -- '-p %s ' $(ls functions | grep
 # The host's and the migrator's unit tests: the same package set as `make build-native`, so
 # nothing it built is built again with other features (wasmtime is the long one).
 cargo test --release -p galley -p galley-migrate
-# End-to-end: real HTTP against target/release/galley, real Postgres and Redis.
+# End-to-end: real HTTP against target/release/galley, real Postgres and Redis (replicas.rs
+# starts three galley processes behind nginx, installed here if absent).
+scripts/replicas.sh install
 cargo test --release -p galley-e2e
+# The same contention tests again with every app behind nginx as 3 replicas sharing the
+# `cache` Redis and the databases: stock, orders and the cache agree across processes.
+GALLEY_E2E_REPLICAS=3 cargo test --release -p galley-e2e -- \
+  catalog::create_query_update_restock_through_the_cache catalog::concurrent_reservations_never_oversell \
+  orders::a_hundred_buyers_for_thirty_units_make_thirty_paid_orders orders::one_idempotency_key_sent_twenty_times_at_once_is_one_order
 # The host's end-to-end tests: probe components on real `galley up` processes.
 cargo test --release -p galley-host-tests
