@@ -90,7 +90,9 @@ t=$(median_of "$raw" nginx-3-replicas "$CONNECTIONS" 2)
   echo "process, Redis and Postgres; more replicas on the same cores add processes, not CPU. What the"
   echo "figures show is the cost of the balancer (an extra proxy hop and connection per request) and of"
   echo "splitting the same CPU over three processes. Throughput grows with replicas only when they run"
-  echo "on separate machines (deploy/: the SpinApps' replicas, the order path's HPA)."
+  echo "on separate machines (deploy/: the SpinApps' replicas, the order path's HPA). On a machine"
+  echo "busy with other work, three processes can come out ahead of one only because they win a larger"
+  echo "share of the contended cores from that other work: a scheduling artifact, not scaling."
   echo "- Non-2xx must be 0; anything else means the figures are of errors, not of reads."
 } > bench/results/replicas.md
 cat bench/results/replicas.md
