@@ -8,5 +8,6 @@ mod migrations;
 mod openapi;
 mod orders;
 mod payment;
+mod replicas;
 mod support;
 mod users;
