@@ -345,6 +345,40 @@ async fn the_limit_is_a_variable_enforced_while_the_body_streams() {
     assert_eq!(contents_with(&sha256_hex(&over)).await, 0);
 }
 
+/// A body that trickles in, cut at awkward places (inside the boundaries, between a part's head
+/// and its data, just before the closing boundary), is read whole.
+#[tokio::test]
+async fn a_body_that_arrives_in_pieces_is_read_whole() {
+    let app = spawn_app();
+    let (_, token) = user(Role::Customer);
+    let data = unique_bytes(40_000);
+    let (ct, body) = multipart(&[file_part("slow.bin", "application/octet-stream", &data)]);
+    let data_at = body.windows(4).position(|w| w == b"\r\n\r\n").expect("part head") + 4;
+    let closing_at = body.len() - (ct.len() - "multipart/form-data; boundary=".len()) - 8;
+    let mut cuts = vec![0, 10, data_at - 2, data_at, data_at + 20_000, closing_at, closing_at + 5, body.len()];
+    cuts.dedup();
+    let mut socket = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.expect("connect");
+    let head = format!(
+        "POST /api/v1/files HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer {token}\r\ncontent-type: {ct}\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.expect("write head");
+    for piece in cuts.windows(2) {
+        socket.write_all(&body[piece[0]..piece[1]]).await.expect("write piece");
+        socket.flush().await.expect("flush");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer)).await.expect("answer").expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(answer.contains(&sha256_hex(&data)), "{answer}");
+    let url = answer.split("\"url\":\"").nth(1).and_then(|rest| rest.split('"').next()).expect("url in the answer");
+    let resp = app.media(url, &[]).await;
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), data.as_slice());
+}
+
 #[tokio::test]
 async fn hostile_names_are_stored_under_safe_names() {
     let app = spawn_app();

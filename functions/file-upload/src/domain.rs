@@ -236,14 +236,15 @@ fn initial_capacity(size_hint: Option<u64>, limit: u64) -> usize {
     size_hint.unwrap_or(UNKNOWN).min(limit) as usize
 }
 
-/// Makes room for `more` bytes: doubling, but never past `limit`, so a file within the limit
-/// never leaves a buffer bigger than the limit behind it.
+/// Makes room for `more` bytes. A buffer that is outgrown (no declared length, and the file is
+/// past its modest start) gets the whole limit at once: a wasm memory never shrinks, so growing
+/// by doubling would leave every outgrown buffer behind as a hole (about as much again as the
+/// file), while capacity that is never written costs only address space.
 fn grow_for(bytes: &mut Vec<u8>, more: usize, limit: u64) {
     if bytes.capacity() - bytes.len() >= more {
         return;
     }
-    let needed = bytes.len() + more;
-    let target = (bytes.len().saturating_mul(2)).max(needed).min(limit as usize).max(needed);
+    let target = (limit as usize).max(bytes.len() + more);
     bytes.reserve_exact(target - bytes.len());
 }
 
@@ -739,16 +740,17 @@ mod tests {
     }
 
     #[test]
-    fn buffers_grow_by_doubling_up_to_the_limit() {
+    fn a_buffer_is_sized_once_or_outgrown_once() {
+        assert_eq!(initial_capacity(Some(5_000_000), 1000), 1000);
+        assert_eq!(initial_capacity(Some(500), 1000), 500);
+        assert_eq!(initial_capacity(None, 1_000_000), 64 * 1024);
         let mut v: Vec<u8> = Vec::with_capacity(4);
         v.extend_from_slice(&[0; 4]);
         grow_for(&mut v, 4, 100);
-        assert!(v.capacity() >= 8);
-        let mut v: Vec<u8> = Vec::with_capacity(64);
-        v.extend_from_slice(&[0; 64]);
-        grow_for(&mut v, 10, 100);
-        assert_eq!(v.capacity(), 100, "doubling stops at the limit");
-        assert_eq!(initial_capacity(Some(5_000_000), 1000), 1000);
-        assert_eq!(initial_capacity(Some(500), 1000), 500);
+        assert_eq!(v.capacity(), 100, "straight to the limit");
+        let before = v.as_ptr();
+        v.extend_from_slice(&[0; 4]);
+        grow_for(&mut v, 90, 100);
+        assert_eq!((v.capacity(), v.as_ptr()), (100, before), "never again");
     }
 }

@@ -27,7 +27,12 @@ use galley_common::auth::Role;
 use galley_common::db::DbError;
 use galley_common::edge::endpoint::{database, Request};
 use galley_common::edge::http::json;
-use galley_common::edge::{pg, variable};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use futures::Stream;
+use galley_common::edge::{pg, time, variable};
 use galley_common::ids::{FileId, UserId};
 use spin_sdk::http::Response;
 use spin_sdk::pg4::{Connection, DbValue, ParameterValue, Row};
@@ -57,12 +62,38 @@ async fn upload(req: &mut Request) -> Result<Response, FileError> {
     let limit = domain::parse_limit(&variable("upload_max_bytes")?)?;
     let boundary = domain::boundary(req.header("content-type"))?;
     let declared = domain::declared_length(req.header("content-length"), limit)?;
-    let received = domain::receive(req.body_stream()?, boundary, limit, declared).await?;
+    let body = OnePerTurn { inner: Box::pin(req.body_stream()?), turn: None };
+    let received = domain::receive(body, boundary, limit, declared).await?;
     let naming = Naming::of(&received);
     let stored = store(&database()?, &owner, &naming, received)?;
     let mut response = json(201, &stored);
     response.set_header("location", stored.url.clone());
     Ok(response)
+}
+
+/// The request body, handed to the parser one chunk per executor turn.
+///
+/// multer's reader pulls chunks until its stream is pending, so on a fast link it would copy
+/// everything the host has buffered (megabytes) into its own buffer before the file's reader
+/// drains any of it; one chunk per turn keeps that buffer at a chunk or two. It also keeps
+/// multer 3.1 from a misreading: when the first poll of a body finds nothing and its second
+/// (within the same call) finds the whole rest *and* its end, multer reports the body
+/// incomplete without looking at what it just read. Here a chunk and the end never arrive in
+/// one call.
+struct OnePerTurn<S> {
+    inner: Pin<Box<S>>,
+    turn: Option<time::YieldNow>,
+}
+
+impl<S: Stream> Stream for OnePerTurn<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        let this = &mut *self;
+        ready!(Pin::new(this.turn.get_or_insert_with(time::yield_now)).poll(cx));
+        this.turn = None;
+        this.inner.as_mut().poll_next(cx)
+    }
 }
 
 /// Stores the content (unless it is stored already) and a new name for it, in one transaction.
