@@ -6,3 +6,4 @@ bench/host.sh
 bench/postgres.sh
 bench/product_query.sh
 bench/orders.sh
+bench/files.sh
