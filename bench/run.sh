@@ -7,3 +7,4 @@ bench/postgres.sh
 bench/product_query.sh
 bench/orders.sh
 bench/replicas.sh
+bench/files.sh

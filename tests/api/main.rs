@@ -3,6 +3,7 @@
 //! Redis from `make test`.
 
 mod catalog;
+mod files;
 mod manifest;
 mod migrations;
 mod openapi;

@@ -41,6 +41,13 @@ impl RequestInfo {
         Self { method: Method::parse(&name), head, trace_id, headers, path_with_query }
     }
 
+    /// Whether the client sent `HEAD` (served as `GET`, whose body the kit then leaves out): a
+    /// handler may skip producing a body nobody reads, and must not declare a
+    /// `content-length` it will not write.
+    pub fn is_head(&self) -> bool {
+        self.head
+    }
+
     /// The path without the query string.
     pub fn path(&self) -> &str {
         self.path_with_query.split_once('?').map_or(self.path_with_query.as_str(), |(path, _)| path)
