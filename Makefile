@@ -9,7 +9,7 @@ COMPONENTS := $(filter-out common,$(notdir $(wildcard functions/*)))
 E2E_COMPONENTS := e2e-chain-proxy
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: up down reset test build build-components build-native migrate admin bench toolchain
+.PHONY: up down reset test build build-components build-native migrate admin bench toolchain deploy-check
 
 toolchain:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -24,10 +24,12 @@ build: build-components build-native
 
 # Serve on 127.0.0.1:3000 with the dev services (Postgres 54330, Redis 63790).
 # SPIN=spin (or a `spin` on PATH) uses the real Spin CLI instead of galley.
+# REPLICAS=N: N galley processes behind nginx on :3000 instead (scripts/replicas.sh).
 up:
-	@scripts/up.sh
+	@REPLICAS=$(REPLICAS) scripts/up.sh
 
 down:
+	-@scripts/replicas.sh stop dev
 	scripts/services.sh down dev
 
 reset:
@@ -39,6 +41,10 @@ migrate:
 
 test:
 	@scripts/test.sh
+
+# Validate deploy/ (SpinKube manifests) against the SpinApp CRD and Kubernetes' schemas.
+deploy-check:
+	@scripts/deploy-check.sh
 
 # Create an admin in the dev database: make admin ADMIN=alice MOBILE=13800138000
 # The password is prompted for (or read from stdin); it is never an argument.

@@ -6,3 +6,5 @@ bench/host.sh
 bench/postgres.sh
 bench/product_query.sh
 bench/orders.sh
+bench/replicas.sh
+bench/files.sh

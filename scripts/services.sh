@@ -99,9 +99,10 @@ pg_up() {
     log "postgres already running on 127.0.0.1:$pg_port"
   else
     log "starting postgres on 127.0.0.1:$pg_port"
-    # max_connections: the host pools up to 64 connections per connection string.
+    # max_connections: the host pools up to 64 connections per connection string, per process;
+    # the replicas profile and its tests run several processes (3 x 64 per database at most).
     run_pg "$bin/pg_ctl" -D "$pgdata" -l "$home/postgres.log" -w -t 60 \
-      -o "-p $pg_port -k $sock -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+      -o "-p $pg_port -k $sock -c listen_addresses=127.0.0.1 -c max_connections=1000" start >/dev/null
   fi
 }
 

@@ -12,6 +12,8 @@ trap 'scripts/services.sh down test; echo "make test: $(( $(date +%s) - start ))
 export GALLEY_TEST_PG_PORT=${GALLEY_TEST_PG_PORT:-54331} GALLEY_TEST_REDIS_PORT=${GALLEY_TEST_REDIS_PORT:-63791}
 export GALLEY_TEST_MQTT_PORT=${GALLEY_TEST_MQTT_PORT:-18831}
 export GALLEY_PG_PORT=$GALLEY_TEST_PG_PORT GALLEY_REDIS_PORT=$GALLEY_TEST_REDIS_PORT GALLEY_MQTT_PORT=$GALLEY_TEST_MQTT_PORT
+# The SpinKube manifests in deploy/ against the SpinApp CRD and Kubernetes' schemas (seconds).
+scripts/deploy-check.sh
 scripts/services.sh up test
 make --no-print-directory build
 target/release/galley-migrate --port "$GALLEY_TEST_PG_PORT" --fresh
@@ -21,7 +23,14 @@ cargo test --release -p galley-common $(printf -- '-p %s ' $(ls functions | grep
 # The host's and the migrator's unit tests: the same package set as `make build-native`, so
 # nothing it built is built again with other features (wasmtime is the long one).
 cargo test --release -p galley -p galley-migrate
-# End-to-end: real HTTP against target/release/galley, real Postgres and Redis.
+# End-to-end: real HTTP against target/release/galley, real Postgres and Redis (replicas.rs
+# starts three galley processes behind nginx, installed here if absent).
+scripts/replicas.sh install
 cargo test --release -p galley-e2e
+# The same contention tests again with every app behind nginx as 3 replicas sharing the
+# `cache` Redis and the databases: stock, orders and the cache agree across processes.
+GALLEY_E2E_REPLICAS=3 cargo test --release -p galley-e2e -- \
+  catalog::create_query_update_restock_through_the_cache catalog::concurrent_reservations_never_oversell \
+  orders::a_hundred_buyers_for_thirty_units_make_thirty_paid_orders orders::one_idempotency_key_sent_twenty_times_at_once_is_one_order
 # The host's end-to-end tests: probe components on real `galley up` processes.
 cargo test --release -p galley-host-tests

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make up`: services (dev profile), databases, build, then serve on 127.0.0.1:3000 in the
 # foreground (Ctrl-C stops the app; `make down` stops Postgres and Redis).
+# REPLICAS=N (`make up REPLICAS=3`): N galley processes behind nginx on the same address
+# (scripts/replicas.sh), the `cache` and `default` stores on the dev Redis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +28,11 @@ Try:
 Stop with Ctrl-C; \`make down\` stops Postgres and Redis.
 
 MSG
+
+if [ -n "${REPLICAS:-}" ]; then
+  echo "Replicas profile: $REPLICAS galley processes behind nginx on http://$listen"
+  exec scripts/replicas.sh up "$REPLICAS"
+fi
 
 spin_cli=${SPIN:-}
 if [ -z "$spin_cli" ] && command -v spin >/dev/null 2>&1; then spin_cli=spin; fi

@@ -3,10 +3,12 @@
 //! Redis from `make test`.
 
 mod catalog;
+mod files;
 mod manifest;
 mod migrations;
 mod openapi;
 mod orders;
 mod payment;
+mod replicas;
 mod support;
 mod users;

@@ -314,6 +314,44 @@ async fn a_slow_payment_is_a_202_and_recovery_settles_it_without_a_double_charge
     assert_eq!(saga_of(&id).await, (status, saga));
 }
 
+#[tokio::test]
+async fn concurrent_recoverers_settle_each_saga_once() {
+    let app = slow_host(&[]);
+    let product = app.stocked_product(10).await;
+    let (user, token) = customer();
+    for _ in 0..4 {
+        assert_eq!(app.buy(&token, product, 1, "pm_card_slow").await.status, 202);
+    }
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let reports = futures::future::join_all((0..4).map(|_| app.recover())).await;
+    let orders = database("orders").await;
+    let ids: Vec<String> = orders
+        .query("SELECT id::text FROM orders WHERE user_id = $1::text::uuid", &[&user])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids.len(), 4);
+    // Each order was taken by one recoverer only: it appears in exactly one report, and its
+    // saga log has one cancellation.
+    for id in &ids {
+        let mentions: usize = reports
+            .iter()
+            .map(|r| r["settled"].as_array().unwrap().iter().filter(|s| s["order_id"] == id.as_str()).count())
+            .sum();
+        assert_eq!(mentions, 1, "order {id} in {reports:?}");
+        let cancelled: i64 = orders
+            .query_one("SELECT count(*) FROM saga_log WHERE order_id = $1::text::uuid AND step = 'cancelled'", &[id])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(cancelled, 1);
+        assert_ne!(payment_of(id).await.map(|p| p.0).as_deref(), Some("charged"));
+    }
+    assert_eq!(app.on_hand(product).await, 10);
+}
+
 /// After a crash at `fault`, recovery leaves every order terminal and the three databases
 /// agreeing: paid ⇔ charged ⇔ stock taken; cancelled ⇔ no charge ⇔ stock back.
 async fn crash_then_recover(fault: &str) {

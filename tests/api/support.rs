@@ -35,6 +35,7 @@ pub fn pg_port() -> String {
 struct Host {
     child: Child,
     base: String,
+    port: u16,
     state: tempfile::TempDir,
 }
 
@@ -83,6 +84,12 @@ impl Host {
     }
 
     fn start(options: &HostOptions) -> Host {
+        Host::start_sharing(options, None)
+    }
+
+    /// Starts a host; with `compiled`, its compiled-code cache is that folder (another
+    /// replica's), so it loads the code instead of compiling it again.
+    fn start_sharing(options: &HostOptions, compiled: Option<&std::path::Path>) -> Host {
         let root = repo_root();
         let bin = std::env::var("GALLEY_BIN").map(PathBuf::from).unwrap_or_else(|_| root.join("target/release/galley"));
         assert!(bin.exists(), "{} not found: build it with `make build`", bin.display());
@@ -99,6 +106,9 @@ impl Host {
         };
         assert!(runtime_config.exists(), "{} missing: `scripts/services.sh up test` writes it", runtime_config.display());
         let manifest = test_manifest(&root, state.path());
+        if let Some(compiled) = compiled {
+            std::os::unix::fs::symlink(compiled, state.path().join("compiled")).expect("link the compiled-code cache");
+        }
 
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let log = std::fs::File::create(state.path().join("galley.log")).expect("log file");
@@ -121,7 +131,7 @@ impl Host {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let mut host = Host { child, base: format!("http://127.0.0.1:{port}"), state };
+        let mut host = Host { child, base: format!("http://127.0.0.1:{port}"), port, state };
         host.wait_healthy(port);
         host
     }
@@ -142,6 +152,12 @@ impl Host {
 
     fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// SIGKILL, as a crash or the OOM killer would: no graceful shutdown.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -165,36 +181,207 @@ fn health_ok(port: u16) -> bool {
     resp.starts_with("HTTP/1.1 200") && resp.ends_with("OK")
 }
 
-static SHARED: Mutex<Weak<Host>> = Mutex::new(Weak::new());
+/// What a [`TestApp`] talks to: one host, or replicas behind the balancer.
+enum Serving {
+    One(Host),
+    Balanced(Replicas),
+}
+
+impl Serving {
+    fn start(options: &HostOptions) -> Serving {
+        match replicas_from_env() {
+            Some(n) => Serving::Balanced(Replicas::start(n, options)),
+            None => Serving::One(Host::start(options)),
+        }
+    }
+
+    fn base(&self) -> String {
+        match self {
+            Serving::One(host) => host.base.clone(),
+            Serving::Balanced(set) => set.balancer.base.clone(),
+        }
+    }
+}
+
+/// `GALLEY_E2E_REPLICAS=N` (N ≥ 1): every app the tests spawn is N replicas behind nginx, so
+/// the same tests show that replicas agree (`make test` re-runs a selection this way).
+fn replicas_from_env() -> Option<usize> {
+    let n: usize = std::env::var("GALLEY_E2E_REPLICAS").ok()?.parse().expect("GALLEY_E2E_REPLICAS is a number");
+    (n >= 1).then_some(n)
+}
+
+static SHARED: Mutex<Weak<Serving>> = Mutex::new(Weak::new());
+static SHARED_REPLICAS: Mutex<Weak<Serving>> = Mutex::new(Weak::new());
 
 /// A running app and a client for it.
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
-    host: Arc<Host>,
+    host: Arc<Serving>,
 }
 
-pub fn spawn_app() -> TestApp {
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client")
+}
+
+fn shared(slot: &Mutex<Weak<Serving>>, start: impl FnOnce() -> Serving) -> TestApp {
     let host = {
-        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        let mut shared = slot.lock().unwrap_or_else(|e| e.into_inner());
         match shared.upgrade() {
             Some(host) => host,
             None => {
-                let host = Arc::new(Host::start(&HostOptions::default()));
+                let host = Arc::new(start());
                 *shared = Arc::downgrade(&host);
                 host
             }
         }
     };
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
-    TestApp { base: host.base.clone(), http, host }
+    TestApp { base: host.base(), http: client(), host }
+}
+
+pub fn spawn_app() -> TestApp {
+    shared(&SHARED, || Serving::start(&HostOptions::default()))
 }
 
 /// A host of its own (not shared), for tests that need other variables or stores.
 pub fn spawn_app_with(options: HostOptions) -> TestApp {
-    let host = Arc::new(Host::start(&options));
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
-    TestApp { base: host.base.clone(), http, host }
+    let host = Arc::new(Serving::start(&options));
+    TestApp { base: host.base(), http: client(), host }
+}
+
+/// `n` replicas of their own behind a balancer of their own; the app's base is the balancer.
+pub fn spawn_replicas(n: usize, options: HostOptions) -> TestApp {
+    let host = Arc::new(Serving::Balanced(Replicas::start(n, &options)));
+    TestApp { base: host.base(), http: client(), host }
+}
+
+/// Three replicas behind a balancer, shared by the tests that overlap (as [`spawn_app`]).
+pub fn shared_replicas() -> TestApp {
+    let n = replicas_from_env().unwrap_or(3).max(2);
+    shared(&SHARED_REPLICAS, || Serving::Balanced(Replicas::start(n, &HostOptions::default())))
+}
+
+/// Replicas of the app behind nginx: the local picture of a scaled-out deployment.
+pub struct Replicas {
+    hosts: Mutex<Vec<Host>>,
+    bases: Vec<String>,
+    balancer: Balancer,
+}
+
+impl Replicas {
+    fn start(n: usize, options: &HostOptions) -> Replicas {
+        assert!(n >= 1);
+        // Every replica's `cache` and `default` stores are the test Redis: nothing per process.
+        let redis_port = required_env("GALLEY_TEST_REDIS_PORT");
+        let mut options = options.clone();
+        if options.runtime_config.is_none() {
+            let url = format!("redis://127.0.0.1:{redis_port}");
+            options.runtime_config =
+                Some(format!("{}\n[key_value_store.default]\ntype = \"redis\"\nurl = \"{url}\"\n", cache_runtime_config(&url)));
+        }
+        // One compiled-code cache for every replica (entries are keyed by the wasm's and the
+        // engine's hashes and written atomically, so a rebuilt component is compiled afresh):
+        // the first replica compiles, the rest load its code, and start together.
+        let compiled = repo_root().join("target/e2e-replicas-compiled");
+        std::fs::create_dir_all(&compiled).expect("compiled-code cache folder");
+        let compiled = compiled.as_path();
+        let first = Host::start_sharing(&options, Some(compiled));
+        let rest: Vec<Host> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (1..n).map(|_| scope.spawn(|| Host::start_sharing(&options, Some(compiled)))).collect();
+            handles.into_iter().map(|h| h.join().expect("replica start")).collect()
+        });
+        let mut hosts = vec![first];
+        hosts.extend(rest);
+        let balancer = Balancer::start(&hosts.iter().map(|h| h.port).collect::<Vec<_>>());
+        let bases = hosts.iter().map(|h| h.base.clone()).collect();
+        Replicas { hosts: Mutex::new(hosts), bases, balancer }
+    }
+}
+
+/// nginx, from Debian's package, as a plain child process with its config, pid, logs and
+/// temp files in a folder of its own (the same template as `scripts/replicas.sh`).
+struct Balancer {
+    child: Child,
+    base: String,
+    dir: tempfile::TempDir,
+}
+
+fn nginx_bin() -> PathBuf {
+    let find = || {
+        std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .chain([PathBuf::from("/usr/sbin")])
+            .map(|d| d.join("nginx"))
+            .find(|p| p.exists())
+    };
+    if let Some(bin) = find() {
+        return bin;
+    }
+    // Not installed: the project's script installs it with apt.
+    let status = Command::new(repo_root().join("scripts/replicas.sh")).arg("install").status().expect("scripts/replicas.sh install");
+    assert!(status.success(), "installing nginx failed");
+    find().expect("nginx after installing it")
+}
+
+impl Balancer {
+    fn start(ports: &[u16]) -> Balancer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("tmp")).expect("nginx temp dir");
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let servers: Vec<String> =
+            ports.iter().map(|p| format!("        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;")).collect();
+        let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false);
+        let template = std::fs::read_to_string(repo_root().join("scripts/nginx.conf.in")).expect("scripts/nginx.conf.in");
+        let config = template
+            .replace("@USER@", if is_root { "user root;" } else { "" })
+            .replace("@DIR@", &dir.path().display().to_string())
+            .replace("@LISTEN@", &port.to_string())
+            .replace("@SERVERS@", &servers.join("\n"));
+        let conf = dir.path().join("nginx.conf");
+        std::fs::write(&conf, config).expect("write nginx.conf");
+        let log = std::fs::File::create(dir.path().join("nginx.out")).expect("nginx log");
+        let child = Command::new(nginx_bin())
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start nginx");
+        let mut balancer = Balancer { child, base: format!("http://127.0.0.1:{port}"), dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !health_ok(port) {
+            if let Ok(Some(status)) = balancer.child.try_wait() {
+                panic!("nginx exited with {status}:\n{}", balancer.log());
+            }
+            assert!(Instant::now() < deadline, "nginx did not answer within 20 s:\n{}", balancer.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        balancer
+    }
+
+    fn log(&self) -> String {
+        ["nginx.out", "error.log"]
+            .iter()
+            .map(|f| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("")
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        // SIGTERM: nginx's fast shutdown, workers included (SIGKILL would orphan them).
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
 }
 
 /// A username no other test (or earlier run) uses.
@@ -210,9 +397,43 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    /// Everything the host has logged so far.
+    /// Everything the host has logged so far (every replica's, and the balancer's).
     pub fn host_log(&self) -> String {
-        self.host.log()
+        match &*self.host {
+            Serving::One(host) => host.log(),
+            Serving::Balanced(set) => {
+                let hosts = set.hosts.lock().unwrap_or_else(|e| e.into_inner());
+                let mut log: String =
+                    hosts.iter().enumerate().map(|(i, h)| format!("--- replica {i}\n{}", h.log())).collect();
+                log.push_str(&format!("--- nginx\n{}", set.balancer.log()));
+                log
+            }
+        }
+    }
+
+    fn replicas(&self) -> &Replicas {
+        match &*self.host {
+            Serving::Balanced(set) => set,
+            Serving::One(_) => panic!("not a replica set: use spawn_replicas or shared_replicas"),
+        }
+    }
+
+    /// How many replicas serve this app (1 for a single host).
+    pub fn replica_count(&self) -> usize {
+        match &*self.host {
+            Serving::One(_) => 1,
+            Serving::Balanced(set) => set.bases.len(),
+        }
+    }
+
+    /// The same app, but talking to replica `i` directly, past the balancer.
+    pub fn replica(&self, i: usize) -> TestApp {
+        TestApp { base: self.replicas().bases[i].clone(), http: client(), host: self.host.clone() }
+    }
+
+    /// SIGKILLs replica `i` (the balancer is not told).
+    pub fn kill_replica(&self, i: usize) {
+        self.replicas().hosts.lock().unwrap_or_else(|e| e.into_inner())[i].kill();
     }
 
     pub async fn register(&self, username: &str, password: &str) -> reqwest::Response {

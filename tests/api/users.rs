@@ -263,7 +263,9 @@ async fn problems_carry_the_inbound_trace_id() {
 #[tokio::test]
 async fn wrong_methods_are_405() {
     let app = spawn_app();
-    assert_problem(app.http.get(app.url("/api/v1/users")).send().await.unwrap(), 405).await;
+    let resp = app.http.get(app.url("/api/v1/users")).send().await.unwrap();
+    assert_eq!(resp.headers().get("allow").and_then(|v| v.to_str().ok()), Some("POST"), "a 405 says what is allowed");
+    assert_problem(resp, 405).await;
     assert_problem(app.http.get(app.url("/api/v1/auth/token")).send().await.unwrap(), 405).await;
     let (user, token) = app.customer("meth").await;
     let resp = app.http.delete(app.url(&format!("/api/v1/users/{}", user["id"].as_str().unwrap()))).bearer_auth(token).send().await.unwrap();

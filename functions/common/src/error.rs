@@ -81,6 +81,12 @@ impl ApiError for CommonError {
             _ => self.inner().map_or_else(|| "an internal error occurred; it has been logged".into(), |e| e.detail()),
         }
     }
+    fn allow(&self) -> Option<String> {
+        match self {
+            Self::Method(e) => Some(e.allowed.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// Lets `?` turn any of [`CommonError`]'s sources straight into an endpoint's error enum,
@@ -133,6 +139,12 @@ macro_rules! api_error {
                     other => other.to_string(),
                 }
             }
+            fn allow(&self) -> Option<String> {
+                match self {
+                    Self::Common(e) => $crate::problem::ApiError::allow(e),
+                    _ => None,
+                }
+            }
         }
         $crate::from_common_errors!($target);
     };
@@ -148,7 +160,8 @@ mod tests {
         assert_eq!(CommonError::from(AuthError::InvalidToken).status(), 401);
         assert_eq!(CommonError::from(DbError::Connect("x".into())).status(), 503);
         let m = MethodNotAllowed { method: "GET".into(), allowed: "POST".into() };
-        assert_eq!(CommonError::from(m).status(), 405);
+        let e = CommonError::from(m);
+        assert_eq!((e.status(), e.allow().as_deref()), (405, Some("POST")), "a 405 says what is allowed");
     }
 
     #[test]

@@ -13,13 +13,14 @@ pub enum IdKind {
     Product,
     User,
     Order,
+    File,
 }
 
 impl IdKind {
     fn rule(self) -> &'static str {
         match self {
             IdKind::Product => "product ids are positive whole numbers written without leading zeros",
-            IdKind::User | IdKind::Order => "ids are UUIDs such as 7ab45f0f-9291-42eb-922d-130b806315c2",
+            IdKind::User | IdKind::Order | IdKind::File => "ids are UUIDs such as 7ab45f0f-9291-42eb-922d-130b806315c2",
         }
     }
 
@@ -28,6 +29,7 @@ impl IdKind {
             IdKind::Product => "product",
             IdKind::User => "user",
             IdKind::Order => "order",
+            IdKind::File => "file",
         }
     }
 }
@@ -101,7 +103,7 @@ impl Serialize for ProductId {
 
 impl<'de> Deserialize<'de> for ProductId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        ProductId::new(i64::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+        ProductId::new(crate::whole::i64(deserializer)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -164,6 +166,11 @@ uuid_id!(
     OrderId,
     IdKind::Order
 );
+uuid_id!(
+    /// An uploaded file's id (the `files` table's uuid; its stored name is `<id>.<ext>`).
+    FileId,
+    IdKind::File
+);
 
 #[cfg(test)]
 mod tests {
@@ -190,6 +197,7 @@ mod tests {
         for bad in ["", "1", "7ab45f0f929142eb922d130b806315c2", "{7ab45f0f-9291-42eb-922d-130b806315c2}", "7ab45f0f-9291-42eb-922d-130b806315cz", "7ab45f0f-9291-42eb-922d-130b806315c2x"] {
             assert!(UserId::parse(bad).is_err(), "{bad}");
             assert!(OrderId::parse(bad).is_err(), "{bad}");
+            assert!(FileId::parse(bad).is_err(), "{bad}");
         }
         let order: OrderId = serde_json::from_str("\"7AB45F0F-9291-42EB-922D-130B806315C2\"").unwrap();
         assert_eq!(serde_json::to_string(&order).unwrap(), "\"7ab45f0f-9291-42eb-922d-130b806315c2\"");
@@ -203,6 +211,7 @@ mod tests {
         assert_eq!((order.status(), order.kind()), (400, "invalid-id"));
         assert!(product.to_string().contains("product id"));
         assert!(order.to_string().contains("order id"));
+        assert!(FileId::parse("x").unwrap_err().to_string().contains("file id"));
         assert!(ProductId::parse(&"9".repeat(100)).unwrap_err().text.len() <= 40, "echoed text is cut short");
     }
 }

@@ -90,7 +90,7 @@ impl std::fmt::Display for Quantity {
 
 impl<'de> Deserialize<'de> for Quantity {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Quantity::new(i64::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+        Quantity::new(crate::whole::i64(deserializer)?).map_err(serde::de::Error::custom)
     }
 }
 

@@ -16,6 +16,7 @@ pub mod money;
 pub mod password;
 pub mod problem;
 pub mod query;
+pub mod whole;
 
 // Service contracts: one module per service, holding what it offers the others (paths,
 // request and response types, the problems a caller can match on).

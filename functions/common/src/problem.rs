@@ -38,6 +38,10 @@ pub trait ApiError: std::fmt::Display {
     fn detail(&self) -> String {
         self.to_string()
     }
+    /// For a 405: the methods the resource does allow (the `Allow` header, RFC 9110 §15.5.6).
+    fn allow(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Problem {

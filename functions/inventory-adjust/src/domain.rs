@@ -120,7 +120,9 @@ pub fn shortage_detail(short: &[(Line, Option<i64>)]) -> String {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StockChangeRequest {
+    #[serde(default, deserialize_with = "galley_common::whole::option_i64")]
     pub on_hand: Option<i64>,
+    #[serde(default, deserialize_with = "galley_common::whole::option_i64")]
     pub delta: Option<i64>,
 }
 

@@ -26,6 +26,7 @@ pub struct OrderRequest {
 #[serde(deny_unknown_fields)]
 pub struct ItemRequest {
     pub product_id: ProductId,
+    #[serde(deserialize_with = "galley_common::whole::i64")]
     pub quantity: i64,
 }
 

@@ -109,7 +109,10 @@ pub struct ProductInput {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatch {
+    /// Absent: unchanged; `null` is refused (a product always has a name and a price).
+    #[serde(default, deserialize_with = "not_null")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub price: Option<AmountText>,
     #[serde(default, deserialize_with = "present")]
     pub description: Option<Option<String>>,
@@ -118,6 +121,11 @@ pub struct ProductPatch {
 /// Tells a field sent as `null` (`Some(None)`) from one left out (`None`, via `default`).
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
+}
+
+/// A field that may be left out but, when sent, must be a value: `null` is the wrong type.
+fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// A validated change to a product; `None` leaves a column as it is.
@@ -293,6 +301,8 @@ mod tests {
         let changes = p.validate().unwrap();
         assert_eq!(changes.description, None);
         assert_eq!(changes.price.map(|d| d.to_string()).as_deref(), Some("3.00"));
+        assert!(matches!(parse_json::<ProductPatch>(br#"{"price":null}"#, 1024), Err(BodyError::Invalid(_))), "a price cannot be cleared");
+        assert!(matches!(parse_json::<ProductPatch>(br#"{"name":null}"#, 1024), Err(BodyError::Invalid(_))));
         let p: ProductPatch = parse_json(b"{}", 1024).unwrap();
         assert!(matches!(p.validate(), Err(AdminError::NothingToChange)));
         assert!(matches!(parse_json::<ProductPatch>(br#"{"stock":3}"#, 1024), Err(BodyError::Invalid(_))));

@@ -82,6 +82,15 @@ impl Request {
         read_json(self.take_body()?, &self.info, body::DEFAULT_LIMIT).await
     }
 
+    /// The raw body, chunk by chunk as it arrives, for an endpoint whose body is not JSON (a
+    /// file upload parses and bounds it itself, without holding more than it needs). Taken
+    /// once. A chunk that cannot be read (the client closed early, or stopped sending for
+    /// galley's body idle timeout) is [`BodyError::Unreadable`], a 400.
+    pub fn body_stream(&mut self) -> Result<impl futures::Stream<Item = Result<Vec<u8>, BodyError>> + Send + 'static, BodyError> {
+        use futures::StreamExt;
+        Ok(self.take_body()?.into_body_stream().map(|chunk| chunk.map_err(|_| BodyError::Unreadable)))
+    }
+
     /// Passes this request (method, body, content type, identity, trace) on to `path` of
     /// `component` and returns that function's answer unchanged.
     pub async fn relay(&mut self, component: &str, path: &str) -> Result<Response, CommonError> {

@@ -41,6 +41,13 @@ impl RequestInfo {
         Self { method: Method::parse(&name), head, trace_id, headers, path_with_query }
     }
 
+    /// Whether the client sent `HEAD` (served as `GET`, whose body the kit then leaves out): a
+    /// handler may skip producing a body nobody reads, and must not declare a
+    /// `content-length` it will not write.
+    pub fn is_head(&self) -> bool {
+        self.head
+    }
+
     /// The path without the query string.
     pub fn path(&self) -> &str {
         self.path_with_query.split_once('?').map_or(self.path_with_query.as_str(), |(path, _)| path)
@@ -99,6 +106,9 @@ impl RequestInfo {
         builder.status(problem.status).header("content-type", problem::CONTENT_TYPE);
         if problem.status == 401 {
             builder.header("www-authenticate", "Bearer");
+        }
+        if let Some(allow) = err.allow() {
+            builder.header("allow", allow);
         }
         if problem.status == 503 {
             // An outage is worth retrying, after a pause rather than at once.

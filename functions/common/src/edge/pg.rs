@@ -184,3 +184,9 @@ impl From<&crate::ids::OrderId> for ParameterValue {
         text(id.as_str())
     }
 }
+
+impl From<&crate::ids::FileId> for ParameterValue {
+    fn from(id: &crate::ids::FileId) -> Self {
+        text(id.as_str())
+    }
+}

@@ -35,3 +35,28 @@ impl Future for Sleep {
         Poll::Pending
     }
 }
+
+/// A future that gives Spin's executor one turn, then is ready: it parks on a clock pollable
+/// that is ready at once. A loop that would otherwise drain everything the host has buffered
+/// in one go (a parser pulling a request body) can let its consumer run in between.
+pub fn yield_now() -> YieldNow {
+    YieldNow { registration: None }
+}
+
+/// See [`yield_now`].
+pub struct YieldNow {
+    registration: Option<CancelOnDropToken>,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.registration.is_some() {
+            return Poll::Ready(());
+        }
+        let pollable = monotonic_clock::subscribe_duration(0);
+        self.registration = Some(spin_executor::push_waker_and_get_token(pollable, cx.waker().clone()).into());
+        Poll::Pending
+    }
+}

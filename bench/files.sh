@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# Files benchmark: POST /api/v1/files with 1 MiB files and GET /media/:name of a 1 MiB file, at
+# 32 connections; `wrk -t2 --latency` (a Lua script builds each multipart body), interleaved
+# runs, medians. Then the component's peak memory for a 10 MiB upload and a 10 MiB download,
+# found by lowering galley's per-instance memory limit until the request fails. Writes
+# bench/results/files.md.
+#
+#   bench/files.sh                      # 3 runs × 10 s each
+#   RUNS=5 DURATION=20 bench/files.sh
+#   SKIP_BUILD=1 SKIP_MEMORY=1 bench/files.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-32}
+source bench/lib.sh
+GALLEY=${GALLEY_BIN:-target/release/galley}
+MIGRATE=${GALLEY_MIGRATE:-target/release/galley-migrate}
+PG_PORT=${GALLEY_TEST_PG_PORT:-54331}
+REDIS_PORT=${GALLEY_TEST_REDIS_PORT:-63791}
+export GALLEY_PG_PORT=$PG_PORT GALLEY_REDIS_PORT=$REDIS_PORT
+PORT=${BENCH_PORT:-3931}
+MIB=$((1024 * 1024))
+
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  make --no-print-directory build
+fi
+scripts/services.sh up test >/dev/null
+"$MIGRATE" --port "$PG_PORT" >/dev/null
+
+state=$(mktemp -d)
+raw=$(mktemp)
+pid=
+stop_galley() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; fi; }
+cleanup() { stop_galley; rm -rf "$state" "$raw"; }
+trap cleanup EXIT
+
+secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+start_galley() { # [memory limit in MiB]
+  env GALLEY_LOG=warn SPIN_VARIABLE_DB_PORT="$PG_PORT" SPIN_VARIABLE_REDIS_PORT="$REDIS_PORT" \
+    SPIN_VARIABLE_AUTH_SECRET="$secret" GALLEY_MEMORY_LIMIT_MB="${1:-128}" \
+    "$GALLEY" up --manifest spin.toml --listen 127.0.0.1:"$PORT" \
+    --runtime-config-file .data/test/runtime-config.toml --state-dir "$state/galley" >>"$state/galley.log" 2>&1 &
+  pid=$!
+  # Healthy, or gone (a limit below what a component declares stops galley at load).
+  for _ in $(seq 300); do
+    curl -sf "http://127.0.0.1:$PORT/.well-known/spin/health" >/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+sql() { psql -h 127.0.0.1 -p "$PG_PORT" -U galley -d files -Atqc "$1"; }
+# Deletes the benchmark's files named like $1, and the bytes no other name refers to, so runs
+# do not fill the disk.
+forget() { # LIKE pattern
+  sql "DELETE FROM files WHERE original_name LIKE '$1'" >/dev/null
+  sql "DELETE FROM file_contents c WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.sha256 = c.sha256)" >/dev/null
+  sql "VACUUM file_contents" >/dev/null
+}
+
+# An HS256 token signed with this run's secret, as auth-token issues them.
+token=$(python3 - "$secret" <<'PY'
+import base64, hashlib, hmac, json, sys, time, uuid
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+now = int(time.time())
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps({"sub": str(uuid.uuid4()), "role": "customer", "iss": "galley", "iat": now, "exp": now + 3600}).encode())
+sig = b64(hmac.new(sys.argv[1].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+print(f"{head}.{body}.{sig}")
+PY
+)
+base=http://127.0.0.1:$PORT
+forget 'bench-%'
+start_galley || { echo "galley did not start:" >&2; cat "$state/galley.log" >&2; exit 1; }
+
+# One 1 MiB file to download.
+head -c "$MIB" /dev/urandom > "$state/one.bin"
+url=$(curl -sf "$base/api/v1/files" -H "authorization: Bearer $token" \
+  -F "file=@$state/one.bin;filename=bench-download.bin;type=application/octet-stream" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+curl -sf "$base$url" | cmp - "$state/one.bin"
+
+# Uploads: a 1 MiB multipart body per request. `new`: the first 32 bytes carry a per-thread
+# counter, so every request stores new content (hash, INSERT of 1 MiB, commit); `same`: one
+# content, so every request after the first is deduplicated (hash, a one-row lookup, a new name).
+upload_lua() { # unique(1|0)
+  cat <<LUA
+local boundary = "galley-bench-boundary-7f3a9c"
+local unique = $1
+local counter = 0
+local prefix = ""
+local filler = ""
+init = function(args)
+  prefix = tostring(os.time()) .. "-" .. string.match(tostring({}), "0x(%x+)")
+  math.randomseed(42)
+  local block = {}
+  for i = 1, 1024 do block[i] = string.char(math.random(0, 255)) end
+  filler = string.rep(table.concat(block), 1024)
+end
+wrk.method = "POST"
+wrk.headers["authorization"] = "Bearer $token"
+wrk.headers["content-type"] = "multipart/form-data; boundary=" .. boundary
+request = function()
+  local data = filler
+  if unique == 1 then
+    counter = counter + 1
+    data = string.format("%-32s", prefix .. "-" .. counter) .. string.sub(filler, 33)
+  end
+  local body = "--" .. boundary .. "\r\ncontent-disposition: form-data; name=\"file\"; filename=\"bench-upload.bin\"\r\n"
+    .. "content-type: application/octet-stream\r\n\r\n" .. data .. "\r\n--" .. boundary .. "--\r\n"
+  return wrk.format(nil, nil, nil, body)
+end
+LUA
+}
+upload_lua 1 > "$state/upload-new.lua"
+upload_lua 0 > "$state/upload-same.lua"
+
+# wrk_script_run LABEL URL [SCRIPT]
+wrk_script_run() {
+  local script=()
+  [ -n "${3:-}" ] && script=(-s "$3")
+  wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${script[@]}" "$2" | python3 -c '
+import re, sys
+text = sys.stdin.read()
+def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", text); p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", text)
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+print(sys.argv[1], sys.argv[2], rps, ms(*p50.groups()), ms(*p99.groups()), errors.group(1) if errors else 0)
+' "$1" "$CONNECTIONS" >> "$raw"
+}
+wrk -t2 -c"$CONNECTIONS" -d2s -s "$state/upload-new.lua" "$base/api/v1/files" >/dev/null   # warm-up
+wrk -t2 -c"$CONNECTIONS" -d2s "$base$url" >/dev/null
+forget bench-upload.bin
+curl -sf "$base$url" -o /dev/null || { echo "the download file was lost" >&2; exit 1; }
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+for i in $(seq "$RUNS"); do
+  echo "run $i/$RUNS"
+  wrk_script_run upload-1MiB-new "$base/api/v1/files" "$state/upload-new.lua"
+  stored=$(sql "SELECT count(*) FROM files WHERE original_name = 'bench-upload.bin'")
+  echo "  stored $stored new files"
+  forget bench-upload.bin
+  wrk_script_run upload-1MiB-same "$base/api/v1/files" "$state/upload-same.lua"
+  forget bench-upload.bin
+  wrk_script_run download-1MiB "$base$url"
+done
+stop_galley
+
+# Peak memory: the smallest per-instance limit (whole MiB) under which a request still
+# succeeds. A guest that needs more traps on memory.grow and galley answers 500.
+succeeds() { # limit-MiB kind
+  local ok=1
+  start_galley "$1" || ok=0
+  case $2 in
+    baseline) [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/media/00000000-0000-0000-0000-000000000000.bin")" = 404 ] || ok=0 ;;
+    upload) head -c $((10 * MIB)) /dev/urandom > "$state/ten.bin"
+      [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/api/v1/files" -H "authorization: Bearer $token" \
+        -F "file=@$state/ten.bin;filename=bench-mem.bin")" = 201 ] || ok=0 ;;
+    upload-chunked) head -c $((10 * MIB)) /dev/urandom > "$state/ten.bin"
+      [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/api/v1/files" -H "authorization: Bearer $token" \
+        -H 'transfer-encoding: chunked' -F "file=@$state/ten.bin;filename=bench-mem.bin")" = 201 ] || ok=0 ;;
+    download) curl -sf "$base$big_url" | cmp -s - "$state/big.bin" || ok=0 ;;
+  esac
+  stop_galley
+  [ "$ok" = 1 ]
+}
+smallest_limit() { # kind: bisect 1..128 MiB
+  local low=0 high=128 mid
+  while [ $((high - low)) -gt 1 ]; do
+    mid=$(((low + high) / 2))
+    if succeeds "$mid" "$1"; then high=$mid; else low=$mid; fi
+  done
+  echo "$high"
+}
+memory_rows=""
+if [ "${SKIP_MEMORY:-0}" != 1 ]; then
+  start_galley
+  head -c $((10 * MIB)) /dev/urandom > "$state/big.bin"
+  big_url=$(curl -sf "$base/api/v1/files" -H "authorization: Bearer $token" \
+    -F "file=@$state/big.bin;filename=bench-big.bin" | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+  stop_galley
+  for kind in baseline upload upload-chunked download; do
+    limit=$(smallest_limit "$kind")
+    echo "memory: $kind needs $limit MiB"
+    memory_rows+="| $kind | $limit |"$'\n'
+  done
+fi
+forget 'bench-%'
+
+{
+  echo "# Files: uploads and downloads"
+  echo
+  echo "Generated by \`bench/files.sh\` on $(date -u +%F) ($(nproc) cores, galley, test-profile Postgres"
+  echo "on the same machine). \`wrk -t2 -c$CONNECTIONS -d${DURATION}s --latency\`, $RUNS interleaved runs each;"
+  echo "medians. Load average (1, 5, 15 min) just before the measured runs, this script's warm-up"
+  echo "included: $load_before. wrk, galley and Postgres share the cores (and anything else running on"
+  echo "the machine does too), so these are figures for this one machine, not a server's."
+  echo
+  median_table "$raw"
+  echo
+  echo "- **upload-1MiB-new**: \`POST /api/v1/files\`, a 1 MiB file in a multipart body (built by a wrk"
+  echo "  Lua script), its first 32 bytes unique per request: parse, hash and sniff it as it streams, then"
+  echo "  one transaction that inserts the 1 MiB content and a name. Throughput × 1 MiB is the MiB/s"
+  echo "  stored. Rows are deleted after each run, so runs do not fill the disk."
+  echo "- **upload-1MiB-same**: the same 1 MiB each time: after the first, the content is found by its"
+  echo "  sha256 (\`SELECT … FOR KEY SHARE\`) and only a new name is inserted; the bytes are still"
+  echo "  received, parsed and hashed."
+  echo "- **download-1MiB**: \`GET /media/:name\` of one 1 MiB file: a metadata SELECT, then the content."
+  echo "- Non-2xx must be 0."
+  if [ -n "$memory_rows" ]; then
+    echo
+    echo "## Peak memory of the file-upload instance"
+    echo
+    echo "The smallest \`--memory-limit-mb\` (galley's per-instance linear-memory limit, whole MiB, found"
+    echo "by bisection, a fresh host per try) under which the request still succeeds; below it the guest's"
+    echo "\`memory.grow\` fails and the request is a 500. So each figure is the instance's peak linear"
+    echo "memory, rounded up to the MiB. 10 MiB files of random bytes (new content, so the bytes go to"
+    echo "Postgres), sent by curl \`-F\`."
+    echo
+    echo "| request | smallest limit that succeeds (MiB) |"
+    echo "|---|---|"
+    printf '%s' "$memory_rows"
+    echo
+    echo "- **baseline**: \`GET /media/<unknown>\` (404): the component's own footprint."
+    echo "- **upload**: a 10 MiB upload with \`content-length\`: the buffer is sized once from it."
+    echo "- **upload-chunked**: the same without a declared length (\`transfer-encoding: chunked\`): the buffer"
+    echo "  starts at 64 KiB and, once outgrown, is replaced by one of the whole limit."
+    echo "- **download**: \`GET\` of a 10 MiB file: the row's bytes are moved into the response."
+  fi
+} > bench/results/files.md
+cat bench/results/files.md

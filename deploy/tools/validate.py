@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""Validates deploy/ (run by scripts/deploy-check.sh, which installs the pinned tools).
+
+1. Every object that `kubectl apply -k deploy/` would send, read from kustomization.yaml's
+   resources and generators (the generators' inputs are the *.example files when the real,
+   uncommitted ones are absent).
+2. SpinApp / SpinAppExecutor against the vendored CRD's openAPIV3Schema (jsonschema), made
+   strict the way the API server's field validation is (`kubectl apply` defaults to
+   --validate=strict): a field the schema does not name is an error, not silently pruned.
+3. Built-in kinds (Namespace, ConfigMap, Secret, HPA, Ingress, CronJob) against Kubernetes'
+   own schemas shipped in the kubernetes-validate package, strict, for the oldest and newest
+   Kubernetes versions checked (no network at run time).
+4. Galley's own rules against spin.toml: every component runs in some SpinApp; every service
+   chain stays inside one SpinApp; the Ingress sends each public route to a SpinApp that has
+   its component; bound variables exist and required ones are bound; Secret and ConfigMap
+   references resolve; probes use Spin's health route; every workload has resource limits;
+   the HPA targets an autoscaled SpinApp; the recovery CronJob calls the app that has
+   order-create.
+
+   validate.py            validate deploy/, exit 1 on any error
+   validate.py --selftest also prove that typical mistakes (a typo in a field name, a chain
+                          split across SpinApps, ...) are caught
+"""
+
+import copy
+import pathlib
+import sys
+import tomllib
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+DEPLOY = pathlib.Path(__file__).resolve().parent.parent
+ROOT = DEPLOY.parent
+K8S_VERSIONS = ["1.30", "1.37"]
+HEALTH = "/.well-known/spin/health"
+CRDS = {
+    ("core.spinkube.dev/v1alpha1", "SpinApp"): "core.spinkube.dev_spinapps.yaml",
+    ("core.spinkube.dev/v1alpha1", "SpinAppExecutor"): "core.spinkube.dev_spinappexecutors.yaml",
+}
+
+
+def strict(schema):
+    """The CRD schema with unknown fields refused wherever the schema lists the known ones."""
+    if isinstance(schema, dict):
+        out = {k: strict(v) for k, v in schema.items()}
+        if ("properties" in schema and "additionalProperties" not in schema
+                and not schema.get("x-kubernetes-preserve-unknown-fields")):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [strict(v) for v in schema]
+    return schema
+
+
+def crd_schema(file):
+    crd = yaml.safe_load((DEPLOY / "vendor/spinkube" / file).read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+    schema = strict(version["schema"]["openAPIV3Schema"])
+    # metadata is `type: object` in a CRD; the API server checks it as ObjectMeta.
+    schema["properties"]["metadata"] = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name"],
+        "properties": {k: {} for k in ["name", "namespace", "labels", "annotations"]},
+    }
+    return schema
+
+
+def load_objects(deploy=DEPLOY):
+    """The objects of the kustomization, each with the file it came from."""
+    kust = yaml.safe_load((deploy / "kustomization.yaml").read_text())
+    objects = []
+    for res in kust.get("resources", []):
+        for doc in yaml.safe_load_all((deploy / res).read_text()):
+            if doc:
+                objects.append((res, doc))
+
+    def source(name):
+        real = deploy / name
+        if real.exists():
+            return real
+        stem, dot, ext = name.rpartition(".")
+        example = deploy / (f"{stem}.example.{ext}" if dot and ext != "env" else f"{name}.example")
+        if not example.exists():
+            raise SystemExit(f"generator input {name} missing (and no {example.name})")
+        return example
+
+    for gen_kind, key in [("Secret", "secretGenerator"), ("ConfigMap", "configMapGenerator")]:
+        for gen in kust.get(key, []):
+            data = {}
+            for env in gen.get("envs", []):
+                for line in source(env).read_text().splitlines():
+                    line = line.strip()
+                    if line and not line.startswith("#"):
+                        k, _, v = line.partition("=")
+                        data[k] = v
+            for f in gen.get("files", []):
+                k, _, path = f.partition("=")
+                data[k] = source(path or k).read_text()
+            obj = {"apiVersion": "v1", "kind": gen_kind, "metadata": {"name": gen["name"]}, "stringData" if gen_kind == "Secret" else "data": data}
+            if gen_kind == "Secret":
+                obj["type"] = "Opaque"
+            objects.append((f"kustomization.yaml {key}", obj))
+    return kust, objects
+
+
+def spin_manifest():
+    return tomllib.loads((ROOT / "spin.toml").read_text())
+
+
+def check(kust, objects, manifest):
+    errors = []
+    err = lambda where, msg: errors.append(f"{where}: {msg}")
+    by_kind = {}
+    for where, obj in objects:
+        by_kind.setdefault(obj.get("kind"), []).append((where, obj))
+
+    # --- schemas
+    for where, obj in objects:
+        name = f"{where} {obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+        crd = CRDS.get((obj.get("apiVersion"), obj.get("kind")))
+        if crd:
+            validator = jsonschema.Draft7Validator(crd_schema(crd))
+            for e in sorted(validator.iter_errors(obj), key=lambda e: list(e.path)):
+                err(name, f"{'.'.join(map(str, e.path)) or '(top)'}: {e.message}")
+            continue
+        for version in K8S_VERSIONS:
+            try:
+                kubernetes_validate.validate(obj, version, strict=True)
+            except kubernetes_validate.ValidationError as e:
+                err(name, f"Kubernetes {version}: {'.'.join(map(str, e.path))}: {e.message}")
+                break
+            except kubernetes_validate.SchemaNotFoundError as e:
+                err(name, e.message)
+                break
+
+    # --- Galley's rules
+    components = manifest["component"]
+    variables = manifest.get("variables", {})
+    spinapps = {o["metadata"]["name"]: o for _, o in by_kind.get("SpinApp", [])}
+    secrets = {o["metadata"]["name"]: o.get("stringData", o.get("data", {})) for _, o in by_kind.get("Secret", [])}
+    configmaps = {o["metadata"]["name"]: o.get("data", {}) for _, o in by_kind.get("ConfigMap", [])}
+
+    def ref_ok(where, value_from):
+        for kind, store in [("secretKeyRef", secrets), ("configMapKeyRef", configmaps)]:
+            ref = (value_from or {}).get(kind)
+            if ref:
+                if ref.get("name") not in store:
+                    err(where, f"{kind} names {ref.get('name')!r}, which the kustomization does not create")
+                elif ref.get("key") not in store[ref["name"]]:
+                    err(where, f"{kind} {ref['name']!r} has no key {ref.get('key')!r}")
+
+    def chains(component):
+        hosts = components.get(component, {}).get("allowed_outbound_hosts", [])
+        return [h.split("//", 1)[1].split(".spin.internal")[0] for h in hosts if ".spin.internal" in h]
+
+    served = set()
+    for app_name, app in spinapps.items():
+        spec = app.get("spec", {})
+        selected = spec.get("components") or list(components)
+        where = f"SpinApp/{app_name}"
+        for c in selected:
+            if c not in components:
+                err(where, f"component {c!r} is not in spin.toml")
+                continue
+            served.add(c)
+            for target in chains(c):
+                if target == "*":
+                    err(where, f"{c} may chain to any component (http://*.spin.internal)")
+                elif target not in selected:
+                    err(where, f"{c} chains to {target}, which is not in this SpinApp (service chaining is in-process; Spin refuses the selection)")
+        bound = set()
+        for var in spec.get("variables", []):
+            bound.add(var.get("name"))
+            if var.get("name") not in variables:
+                err(where, f"variable {var.get('name')!r} is not declared in spin.toml")
+            ref_ok(f"{where} variable {var.get('name')}", var.get("valueFrom"))
+        for name, decl in variables.items():
+            if decl.get("required") and name not in bound:
+                err(where, f"required variable {name!r} is not bound")
+            if decl.get("secret") and name in bound:
+                var = next(v for v in spec["variables"] if v.get("name") == name)
+                if "secretKeyRef" not in (var.get("valueFrom") or {}):
+                    err(where, f"secret variable {name!r} must come from a Secret")
+        rc = spec.get("runtimeConfig", {})
+        if rc.get("loadFromSecret"):
+            secret = secrets.get(rc["loadFromSecret"])
+            if secret is None or "runtime-config.toml" not in secret:
+                err(where, f"runtimeConfig.loadFromSecret {rc['loadFromSecret']!r}: no such Secret with key runtime-config.toml")
+            else:
+                stores = tomllib.loads(secret["runtime-config.toml"]).get("key_value_store", {})
+                for label in ["cache", "default"]:
+                    if stores.get(label, {}).get("type") != "redis":
+                        err(where, f"runtime config: key-value store {label!r} must be on Redis")
+        else:
+            err(where, "no runtime config (runtimeConfig.loadFromSecret)")
+        limits = spec.get("resources", {}).get("limits", {})
+        if not {"cpu", "memory"} <= set(limits):
+            err(where, "resources.limits must set cpu and memory")
+        has_http = any(t.get("component") in selected for t in manifest["trigger"].get("http", []))
+        for probe in ["readiness", "liveness"]:
+            path = spec.get("checks", {}).get(probe, {}).get("httpGet", {}).get("path")
+            if has_http and path != HEALTH:
+                err(where, f"checks.{probe}.httpGet.path must be {HEALTH} (got {path!r})")
+        if spec.get("enableAutoscaling") and "replicas" in spec:
+            err(where, "replicas cannot be set when enableAutoscaling is true")
+
+    for c in components:
+        if c not in served:
+            err("SpinApps", f"component {c!r} of spin.toml runs in no SpinApp")
+
+    # The Ingress: the backend for each public route must run the route's component.
+    def backend_for(path):
+        best = None
+        for _, ing in by_kind.get("Ingress", []):
+            for rule in ing["spec"].get("rules", []):
+                for p in rule.get("http", {}).get("paths", []):
+                    prefix = p["path"].rstrip("/")
+                    if path == prefix or path.startswith(prefix + "/") or p["path"] == "/":
+                        if best is None or len(p["path"]) > len(best[0]):
+                            best = (p["path"], p["backend"]["service"]["name"])
+        return best and best[1]
+
+    for trigger in manifest["trigger"].get("http", []):
+        route = trigger.get("route")
+        if not isinstance(route, str):
+            continue  # private
+        sample = route.replace("/...", "/x").replace(":id", "1").replace(":product_id", "1")
+        app_name = backend_for(sample)
+        if app_name is None:
+            err("Ingress", f"no path sends {route} anywhere")
+        elif app_name not in spinapps:
+            err("Ingress", f"{route} goes to Service {app_name!r}, which no SpinApp creates")
+        elif trigger["component"] not in (spinapps[app_name]["spec"].get("components") or list(components)):
+            err("Ingress", f"{route} goes to {app_name}, which does not run {trigger['component']}")
+
+    for where, hpa in by_kind.get("HorizontalPodAutoscaler", []):
+        target = hpa["spec"]["scaleTargetRef"]["name"]
+        app = spinapps.get(target)
+        if app is None or not app["spec"].get("enableAutoscaling"):
+            err(f"HorizontalPodAutoscaler/{hpa['metadata']['name']}", f"targets {target!r}, which is no SpinApp with enableAutoscaling")
+
+    for where, job in by_kind.get("CronJob", []):
+        pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        for container in pod.get("containers", []):
+            name = f"CronJob/{job['metadata']['name']} container {container.get('name')}"
+            if not {"cpu", "memory"} <= set(container.get("resources", {}).get("limits", {})):
+                err(name, "resources.limits must set cpu and memory")
+            for env in container.get("env", []):
+                ref_ok(f"{name} env {env.get('name')}", env.get("valueFrom"))
+            text = " ".join(container.get("args", []) + container.get("command", []))
+            if "/api/v1/admin/sagas/recover" in text:
+                url = next(a for a in container["args"] if "/api/v1/admin/sagas/recover" in a)
+                host = url.split("//", 1)[1].split("/", 1)[0].split(".")[0]
+                if "order-create" not in (spinapps.get(host, {}).get("spec", {}).get("components") or []):
+                    err(name, f"calls recovery on {host!r}, which does not run order-create")
+    if not any("/api/v1/admin/sagas/recover" in " ".join(c.get("args", [])) for _, j in by_kind.get("CronJob", [])
+               for c in j["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]):
+        err("CronJob", "nothing calls POST /api/v1/admin/sagas/recover on a schedule")
+    return errors
+
+
+# --- self-test: each mutation must be refused, with a message naming what is wrong
+def mutate(objects, kind, name, fn):
+    out = copy.deepcopy(objects)
+    for _, obj in out:
+        if obj.get("kind") == kind and obj["metadata"]["name"] == name:
+            fn(obj)
+            return out
+    raise AssertionError(f"no {kind}/{name}")
+
+
+def rename(d, old, new):
+    d[new] = d.pop(old)
+
+
+MUTATIONS = [
+    ("a typo in a SpinApp field (replicas -> replica)", "SpinApp", "galley-web",
+     lambda o: rename(o["spec"], "replicas", "replica"), "'replica' was unexpected"),
+    ("a typo in a nested SpinApp field (httpGet.path -> httpGet.pth)", "SpinApp", "galley-orders",
+     lambda o: rename(o["spec"]["checks"]["readiness"]["httpGet"], "path", "pth"), "'pth' was unexpected"),
+    ("a wrong type in a SpinApp (replicas: \"3\")", "SpinApp", "galley-web",
+     lambda o: o["spec"].__setitem__("replicas", "3"), "is not of type 'integer'"),
+    ("a typo in a CronJob container (resources -> resourcs)", "CronJob", "galley-saga-recovery",
+     lambda o: rename(o["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0], "resources", "resourcs"), "'resourcs' was unexpected"),
+    ("a typo in the HPA (minReplicas -> minReplica)", "HorizontalPodAutoscaler", "galley-orders",
+     lambda o: rename(o["spec"], "minReplicas", "minReplica"), "'minReplica' was unexpected"),
+    ("a typo in the Ingress (rules -> rule)", "Ingress", "galley",
+     lambda o: rename(o["spec"], "rules", "rule"), "'rule' was unexpected"),
+    ("payment left out of the order path", "SpinApp", "galley-orders",
+     lambda o: o["spec"]["components"].remove("payment"), "order-create chains to payment"),
+    ("the order routes sent to the read path", "Ingress", "galley",
+     lambda o: o["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"].__setitem__("name", "galley-web"), "does not run order-query"),
+    ("auth_secret as a plain value", "SpinApp", "galley-web",
+     lambda o: o["spec"]["variables"].__setitem__(0, {"name": "auth_secret", "value": "x" * 32}), "must come from a Secret"),
+    ("a readiness probe off Spin's health route", "SpinApp", "galley-web",
+     lambda o: o["spec"]["checks"]["readiness"]["httpGet"].__setitem__("path", "/healthz"), "checks.readiness.httpGet.path"),
+    ("replicas beside enableAutoscaling", "SpinApp", "galley-orders",
+     lambda o: o["spec"].__setitem__("replicas", 2), "replicas cannot be set"),
+]
+
+
+def main():
+    kust, objects = load_objects()
+    manifest = spin_manifest()
+    errors = check(kust, objects, manifest)
+    kinds = sorted({o["kind"] for _, o in objects})
+    if errors:
+        print("deploy/ is invalid:")
+        for e in errors:
+            print("  " + e)
+        return 1
+    print(f"deploy/: {len(objects)} objects valid ({', '.join(kinds)}); SpinApps against the vendored CRD, "
+          f"built-in kinds against Kubernetes {' and '.join(K8S_VERSIONS)}, strict")
+    if "--selftest" in sys.argv:
+        passed = failed = 0
+        for label, kind, name, fn, expect in MUTATIONS:
+            found = check(kust, mutate(objects, kind, name, fn), manifest)
+            if any(expect in e for e in found):
+                passed += 1
+                print(f"  refused as it must be: {label}")
+            else:
+                failed += 1
+                print(f"  NOT refused: {label} (expected {expect!r}; got {found})")
+        print(f"deploy-check selftest: {passed} passed, {failed} failed")
+        return 1 if failed else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
