@@ -16,7 +16,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::allowed_hosts::AllowList;
 use crate::bindings::redis_trigger::RedisTriggerPre;
-use crate::engine::{self, InstanceLimits};
+use crate::engine::{self, CodeOrigin, CompiledCode, InstanceLimits};
 use crate::key_value::KeyValueStores;
 use crate::manifest::{self, ComponentRef, Manifest, RouteDecl, StaticResponse};
 use crate::postgres::{PgPools, PgTuning};
@@ -47,7 +47,7 @@ pub enum HttpTarget {
 }
 
 /// One `[[trigger.redis]]`, templates rendered.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisSubscription {
     pub address: String,
     pub channel: String,
@@ -81,13 +81,42 @@ pub struct App {
     pub redis: Arc<RedisClients>,
     /// Where the HTTP server listens, for self-requests; set once it is bound.
     pub listen_addr: OnceLock<SocketAddr>,
+    /// Machine code by source hash, shared with the versions before and after this one.
+    pub compiled: Arc<CompiledCode>,
+    /// The files this version was loaded from (manifest, runtime config, component sources):
+    /// what `--watch` looks at.
+    pub sources: Vec<PathBuf>,
+    /// The runtime config's text, to tell on reload whether the stores can be kept.
+    runtime_config_text: Option<Vec<u8>>,
+}
+
+/// What loading a version of the app did, for the log.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Components whose code was compiled now or read from the disk cache.
+    pub compiled: Vec<String>,
+    /// Components whose code an earlier version in this process had already loaded.
+    pub reused: Vec<String>,
 }
 
 impl App {
+    /// Loads the app for the first time.
     pub async fn load(options: &LoadOptions) -> Result<Arc<App>> {
+        Ok(App::load_version(options, None).await?.0)
+    }
+
+    /// Loads a version of the app. Given the version now serving, it keeps what can be kept:
+    /// the engine, the compiled code of unchanged components, the connection pools, and the
+    /// key-value stores and SQLite databases while the runtime config is unchanged (an
+    /// in-memory store keeps its data across a reload).
+    pub async fn load_version(options: &LoadOptions, previous: Option<&App>) -> Result<(Arc<App>, LoadReport)> {
         let manifest = manifest::load(&options.manifest)?;
         let manifest_dir = manifest_dir(&options.manifest)?;
         let state_dir = options.state_dir.clone().unwrap_or_else(|| manifest_dir.join(".spin"));
+        let runtime_config_text = match &options.runtime_config {
+            Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read runtime config {}", path.display()))?),
+            None => None,
+        };
         let runtime_config = match &options.runtime_config {
             Some(path) => RuntimeConfig::load(path)?,
             None => RuntimeConfig::default(),
@@ -99,11 +128,23 @@ impl App {
             &VariableSources { command_line: &options.variables, environment: &environment, dotenv: &dotenv },
         )?;
 
-        let key_value = KeyValueStores::open(&runtime_config, &state_dir)?;
-        let sqlite = SqliteDatabases::new(&runtime_config, &state_dir);
-        let engine = engine::new_engine(&options.limits)?;
+        let same_stores = previous.filter(|previous| previous.runtime_config_text == runtime_config_text);
+        let (key_value, sqlite) = match same_stores {
+            Some(previous) => (previous.key_value.clone(), previous.sqlite.clone()),
+            None => (
+                Arc::new(KeyValueStores::open(&runtime_config, &state_dir)?),
+                Arc::new(SqliteDatabases::new(&runtime_config, &state_dir)),
+            ),
+        };
+        let (engine, compiled) = match previous {
+            Some(previous) => (previous.engine.clone(), previous.compiled.clone()),
+            None => (engine::new_engine(&options.limits)?, Arc::new(CompiledCode::new(state_dir.join("compiled")))),
+        };
         let linker = state::new_linker(&engine)?;
-        let cache_dir = state_dir.join("compiled");
+        let mut report = LoadReport::default();
+        let mut code_in_use = HashSet::new();
+        let mut sources = vec![options.manifest.clone()];
+        sources.extend(options.runtime_config.clone());
 
         let (router, http_components) = build_router(&manifest);
         let redis_subscriptions = redis_subscriptions(&manifest, &resolved)?;
@@ -134,8 +175,14 @@ impl App {
             let variables = variables::component_variables(&decl.variables, &resolved)
                 .with_context(|| format!("`{key}.variables`"))?;
             let source = manifest_dir.join(decl.source_path(id)?);
-            let component = engine::load_component(&engine, &source, &cache_dir)
-                .with_context(|| format!("`{key}.source`"))?;
+            let (component, code_key, origin) =
+                compiled.load(&engine, &source).with_context(|| format!("`{key}.source`"))?;
+            match origin {
+                CodeOrigin::Memory => report.reused.push(id.clone()),
+                CodeOrigin::Disk | CodeOrigin::Compiled => report.compiled.push(id.clone()),
+            }
+            code_in_use.insert(code_key);
+            sources.push(source);
             let pre = linker
                 .instantiate_pre(&component)
                 .map_err(anyhow::Error::from)
@@ -169,19 +216,28 @@ impl App {
             );
         }
 
-        Ok(Arc::new(App {
+        // The version being replaced keeps its own handles to its code until it is dropped.
+        compiled.retain(&code_in_use);
+        let app = App {
             name: manifest.application.name.clone(),
             engine,
             limits: options.limits,
             components,
             router,
             redis_subscriptions,
-            key_value: Arc::new(key_value),
-            sqlite: Arc::new(sqlite),
-            postgres: Arc::new(PgPools::new(options.postgres)),
-            redis: Arc::default(),
+            key_value,
+            sqlite,
+            postgres: previous.map(|p| p.postgres.clone()).unwrap_or_else(|| Arc::new(PgPools::new(options.postgres))),
+            redis: previous.map(|p| p.redis.clone()).unwrap_or_default(),
             listen_addr: OnceLock::new(),
-        }))
+            compiled,
+            sources,
+            runtime_config_text,
+        };
+        if let Some(listen) = previous.and_then(|p| p.listen_addr.get()) {
+            let _ = app.listen_addr.set(*listen);
+        }
+        Ok((Arc::new(app), report))
     }
 
     pub fn component(&self, id: &str) -> Option<&Arc<AppComponent>> {

@@ -7,8 +7,10 @@
 //! epoch every [`EPOCH_TICK`]; each store yields to the executor at every tick (so a busy guest
 //! cannot starve others) and traps once its request has run longer than the limit.
 
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -94,40 +96,92 @@ pub fn arm_deadline<T>(store: &mut Store<T>, timeout: Duration) {
     });
 }
 
-/// Loads a component, reusing machine code compiled by an earlier run when the wasm bytes and
-/// the engine settings are the same. A stale or corrupt cache entry is recompiled, never fatal.
-/// A core module carrying its component type is made a component first; the cache entry is
-/// keyed by the module's own bytes, so a second start skips that step as well.
-pub fn load_component(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Result<Component> {
-    let bytes = std::fs::read(wasm_path)
-        .with_context(|| format!("cannot read component {}", wasm_path.display()))?;
-    let core_module = componentize::is_core_module(&bytes);
-    let cached = cache_dir.join(format!("{}.cwasm", cache_key(engine, &bytes, core_module)));
-    if cached.exists() {
-        // SAFETY: the file was written by `Component::serialize` of this engine configuration
-        // (its name carries the engine's compatibility hash) into galley's own state dir;
-        // wasmtime still checks the header and refuses incompatible code.
-        match unsafe { Component::deserialize_file(engine, &cached) } {
-            Ok(component) => return Ok(component),
-            Err(error) => tracing::warn!(path = %cached.display(), %error, "ignoring unusable compiled-code cache entry"),
+/// Compiled components, in memory by the hash of their source bytes and on disk in
+/// `.spin/compiled`. Successive versions of an app share one, so a reload compiles only the
+/// components whose bytes changed and a restart reuses what an earlier run compiled.
+pub struct CompiledCode {
+    dir: PathBuf,
+    in_memory: Mutex<HashMap<String, Component>>,
+}
+
+/// Where a loaded component's machine code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeOrigin {
+    /// The same bytes were already loaded by this process (an unchanged component on reload).
+    Memory,
+    /// Compiled by an earlier run.
+    Disk,
+    Compiled,
+}
+
+impl CompiledCode {
+    pub fn new(dir: PathBuf) -> CompiledCode {
+        CompiledCode { dir, in_memory: Mutex::default() }
+    }
+
+    /// Loads a component, reusing machine code compiled earlier when the wasm bytes and the
+    /// engine settings are the same. A stale or corrupt disk entry is recompiled, never fatal.
+    /// A core module carrying its component type is made a component first; the cache entry is
+    /// keyed by the module's own bytes, so a second start skips that step as well.
+    /// Returns the component, its cache key and where its code came from.
+    pub fn load(&self, engine: &Engine, wasm_path: &Path) -> Result<(Component, String, CodeOrigin)> {
+        let bytes = std::fs::read(wasm_path)
+            .with_context(|| format!("cannot read component {}", wasm_path.display()))?;
+        let core_module = componentize::is_core_module(&bytes);
+        let key = cache_key(engine, &bytes, core_module);
+        if let Some(component) = self.in_memory().get(&key) {
+            return Ok((component.clone(), key, CodeOrigin::Memory));
         }
+        let (component, origin) = self.load_from_disk_or_compile(engine, wasm_path, &bytes, core_module, &key)?;
+        self.in_memory().insert(key.clone(), component.clone());
+        Ok((component, key, origin))
     }
-    let component = if core_module {
-        let encoded = componentize::componentize(&bytes)
-            .with_context(|| format!("{} is a core WebAssembly module galley cannot make a component of", wasm_path.display()))?;
-        tracing::info!(path = %wasm_path.display(), "made a component of a core module");
-        Component::new(engine, &encoded)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("{}: the component made from this core module is not valid", wasm_path.display()))?
-    } else {
-        Component::new(engine, &bytes)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("{} is not a valid WebAssembly component", wasm_path.display()))?
-    };
-    if let Err(error) = write_cache(&component, &cached) {
-        tracing::warn!(path = %cached.display(), %error, "could not write compiled-code cache");
+
+    /// Forgets in-memory code no current version uses (the disk copies stay).
+    pub fn retain(&self, keys: &HashSet<String>) {
+        self.in_memory().retain(|key, _| keys.contains(key));
     }
-    Ok(component)
+
+    fn in_memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, Component>> {
+        // A panic while holding the lock cannot leave the map half-updated: recover it.
+        self.in_memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn load_from_disk_or_compile(
+        &self,
+        engine: &Engine,
+        wasm_path: &Path,
+        bytes: &[u8],
+        core_module: bool,
+        key: &str,
+    ) -> Result<(Component, CodeOrigin)> {
+        let cached = self.dir.join(format!("{key}.cwasm"));
+        if cached.exists() {
+            // SAFETY: the file was written by `Component::serialize` of this engine configuration
+            // (its name carries the engine's compatibility hash) into galley's own state dir;
+            // wasmtime still checks the header and refuses incompatible code.
+            match unsafe { Component::deserialize_file(engine, &cached) } {
+                Ok(component) => return Ok((component, CodeOrigin::Disk)),
+                Err(error) => tracing::warn!(path = %cached.display(), %error, "ignoring unusable compiled-code cache entry"),
+            }
+        }
+        let component = if core_module {
+            let encoded = componentize::componentize(bytes)
+                .with_context(|| format!("{} is a core WebAssembly module galley cannot make a component of", wasm_path.display()))?;
+            tracing::info!(path = %wasm_path.display(), "made a component of a core module");
+            Component::new(engine, &encoded)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("{}: the component made from this core module is not valid", wasm_path.display()))?
+        } else {
+            Component::new(engine, bytes)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("{} is not a valid WebAssembly component", wasm_path.display()))?
+        };
+        if let Err(error) = write_cache(&component, &cached) {
+            tracing::warn!(path = %cached.display(), %error, "could not write compiled-code cache");
+        }
+        Ok((component, CodeOrigin::Compiled))
+    }
 }
 
 fn cache_key(engine: &Engine, wasm: &[u8], core_module: bool) -> String {

@@ -21,10 +21,12 @@ use hyper_util::server::graceful::GracefulShutdown;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::KeyValue;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
 use crate::app::{App, AppComponent, HttpTarget};
+use crate::reload::LiveApp;
 use crate::body_timeout::IdleTimeout;
 use crate::manifest::StaticResponse;
 use crate::router::{Route, RouteMatch};
@@ -38,20 +40,29 @@ const RESERVED_PREFIX: &str = "/.well-known/spin/";
 /// How long in-flight requests may take to finish once shutdown has begun.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a client refused at the concurrency limit is asked to wait (`Retry-After`).
+const RETRY_AFTER_SECS: &str = "1";
+
 /// How the server treats its connections.
 #[derive(Debug, Clone, Copy)]
 pub struct ServeOptions {
     /// Off only so `bench/host.sh` can show what it saves (`--tcp-nodelay off`).
     pub tcp_nodelay: bool,
+    /// Requests from clients that may run at once; the next one is answered 503 at once.
+    pub max_concurrent_requests: usize,
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight connections.
 pub async fn serve(
-    app: Arc<App>,
+    live: Arc<LiveApp>,
     listener: TcpListener,
     options: ServeOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
+    // A bound on work in progress, as `wasmtime serve` has: past it a client gets a fast 503
+    // with Retry-After (a balancer tries another replica) instead of a queue without bound,
+    // a pool of instances run dry, or a 500.
+    let in_progress = Arc::new(Semaphore::new(options.max_concurrent_requests));
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.keep_alive(true);
@@ -72,10 +83,13 @@ pub async fn serve(
         if let Err(error) = stream.set_nodelay(options.tcp_nodelay) {
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
-        let app = app.clone();
+        let live = live.clone();
+        let in_progress = in_progress.clone();
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(handle_inbound(&app, request, peer).await) }
+            // The version serving when the request arrives serves all of it (`reload.rs`).
+            let app = live.current();
+            let in_progress = in_progress.clone();
+            async move { Ok::<_, Infallible>(handle_inbound(&app, &in_progress, request, peer).await) }
         });
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
@@ -93,8 +107,33 @@ pub async fn serve(
     Ok(())
 }
 
-/// One request from a client: route it, run it, log one line.
-async fn handle_inbound(app: &Arc<App>, request: Request<Incoming>, peer: SocketAddr) -> Response<WasiBody> {
+/// One request from a client: admit it, route it, run it, log one line.
+async fn handle_inbound(
+    app: &Arc<App>,
+    in_progress: &Arc<Semaphore>,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<WasiBody> {
+    // Health checks are never refused: a busy replica is not a dead one.
+    let admitted = match request.uri().path() == HEALTH_PATH {
+        true => None,
+        false => match in_progress.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                tracing::warn!(method = %request.method(), path = %request.uri().path(), "refused: at the concurrency limit");
+                return overloaded();
+            }
+        },
+    };
+    let response = run_inbound(app, request, peer).await;
+    // The request counts until its body has been sent: the permit lives as long as the body.
+    response.map(|body| body.map_frame(move |frame| {
+        let _held = &admitted;
+        frame
+    }).boxed_unsync())
+}
+
+async fn run_inbound(app: &Arc<App>, request: Request<Incoming>, peer: SocketAddr) -> Response<WasiBody> {
     let started = Instant::now();
     let started_at = std::time::SystemTime::now();
     let method = request.method().clone();
@@ -182,6 +221,12 @@ async fn run_or_500(
 ) -> Response<WasiBody> {
     match run_component(app, component, request, headers, trace).await {
         Ok(response) => response,
+        // Every instance slot is taken (a burst of chained calls can get here below the
+        // request limit): that is load, not a fault of the component.
+        Err(error) if error.chain().any(|cause| cause.is::<wasmtime::PoolConcurrencyLimitError>()) => {
+            tracing::warn!(component = %component.id, "refused: no free instance slot");
+            overloaded()
+        }
         Err(error) => {
             tracing::error!(component = %component.id, trace_id = %trace.trace_id(), error = %format!("{error:#}"), "component failed");
             empty_response(StatusCode::INTERNAL_SERVER_ERROR)
@@ -301,6 +346,17 @@ async fn run_component(
 
 fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// 503 for a request over a limit (requests in progress, or instances in the pool).
+fn overloaded() -> Response<WasiBody> {
+    let body = br#"{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the server is at its limit of requests in progress; retry shortly"}"#;
+    let mut response = Response::new(Full::new(Bytes::from_static(body)).map_err(|never| match never {}).boxed_unsync());
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let headers = response.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+    response
 }
 
 pub fn empty_response(status: StatusCode) -> Response<WasiBody> {

@@ -17,6 +17,7 @@ mod postgres;
 mod redis_link;
 mod redis_outbound;
 mod redis_trigger;
+mod reload;
 mod router;
 mod runtime_config;
 mod sockets;
@@ -38,6 +39,7 @@ use crate::app::{App, HttpTarget, LoadOptions};
 use crate::engine::InstanceLimits;
 use crate::http_trigger::ServeOptions;
 use crate::postgres::PgTuning;
+use crate::reload::LiveApp;
 
 #[derive(Parser)]
 #[command(name = "galley", version, about = "Run a Spin app locally, the way `spin up` does")]
@@ -79,6 +81,14 @@ struct UpArgs {
     /// Instances that may exist at once across the host.
     #[arg(long, env = "GALLEY_MAX_INSTANCES", default_value_t = 1000)]
     max_instances: u32,
+    /// Requests from clients that may be in progress at once; past it galley answers 503 with
+    /// `Retry-After` at once. Below --max-instances, so that chained calls find a slot.
+    #[arg(long, env = "GALLEY_MAX_CONCURRENT_REQUESTS", default_value_t = 500)]
+    max_concurrent_requests: usize,
+    /// Reload the app when the manifest, the runtime config or a component's `.wasm` changes
+    /// (SIGHUP reloads it in any case). Unchanged components are not compiled again.
+    #[arg(long)]
+    watch: bool,
     /// Longest a component waits for the next bytes of a request body before the read fails
     /// (the component sees an error and answers, typically 400), in seconds.
     #[arg(long, env = "GALLEY_BODY_IDLE_TIMEOUT_SECS", default_value_t = 10.0)]
@@ -158,8 +168,12 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn up(args: UpArgs) -> Result<()> {
-    if args.memory_limit_mb == 0 || !(args.request_timeout_secs > 0.0) || !(args.body_idle_timeout_secs > 0.0) {
-        bail!("--memory-limit-mb, --request-timeout-secs and --body-idle-timeout-secs must be positive");
+    if args.memory_limit_mb == 0
+        || args.max_concurrent_requests == 0
+        || !(args.request_timeout_secs > 0.0)
+        || !(args.body_idle_timeout_secs > 0.0)
+    {
+        bail!("--memory-limit-mb, --max-concurrent-requests, --request-timeout-secs and --body-idle-timeout-secs must be positive");
     }
     let options = LoadOptions {
         manifest: args.manifest.clone(),
@@ -177,7 +191,10 @@ async fn up(args: UpArgs) -> Result<()> {
             clean_on_recycle: args.pg_recycle == PgRecycle::Clean,
         },
     };
-    let serve_options = ServeOptions { tcp_nodelay: args.tcp_nodelay == Switch::On };
+    let serve_options = ServeOptions {
+        tcp_nodelay: args.tcp_nodelay == Switch::On,
+        max_concurrent_requests: args.max_concurrent_requests,
+    };
     let started = std::time::Instant::now();
     let app = App::load(&options).await?;
     engine::start_epoch_ticker(&app.engine);
@@ -192,8 +209,14 @@ async fn up(args: UpArgs) -> Result<()> {
     if telemetry::init(&app.name)? {
         tracing::info!("exporting spans over OTLP");
     }
-    redis_trigger::start(&app);
-    let served = http_trigger::serve(app, listener, serve_options, shutdown_signal()).await;
+    let live = LiveApp::new(app, options);
+    reload::reload_on_hangup(live.clone())?;
+    if args.watch {
+        reload::reload_on_change(live.clone());
+        tracing::info!("watching the manifest and component sources for changes");
+    }
+    redis_trigger::start(&live);
+    let served = http_trigger::serve(live, listener, serve_options, shutdown_signal()).await;
     // The batch exporter blocks while it flushes: keep that off the async workers.
     let _ = tokio::task::spawn_blocking(telemetry::shutdown).await;
     served

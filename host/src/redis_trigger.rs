@@ -4,6 +4,10 @@
 //! with exponential backoff (0.1 s doubling to 5 s), logging each drop and each recovery;
 //! messages published while it is disconnected are lost, as they are for any Redis
 //! subscriber. A handler's error or trap is logged and does not affect other messages.
+//!
+//! Each message runs on the app version serving when it arrives. A reload that changes the
+//! subscriptions (addresses, channels, components) replaces the subscriber tasks; one that
+//! does not leaves the connections alone.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,32 +15,55 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-use crate::app::App;
+use crate::app::{App, RedisSubscription};
+use crate::reload::LiveApp;
 use crate::state::InstanceState;
 use crate::trace::TraceContext;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Starts one subscriber task per address.
-pub fn start(app: &Arc<App>) {
+/// Starts one subscriber task per address, and starts them again when a reload changes the
+/// subscriptions.
+pub fn start(live: &Arc<LiveApp>) {
+    let live = live.clone();
+    tokio::spawn(async move {
+        let mut versions = live.subscribe();
+        let mut subscribed: Vec<RedisSubscription> = Vec::new();
+        let mut tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+        loop {
+            let wanted = versions.borrow_and_update().redis_subscriptions.clone();
+            if wanted != subscribed {
+                tasks.drain(..).for_each(|task| task.abort());
+                tasks = spawn_subscribers(&live, &wanted);
+                subscribed = wanted;
+            }
+            if versions.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+fn spawn_subscribers(live: &Arc<LiveApp>, subscriptions: &[RedisSubscription]) -> Vec<tokio::task::JoinHandle<()>> {
     let mut by_address: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for subscription in &app.redis_subscriptions {
+    for subscription in subscriptions {
         by_address
             .entry(subscription.address.clone())
             .or_default()
             .push((subscription.channel.clone(), subscription.component.clone()));
     }
-    for (address, channels) in by_address {
-        tokio::spawn(subscribe_forever(app.clone(), address, channels));
-    }
+    by_address
+        .into_iter()
+        .map(|(address, channels)| tokio::spawn(subscribe_forever(live.clone(), address, channels)))
+        .collect()
 }
 
-async fn subscribe_forever(app: Arc<App>, address: String, channels: Vec<(String, String)>) {
+async fn subscribe_forever(live: Arc<LiveApp>, address: String, channels: Vec<(String, String)>) {
     let mut backoff = FIRST_BACKOFF;
     let mut was_connected = false;
     loop {
-        match subscribe(&app, &address, &channels, &mut was_connected).await {
+        match subscribe(&live, &address, &channels, &mut was_connected).await {
             Ok(()) => tracing::warn!(%address, "redis subscription closed; reconnecting"),
             Err(error) => tracing::warn!(%address, %error, retry_in = ?backoff, "redis subscription failed; retrying"),
         }
@@ -50,7 +77,7 @@ async fn subscribe_forever(app: Arc<App>, address: String, channels: Vec<(String
 }
 
 async fn subscribe(
-    app: &Arc<App>,
+    live: &Arc<LiveApp>,
     address: &str,
     channels: &[(String, String)],
     was_connected: &mut bool,
@@ -67,7 +94,7 @@ async fn subscribe(
         let channel = message.get_channel_name().to_string();
         let payload = message.get_payload_bytes().to_vec();
         for (_, component) in channels.iter().filter(|(c, _)| *c == channel) {
-            tokio::spawn(handle_message(app.clone(), component.clone(), channel.clone(), payload.clone()));
+            tokio::spawn(handle_message(live.current(), component.clone(), channel.clone(), payload.clone()));
         }
     }
     Ok(())

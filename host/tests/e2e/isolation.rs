@@ -65,3 +65,32 @@ async fn each_request_gets_a_fresh_instance() {
         assert_eq!(host.get("/probe/counter").await.text().await.unwrap(), "1");
     }
 }
+
+#[tokio::test]
+async fn past_the_concurrency_limit_a_request_is_a_fast_503_with_retry_after() {
+    let host = HostBuilder::new().arg("--max-concurrent-requests").arg("2").start().await;
+    let slow = |host: &Host| {
+        let request = host.client.get(host.url("/probe/sleep/3000")).send();
+        tokio::spawn(async move { request.await.map(|r| r.status().as_u16()) })
+    };
+    let (first, second) = (slow(&host), slow(&host));
+    // Both slow requests are in progress once their instances are running.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    let refused = host.get("/echo/exact").await;
+    // Answered while both slots are still taken: refused at once, not queued behind them.
+    assert!(!first.is_finished() && !second.is_finished(), "the third request waited for a slot");
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(problem["status"], 503);
+    // Health checks are never refused: a busy replica is not a dead one.
+    assert_eq!(host.get("/.well-known/spin/health").await.status(), 200);
+
+    assert_eq!(first.await.unwrap().unwrap(), 200);
+    assert_eq!(second.await.unwrap().unwrap(), 200);
+    // The slots are given back when the responses end.
+    assert_eq!(host.get("/echo/exact").await.status(), 200);
+    assert!(host.stderr().contains("refused: at the concurrency limit"));
+}

@@ -13,6 +13,7 @@ mod mqtt;
 mod outbound_http;
 mod postgres;
 mod redis;
+mod reload;
 mod routing;
 mod sockets;
 mod sqlite;

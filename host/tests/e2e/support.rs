@@ -311,6 +311,11 @@ impl Host {
         format!("{}{}", self.address, path)
     }
 
+    /// The host's process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.expect("GET")
     }
