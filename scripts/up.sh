@@ -39,6 +39,8 @@ if [ -z "$spin_cli" ] && command -v spin >/dev/null 2>&1; then spin_cli=spin; fi
 if [ -n "$spin_cli" ]; then
   exec "$spin_cli" up --listen "$listen" --runtime-config-file .data/dev/runtime-config.toml
 else
-  exec target/release/galley up --manifest spin.toml --listen "$listen" \
+  # --watch: rebuild one component (`cargo build --release --target wasm32-wasip2 -p <name>`)
+  # and galley swaps it in without a restart or a dropped request.
+  exec target/release/galley up --manifest spin.toml --listen "$listen" --watch \
     --runtime-config-file .data/dev/runtime-config.toml --state-dir .data/dev/galley
 fi
