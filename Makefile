@@ -6,7 +6,7 @@ SHELL := /bin/bash
 # Every crate under functions/ except the shared library is a component.
 COMPONENTS := $(filter-out common,$(notdir $(wildcard functions/*)))
 # Test-only components the end-to-end harness adds to the manifest it serves (never in spin.toml).
-E2E_COMPONENTS := e2e-chain-proxy
+E2E_COMPONENTS := e2e-chain-proxy e2e-misbehave
 WASM_TARGET := wasm32-wasip2
 
 .PHONY: up down reset test build build-components build-native migrate admin bench toolchain deploy-check

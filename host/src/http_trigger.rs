@@ -21,7 +21,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::KeyValue;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
@@ -126,11 +126,38 @@ async fn handle_inbound(
         },
     };
     let response = run_inbound(app, request, peer).await;
-    // The request counts until its body has been sent: the permit lives as long as the body.
-    response.map(|body| body.map_frame(move |frame| {
-        let _held = &admitted;
-        frame
-    }).boxed_unsync())
+    match admitted {
+        // The request counts until its body has been sent: the permit lives as long as the body.
+        Some(permit) => response.map(|body| HoldWhileSending { body, _permit: permit }.boxed_unsync()),
+        None => response,
+    }
+}
+
+/// A response body that keeps a concurrency permit until the body is done with. Everything
+/// else is the inner body's own, the size hint included (so `content-length` is kept).
+struct HoldWhileSending {
+    body: WasiBody,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl hyper::body::Body for HoldWhileSending {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 async fn run_inbound(app: &Arc<App>, request: Request<Incoming>, peer: SocketAddr) -> Response<WasiBody> {

@@ -50,8 +50,16 @@ pub struct HostOptions {
 
 /// Route under which the test manifest exposes private components (see tests/components/chain-proxy).
 pub const CHAIN_PROXY_ROUTE: &str = "/_e2e/chain/...";
+/// Route of the test-only component that fails on every request (tests/components/misbehave).
+pub const MISBEHAVE_ROUTE: &str = "/_e2e/misbehave/...";
 
-/// The app's `spin.toml` plus the test-only chain proxy, written into `dir` with absolute
+/// The test-only components the harness adds to the app: id, wasm file, route, allowed hosts.
+const TEST_COMPONENTS: [(&str, &str, &str, &[&str]); 2] = [
+    ("e2e-chain-proxy", "e2e_chain_proxy.wasm", CHAIN_PROXY_ROUTE, &["http://*.spin.internal"]),
+    ("e2e-misbehave", "e2e_misbehave.wasm", MISBEHAVE_ROUTE, &[]),
+];
+
+/// The app's `spin.toml` plus the test-only components, written into `dir` with absolute
 /// `source` paths: every route of the app is served exactly as the real manifest declares it.
 fn test_manifest(root: &std::path::Path, dir: &std::path::Path) -> PathBuf {
     let text = std::fs::read_to_string(root.join("spin.toml")).expect("spin.toml");
@@ -62,17 +70,19 @@ fn test_manifest(root: &std::path::Path, dir: &std::path::Path) -> PathBuf {
         let source = component.get("source").and_then(|s| s.as_str()).expect("source").to_owned();
         component["source"] = toml::Value::String(root.join(source).display().to_string());
     }
-    let proxy: toml::Table = toml::from_str(&format!(
-        "source = {:?}\nallowed_outbound_hosts = [\"http://*.spin.internal\"]\n",
-        wasm_dir.join("e2e_chain_proxy.wasm").display().to_string()
-    ))
-    .expect("proxy component");
-    components.insert("e2e-chain-proxy".into(), toml::Value::Table(proxy));
+    for (id, wasm, _, allowed) in TEST_COMPONENTS {
+        let mut component = toml::Table::new();
+        component.insert("source".into(), wasm_dir.join(wasm).display().to_string().into());
+        component.insert("allowed_outbound_hosts".into(), allowed.iter().map(|h| toml::Value::from(*h)).collect::<Vec<_>>().into());
+        components.insert(id.into(), toml::Value::Table(component));
+    }
     let triggers = manifest["trigger"]["http"].as_array_mut().expect("[[trigger.http]]");
-    let mut trigger = toml::Table::new();
-    trigger.insert("route".into(), CHAIN_PROXY_ROUTE.into());
-    trigger.insert("component".into(), "e2e-chain-proxy".into());
-    triggers.push(toml::Value::Table(trigger));
+    for (id, _, route, _) in TEST_COMPONENTS {
+        let mut trigger = toml::Table::new();
+        trigger.insert("route".into(), route.into());
+        trigger.insert("component".into(), id.into());
+        triggers.push(toml::Value::Table(trigger));
+    }
     let path = dir.join("spin.toml");
     std::fs::write(&path, toml::to_string(&manifest).expect("manifest serialises")).expect("write test manifest");
     path

@@ -92,5 +92,8 @@ async fn past_the_concurrency_limit_a_request_is_a_fast_503_with_retry_after() {
     assert_eq!(second.await.unwrap().unwrap(), 200);
     // The slots are given back when the responses end.
     assert_eq!(host.get("/echo/exact").await.status(), 200);
+    // Holding a slot until the body is sent does not hide the body's length.
+    let fixed = host.get("/static").await;
+    assert_eq!(fixed.headers().get("content-length").map(|v| v.to_str().unwrap()), Some("11"));
     assert!(host.stderr().contains("refused: at the concurrency limit"));
 }
