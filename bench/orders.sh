@@ -31,26 +31,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$state" "$raw"; }
 trap cleanup EXIT
 
-secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-env GALLEY_LOG=warn SPIN_VARIABLE_DB_PORT="$PG_PORT" SPIN_VARIABLE_REDIS_PORT="$REDIS_PORT" \
-  SPIN_VARIABLE_AUTH_SECRET="$secret" \
-  "$GALLEY" up --manifest spin.toml --listen 127.0.0.1:3921 \
-  --runtime-config-file .data/test/runtime-config.toml --state-dir "$state/galley" >"$state/galley.log" 2>&1 &
-pids+=("$!")
-wait_http "http://127.0.0.1:3921/.well-known/spin/health"
-
-# HS256 tokens signed with this run's secret, as auth-token issues them.
-jwt() { # sub role
-  python3 - "$secret" "$1" "$2" <<'PY'
-import base64, hashlib, hmac, json, sys, time
-b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-now = int(time.time())
-head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-body = b64(json.dumps({"sub": sys.argv[2], "role": sys.argv[3], "iss": "galley", "iat": now, "exp": now + 3600}).encode())
-sig = b64(hmac.new(sys.argv[1].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
-print(f"{head}.{body}.{sig}")
-PY
-}
+start_app spin.toml 3921
 admin=$(jwt bench-admin admin)
 customer=$(jwt "$(python3 -c 'import uuid; print(uuid.uuid4())')" customer)
 base=http://127.0.0.1:3921

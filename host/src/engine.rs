@@ -83,16 +83,39 @@ pub fn start_epoch_ticker(engine: &Engine) {
         .expect("spawning the epoch ticker thread");
 }
 
-/// Arms a store's deadline: yield at every tick, trap once `timeout` has passed.
+/// How long a guest may compute without waiting for anything before it is throttled.
+/// Ordinary requests stay under it: an argon2 password check is a few tens of milliseconds.
+const CPU_BURST: Duration = Duration::from_millis(100);
+/// A throttled guest sleeps this long after each tick it runs: at most a fifth of a core.
+const THROTTLE_PAUSE: Duration = Duration::from_millis(40);
+
+/// Arms a store's deadline: yield at every tick, trap once `timeout` has passed. A guest that
+/// has computed for longer than [`CPU_BURST`] without a pause (epoch callbacks at most a few
+/// ticks apart: no long wait on a host call in between) is throttled, so a runaway loop or a
+/// memory bomb cannot take the cores from every other request while it waits for its deadline.
+/// `bench/isolation.sh` measures the effect; the burst is wall-clock time, so on a saturated
+/// machine a heavy request is throttled sooner.
 pub fn arm_deadline<T>(store: &mut Store<T>, timeout: Duration) {
     let started = Instant::now();
+    let mut burst_started = started;
+    let mut last_callback = started;
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
-        if started.elapsed() >= timeout {
-            Ok(UpdateDeadline::Interrupt)
-        } else {
-            Ok(UpdateDeadline::Yield(1))
+        let now = Instant::now();
+        if now.duration_since(started) >= timeout {
+            return Ok(UpdateDeadline::Interrupt);
         }
+        // Callbacks further apart than a few ticks mean the guest waited: a new burst.
+        if now.duration_since(last_callback) > EPOCH_TICK * 3 {
+            burst_started = now;
+        }
+        if now.duration_since(burst_started) < CPU_BURST {
+            last_callback = now;
+            return Ok(UpdateDeadline::Yield(1));
+        }
+        // The pause does not end the burst: the next callback is measured from its end.
+        last_callback = now + THROTTLE_PAUSE;
+        Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(THROTTLE_PAUSE))))
     });
 }
 

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Failure isolation: user-lookup and product-query under load (wrk, 16 connections each, at the
+# same time), first alone, then while a test-only component (tests/components/misbehave) traps,
+# loops until the request deadline and exhausts its memory on every request (one connection
+# each). Interleaved runs, medians; the report gives their error counts and the p99 ratio
+# faulted/alone. Writes bench/results/isolation.md.
+#
+#   bench/isolation.sh                   # 3 runs × 10 s each
+#   RUNS=5 DURATION=20 bench/isolation.sh
+#   SKIP_BUILD=1 bench/isolation.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-16}
+source bench/lib.sh
+GALLEY=${GALLEY_BIN:-target/release/galley}
+MIGRATE=${GALLEY_MIGRATE:-target/release/galley-migrate}
+PG_PORT=${GALLEY_TEST_PG_PORT:-54331}
+REDIS_PORT=${GALLEY_TEST_REDIS_PORT:-63791}
+export GALLEY_PG_PORT=$PG_PORT GALLEY_REDIS_PORT=$REDIS_PORT
+
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  make --no-print-directory build
+fi
+scripts/services.sh up test >/dev/null
+"$MIGRATE" --port "$PG_PORT" >/dev/null
+
+state=$(mktemp -d)
+raw=$(mktemp)
+pids=()
+# The app plus the failing component, beside spin.toml so its relative sources hold.
+manifest=spin.isolation-bench.$$.toml
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$state" "$raw" "$manifest"; }
+trap cleanup EXIT
+cat spin.toml - > "$manifest" <<'TOML'
+
+[[trigger.http]]
+route = "/_bench/misbehave/..."
+component = "e2e-misbehave"
+
+[component.e2e-misbehave]
+source = "target/wasm32-wasip2/release/e2e_misbehave.wasm"
+TOML
+
+# A 5 s deadline, so each looping request ends and another starts during a run.
+GALLEY_REQUEST_TIMEOUT_SECS=5 start_app "$manifest" 3931
+base=http://127.0.0.1:3931
+admin=$(jwt bench-admin admin)
+user=$(curl -sf "$base/api/v1/users" -H 'content-type: application/json' \
+  -d "{\"username\":\"bench$$\",\"password\":\"bench password\",\"mobile\":\"13800138000\"}" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+customer=$(jwt "$user" customer)
+product=$(curl -sf "$base/api/v1/products" -H "authorization: Bearer $admin" -H 'content-type: application/json' \
+  -d '{"name":"Benchmark tea","price":"3.10"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+
+# healthy_load SUFFIX: both routes at once, one wrk each (waited for by pid: a bare `wait`
+# would wait for galley too).
+healthy_load() {
+  wrk_run "user-lookup$1" "$base/api/v1/users/$user" "$CONNECTIONS" "$DURATION" "$raw" -H "authorization: Bearer $customer" &
+  local users=$!
+  wrk_run "product-query$1" "$base/api/v1/products/$product" "$CONNECTIONS" "$DURATION" "$raw" &
+  wait "$users" "$!"
+}
+
+for run in $(seq "$RUNS"); do
+  echo "run $run/$RUNS: alone" >&2
+  healthy_load ""
+  echo "run $run/$RUNS: beside a trapping, looping and memory-exhausting component" >&2
+  failing=()
+  for failure in ${FAILURES:-trap loop oom}; do
+    wrk -t1 -c1 -d"$((DURATION + 2))s" "$base/_bench/misbehave/$failure" >"$state/$failure.out" 2>&1 &
+    failing+=("$!")
+  done
+  sleep 1
+  healthy_load "+faults"
+  wait "${failing[@]}" || true
+done
+
+{
+  echo "# Failure isolation"
+  echo
+  echo "\`bench/isolation.sh\` (RUNS=$RUNS, DURATION=${DURATION}s, $CONNECTIONS connections per route, wrk -t2): user-lookup and product-query at the same time, alone and beside a component that traps, loops until the 5 s deadline and exhausts its 128 MiB on every request (one connection each). Medians of $RUNS interleaved runs; $(nproc) cores, $(date -u +%F)."
+  echo
+  median_table "$raw"
+  echo
+  for route in user-lookup product-query; do
+    alone=$(median_of "$raw" "$route" "$CONNECTIONS" 4)
+    faulted=$(median_of "$raw" "$route+faults" "$CONNECTIONS" 4)
+    python3 -c "import sys; print(f'- {sys.argv[1]}: p99 {float(sys.argv[3]):.1f} ms beside the failing component vs {float(sys.argv[2]):.1f} ms alone: **×{float(sys.argv[3])/float(sys.argv[2]):.1f}**')" "$route" "$alone" "$faulted"
+  done
+} > bench/results/isolation.md
+cat bench/results/isolation.md
