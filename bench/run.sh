@@ -9,3 +9,4 @@ bench/orders.sh
 bench/replicas.sh
 bench/files.sh
 bench/isolation.sh
+bench/reload.sh
