@@ -4,6 +4,7 @@
 
 mod catalog;
 mod files;
+mod grpc;
 mod manifest;
 mod migrations;
 mod openapi;
