@@ -6,13 +6,18 @@ RUNS=${RUNS:-5}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 mkdir -p bench/results
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 
-# wrk_run LABEL URL CONNECTIONS DURATION RAWFILE
+# need_command COMMAND PACKAGE: installs Debian's PACKAGE with apt when COMMAND is missing.
+need_command() {
+  command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }
+}
+need_command wrk wrk
+
+# wrk_run LABEL URL CONNECTIONS DURATION RAWFILE [wrk options, e.g. -H "authorization: …"]
 wrk_run() {
   local threads=2
   [ "$3" -lt 2 ] && threads=1
-  wrk -t$threads -c"$3" -d"${4}s" --latency "$2" | python3 -c '
+  wrk -t$threads -c"$3" -d"${4}s" --latency "${@:6}" "$2" | python3 -c '
 import re, sys
 text = sys.stdin.read()
 def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -21,6 +26,36 @@ p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", text); p99 = re.search(r"99%\s+([\d.
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 print(sys.argv[1], sys.argv[2], rps, ms(*p50.groups()), ms(*p99.groups()), errors.group(1) if errors else 0)
 ' "$1" "$3" >> "$5"
+}
+
+# prepare_app: builds (unless SKIP_BUILD=1), starts the test profile's services, migrates.
+prepare_app() {
+  if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    make --no-print-directory build
+  fi
+  scripts/services.sh up test >/dev/null
+  "${GALLEY_MIGRATE:-target/release/galley-migrate}" --port "${GALLEY_TEST_PG_PORT:-54331}" >/dev/null
+}
+
+# bench_workspace: sets $state (a temp folder) and $raw (a temp file for raw lines), both
+# removed on exit after every pid in $pids is killed.
+bench_workspace() {
+  state=$(mktemp -d)
+  raw=$(mktemp)
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$state" "$raw"' EXIT
+}
+
+# start_galley PORT [NAME=VALUE...]: `galley up` serving spin.toml on PORT against the test
+# profile's services (log in $state/galley-PORT.log), once it answers its health check.
+start_galley() {
+  local port=$1
+  shift
+  env GALLEY_LOG=warn SPIN_VARIABLE_DB_PORT="${GALLEY_TEST_PG_PORT:-54331}" "$@" \
+    "${GALLEY_BIN:-target/release/galley}" up --manifest spin.toml --listen 127.0.0.1:"$port" \
+    --runtime-config-file .data/test/runtime-config.toml --state-dir "$state/galley-$port" >"$state/galley-$port.log" 2>&1 &
+  pids+=("$!")
+  wait_http "http://127.0.0.1:$port/.well-known/spin/health"
 }
 
 # wait_http URL: until it answers 2xx (30 s at most)
