@@ -8,7 +8,8 @@ use crate::status::{Code, Status};
 /// default limit is 4 MiB, but nothing here needs more than this.
 pub const MAX_MESSAGE: usize = 16 * 1024;
 
-const PREFIX: usize = 5;
+/// The compressed flag and the length before each message.
+pub const PREFIX: usize = 5;
 const UNCOMPRESSED: u8 = 0;
 const COMPRESSED: u8 = 1;
 const WEB_TRAILERS: u8 = 0x80;

@@ -20,6 +20,7 @@ use galley_common::edge::http::{read_bytes, RequestInfo};
 use galley_common::edge::users_db;
 use galley_common::error::CommonError;
 use galley_common::method::Method;
+use galley_common::user_proto::UserResponse;
 use prost::Message;
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use spin_sdk::http_component;
@@ -65,7 +66,7 @@ async fn call(request: IncomingRequest, info: &RequestInfo) -> Result<Vec<u8>, S
     // An unknown method is refused before its body is read.
     let rpc = service::rpc(info.path())?;
     // The prefix and the message, nothing more.
-    let body = read_bytes(request, info, framing::MAX_MESSAGE + 5).await.map_err(CommonError::from)?;
+    let body = read_bytes(request, info, framing::MAX_MESSAGE + framing::PREFIX).await.map_err(CommonError::from)?;
     let message = framing::unary_message(&body)?;
     match rpc {
         Rpc::GetUserInfo => get_user_info(info, message).map(|response| response.encode_to_vec()),
@@ -74,7 +75,7 @@ async fn call(request: IncomingRequest, info: &RequestInfo) -> Result<Vec<u8>, S
 
 /// `GetUserInfo`: who is asking first (UNAUTHENTICATED says nothing about ids), then which user,
 /// then the same lookup as `GET /api/v1/users/:id`.
-fn get_user_info(info: &RequestInfo, message: &[u8]) -> Result<galley_common::user_proto::UserResponse, Status> {
+fn get_user_info(info: &RequestInfo, message: &[u8]) -> Result<UserResponse, Status> {
     let claims = endpoint::claims(info)?;
     let id = service::requested_user(message)?;
     let user = users_db::find_readable(&claims, &id)?.ok_or_else(service::not_found)?;
