@@ -14,37 +14,23 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-16}
 source bench/lib.sh
-GALLEY=${GALLEY_BIN:-target/release/galley}
-MIGRATE=${GALLEY_MIGRATE:-target/release/galley-migrate}
-PG_PORT=${GALLEY_TEST_PG_PORT:-54331}
-REDIS_PORT=${GALLEY_TEST_REDIS_PORT:-63791}
-export GALLEY_PG_PORT=$PG_PORT GALLEY_REDIS_PORT=$REDIS_PORT
-
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  make --no-print-directory build
-fi
-scripts/services.sh up test >/dev/null
-"$MIGRATE" --port "$PG_PORT" >/dev/null
-
-state=$(mktemp -d)
-raw=$(mktemp)
-pids=()
-# The app plus the failing component, beside spin.toml so its relative sources hold.
-manifest=spin.isolation-bench.$$.toml
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$state" "$raw" "$manifest"; }
-trap cleanup EXIT
-cat spin.toml - > "$manifest" <<'TOML'
+prepare_app
+bench_workspace
+# The app plus the failing component; sources made absolute, as the manifest lives in $state.
+BENCH_MANIFEST=$state/spin.toml
+sed "s#^source = \"target/#source = \"$PWD/target/#" spin.toml > "$BENCH_MANIFEST"
+cat >> "$BENCH_MANIFEST" <<TOML
 
 [[trigger.http]]
 route = "/_bench/misbehave/..."
 component = "e2e-misbehave"
 
 [component.e2e-misbehave]
-source = "target/wasm32-wasip2/release/e2e_misbehave.wasm"
+source = "$PWD/target/wasm32-wasip2/release/e2e_misbehave.wasm"
 TOML
 
 # A 5 s deadline, so each looping request ends and another starts during a run.
-GALLEY_REQUEST_TIMEOUT_SECS=5 start_app "$manifest" 3931
+start_galley 3931 GALLEY_REQUEST_TIMEOUT_SECS=5
 base=http://127.0.0.1:3931
 admin=$(jwt bench-admin admin)
 user=$(curl -sf "$base/api/v1/users" -H 'content-type: application/json' \

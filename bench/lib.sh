@@ -6,7 +6,12 @@ RUNS=${RUNS:-5}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 mkdir -p bench/results
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+
+# need_command COMMAND PACKAGE: installs Debian's PACKAGE with apt when COMMAND is missing.
+need_command() {
+  command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }
+}
+need_command wrk wrk
 
 # wrk_run LABEL URL CONNECTIONS DURATION RAWFILE [wrk options, e.g. -H "authorization: …"]
 wrk_run() {
@@ -21,6 +26,55 @@ p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", text); p99 = re.search(r"99%\s+([\d.
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 print(sys.argv[1], sys.argv[2], rps, ms(*p50.groups()), ms(*p99.groups()), errors.group(1) if errors else 0)
 ' "$1" "$3" >> "$5"
+}
+
+# prepare_app: builds (unless SKIP_BUILD=1), starts the test profile's services, migrates.
+prepare_app() {
+  if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    make --no-print-directory build
+  fi
+  GALLEY_PG_PORT="${GALLEY_TEST_PG_PORT:-54331}" GALLEY_REDIS_PORT="${GALLEY_TEST_REDIS_PORT:-63791}" \
+    scripts/services.sh up test >/dev/null
+  "${GALLEY_MIGRATE:-target/release/galley-migrate}" --port "${GALLEY_TEST_PG_PORT:-54331}" >/dev/null
+}
+
+# bench_workspace: sets $state (a temp folder) and $raw (a temp file for raw lines), both
+# removed on exit after every pid in $pids is killed.
+bench_workspace() {
+  state=$(mktemp -d)
+  raw=$(mktemp)
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$state" "$raw"' EXIT
+}
+
+# The signing secret of this run's app; `jwt` signs tokens with it.
+bench_secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+# start_galley PORT [NAME=VALUE...]: `galley up` serving ${BENCH_MANIFEST:-spin.toml} on PORT
+# against the test profile's services, with this run's secret and any extra environment (log
+# in $state/galley-PORT.log), once it answers its health check.
+start_galley() {
+  local port=$1
+  shift
+  env GALLEY_LOG=warn SPIN_VARIABLE_DB_PORT="${GALLEY_TEST_PG_PORT:-54331}" \
+    SPIN_VARIABLE_REDIS_PORT="${GALLEY_TEST_REDIS_PORT:-63791}" SPIN_VARIABLE_AUTH_SECRET="$bench_secret" "$@" \
+    "${GALLEY_BIN:-target/release/galley}" up --manifest "${BENCH_MANIFEST:-spin.toml}" --listen 127.0.0.1:"$port" \
+    --runtime-config-file .data/test/runtime-config.toml --state-dir "$state/galley-$port" >"$state/galley-$port.log" 2>&1 &
+  pids+=("$!")
+  wait_http "http://127.0.0.1:$port/.well-known/spin/health"
+}
+
+# jwt SUB ROLE: an HS256 token signed with this run's secret, as auth-token issues them.
+jwt() {
+  python3 - "$bench_secret" "$1" "$2" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+now = int(time.time())
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps({"sub": sys.argv[2], "role": sys.argv[3], "iss": "galley", "iat": now, "exp": now + 3600}).encode())
+sig = b64(hmac.new(sys.argv[1].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+print(f"{head}.{body}.{sig}")
+PY
 }
 
 # wait_http URL: until it answers 2xx (30 s at most)
@@ -47,32 +101,4 @@ PY
 # median_of RAWFILE LABEL CONNECTIONS COLUMN
 median_of() {
   python3 -c 'import statistics,sys; rows=[l.split() for l in open(sys.argv[1]) if l.strip()]; print(statistics.median(float(r[int(sys.argv[4])]) for r in rows if r[0]==sys.argv[2] and r[1]==sys.argv[3]))' "$@"
-}
-
-# The app benches (orders, isolation) run the whole app on the test profile's services, with a
-# signing secret made per run. Callers set GALLEY, PG_PORT, REDIS_PORT, state (a temp dir) and
-# pids (an array their cleanup kills).
-bench_secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-
-# start_app MANIFEST PORT: galley serving MANIFEST on 127.0.0.1:PORT, healthy on return.
-start_app() {
-  env GALLEY_LOG=warn SPIN_VARIABLE_DB_PORT="$PG_PORT" SPIN_VARIABLE_REDIS_PORT="$REDIS_PORT" \
-    SPIN_VARIABLE_AUTH_SECRET="$bench_secret" \
-    "$GALLEY" up --manifest "$1" --listen 127.0.0.1:"$2" \
-    --runtime-config-file .data/test/runtime-config.toml --state-dir "$state/galley" >>"$state/galley.log" 2>&1 &
-  pids+=("$!")
-  wait_http "http://127.0.0.1:$2/.well-known/spin/health"
-}
-
-# jwt SUB ROLE: an HS256 token signed with this run's secret, as auth-token issues them.
-jwt() {
-  python3 - "$bench_secret" "$1" "$2" <<'PY'
-import base64, hashlib, hmac, json, sys, time
-b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-now = int(time.time())
-head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-body = b64(json.dumps({"sub": sys.argv[2], "role": sys.argv[3], "iss": "galley", "iat": now, "exp": now + 3600}).encode())
-sig = b64(hmac.new(sys.argv[1].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
-print(f"{head}.{body}.{sig}")
-PY
 }

@@ -13,25 +13,9 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-32}
 source bench/lib.sh
-GALLEY=${GALLEY_BIN:-target/release/galley}
-MIGRATE=${GALLEY_MIGRATE:-target/release/galley-migrate}
-PG_PORT=${GALLEY_TEST_PG_PORT:-54331}
-REDIS_PORT=${GALLEY_TEST_REDIS_PORT:-63791}
-export GALLEY_PG_PORT=$PG_PORT GALLEY_REDIS_PORT=$REDIS_PORT
-
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  make --no-print-directory build
-fi
-scripts/services.sh up test >/dev/null
-"$MIGRATE" --port "$PG_PORT" >/dev/null
-
-state=$(mktemp -d)
-raw=$(mktemp)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$state" "$raw"; }
-trap cleanup EXIT
-
-start_app spin.toml 3921
+prepare_app
+bench_workspace
+start_galley 3921
 admin=$(jwt bench-admin admin)
 customer=$(jwt "$(python3 -c 'import uuid; print(uuid.uuid4())')" customer)
 base=http://127.0.0.1:3921
@@ -83,7 +67,7 @@ for i in $(seq "$RUNS"); do
   wrk_script_run order-create "$base/api/v1/orders" "$state/create.lua"
   wrk_script_run order-query "$base/api/v1/orders/$order" "$state/read.lua"
 done
-not_completed=$(psql -h 127.0.0.1 -p "$PG_PORT" -U galley -d orders -Atc \
+not_completed=$(psql -h 127.0.0.1 -p "${GALLEY_TEST_PG_PORT:-54331}" -U galley -d orders -Atc \
   "SELECT count(*) FROM orders WHERE saga_state NOT IN ('completed','cancelled')")
 
 {

@@ -10,3 +10,4 @@ bench/replicas.sh
 bench/files.sh
 bench/isolation.sh
 bench/reload.sh
+bench/grpc.sh

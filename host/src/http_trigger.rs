@@ -16,7 +16,8 @@ use http::header::{HeaderName, HeaderValue, HOST};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::KeyValue;
@@ -64,8 +65,11 @@ pub async fn serve(
     // a pool of instances run dry, or a 500.
     let in_progress = Arc::new(Semaphore::new(options.max_concurrent_requests));
     let graceful = GracefulShutdown::new();
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.keep_alive(true);
+    // HTTP/1.1 and cleartext HTTP/2 with prior knowledge on the same port, told apart by the
+    // connection's first bytes (the h2 preface), as Spin 4 serves them. h2 streams run on
+    // the tokio executor; trailers travel as body frames both ways.
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().keep_alive(true);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -91,7 +95,7 @@ pub async fn serve(
             let in_progress = in_progress.clone();
             async move { Ok::<_, Infallible>(handle_inbound(&app, &in_progress, request, peer).await) }
         });
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -168,7 +172,11 @@ async fn run_inbound(app: &Arc<App>, request: Request<Incoming>, peer: SocketAdd
     let trace = TraceContext::continue_or_start(header_str(request.headers(), "traceparent"));
     let idle = app.limits.body_idle_timeout;
     let request = request.map(|body| IdleTimeout::new(body.map_err(wasmtime_wasi_http::Error::from), idle).boxed_unsync());
-    let authority = header_str(request.headers(), HOST.as_str()).unwrap_or("localhost").to_string();
+    // HTTP/2 names the authority in `:authority` (the URI), not in a `host` header.
+    let authority = header_str(request.headers(), HOST.as_str())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("localhost")
+        .to_string();
     let (component, response) = dispatch(app, request, peer, &authority, trace).await;
     let status = response.status().as_u16();
     telemetry::record(|| SpanRecord {

@@ -259,6 +259,12 @@ pub fn spawn_app_with(options: HostOptions) -> TestApp {
     TestApp { base: host.base(), http: client(), host }
 }
 
+/// A host of its own whose databases are down: its `db_port` is a port where nothing listens.
+pub fn spawn_app_with_databases_down() -> TestApp {
+    let dead_port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    spawn_app_with(HostOptions { env: vec![("SPIN_VARIABLE_DB_PORT".into(), dead_port.to_string())], ..HostOptions::default() })
+}
+
 /// `n` replicas of their own behind a balancer of their own; the app's base is the balancer.
 pub fn spawn_replicas(n: usize, options: HostOptions) -> TestApp {
     let host = Arc::new(Serving::Balanced(Replicas::start(n, &options)));

@@ -350,11 +350,7 @@ async fn error_details_speak_json_never_rust() {
 
 #[tokio::test]
 async fn a_database_outage_is_a_fast_503_that_says_when_to_retry() {
-    let dead_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
-    let app = spawn_app_with(HostOptions {
-        env: vec![("SPIN_VARIABLE_DB_PORT".into(), dead_port.to_string())],
-        ..HostOptions::default()
-    });
+    let app = spawn_app_with_databases_down();
     let resp = app.token("nobody_at_all", "a-good-password").await;
     let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
     assert_problem(resp, 503).await;

@@ -8,6 +8,7 @@ pub mod orders_db;
 pub mod pg;
 pub mod redis;
 pub mod time;
+pub mod users_db;
 
 /// A component variable, or a configuration error naming it (a 500: the deployment is wrong).
 pub fn variable(name: &str) -> Result<String, crate::error::ConfigError> {

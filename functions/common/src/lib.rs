@@ -25,6 +25,8 @@ pub mod inventory;
 pub mod orders;
 pub mod payments;
 pub mod users;
+#[cfg(feature = "grpc")]
+pub mod user_proto;
 
 #[cfg(feature = "spin")]
 pub mod edge;

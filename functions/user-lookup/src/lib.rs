@@ -3,11 +3,10 @@
 
 pub mod domain;
 
-use galley_common::edge::endpoint::{database, Request};
-use galley_common::edge::{http::json, pg};
+use galley_common::edge::endpoint::Request;
+use galley_common::edge::{http::json, users_db};
 use galley_common::ids::UserId;
 use galley_common::method::Method;
-use galley_common::users::{User, USER_COLUMNS};
 use spin_sdk::http::Response;
 
 use domain::LookupError;
@@ -19,10 +18,6 @@ async fn serve(req: Request) -> Result<Response, LookupError> {
     let claims = req.claims()?;
     // A malformed id is the same 404 as a missing one: nothing about ids is revealed.
     let id = UserId::parse(req.param("id")).map_err(|_| LookupError::NotFound)?;
-    if !claims.may_read_user(&id) {
-        return Err(LookupError::NotFound);
-    }
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = CAST($1::text AS uuid)");
-    let user = pg::query_opt::<User>(&database()?, &sql, &[(&id).into()])?.ok_or(LookupError::NotFound)?;
+    let user = users_db::find_readable(&claims, &id)?.ok_or(LookupError::NotFound)?;
     Ok(json(200, &user))
 }

@@ -7,6 +7,7 @@ mod support;
 
 mod conformance;
 mod core_module;
+mod http2;
 mod isolation;
 mod key_value;
 mod mqtt;

@@ -109,8 +109,7 @@ impl Request {
 
     /// The claims of the request's valid bearer token: 401 without one.
     pub fn claims(&self) -> Result<Claims, CommonError> {
-        let token = auth::bearer_token(self.header("authorization"))?;
-        Ok(auth::verify(token, auth_secret()?.as_bytes())?)
+        claims(&self.info)
     }
 
     /// The claims of a valid admin token: 401 without a valid token, 403 with another's.
@@ -122,6 +121,13 @@ impl Request {
         // Taken twice would be a bug in the handler; it reads as an unreadable body.
         self.body.take().ok_or(BodyError::Unreadable)
     }
+}
+
+/// The claims of a request head's valid bearer token (`authorization`): 401 without one. For
+/// handlers outside the kit (gRPC), which read the same tokens.
+pub fn claims(info: &RequestInfo) -> Result<Claims, CommonError> {
+    let token = auth::bearer_token(info.header("authorization"))?;
+    Ok(auth::verify(token, auth_secret()?.as_bytes())?)
 }
 
 /// The signing key for bearer tokens, from the component's `auth_secret` variable.

@@ -19,11 +19,35 @@
 //! | `/trap`, `/loop`, `/oom`, `/log` | misbehaviour and stdout/stderr capture |
 
 use serde_json::{json, Map, Value};
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::conversions::TryFromIncomingRequest;
+use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_sdk::pg4::{self, DbValue, ParameterValue, RangeBoundKind};
 
+/// Takes wasi:http's own request and outparam, because trailers exist only there: the SDK's
+/// buffered `Request`/`Response` have none.
 #[http_component]
+async fn entry(request: IncomingRequest, response_out: ResponseOutparam) {
+    let path_info = request.headers().get(&"spin-path-info".to_string()).concat();
+    if path_info == b"/stream-echo" {
+        return stream_echo(request, response_out);
+    }
+    let response = match Request::try_from_incoming_request(request).await {
+        Ok(request) => handle(request).await.unwrap_or_else(|error| text(500, format!("{error:#}"))),
+        Err(error) => text(400, format!("{error:?}")),
+    };
+    let mut response = response;
+    let body = std::mem::take(response.body_mut());
+    match OutgoingResponse::try_from(response) {
+        Ok(outgoing) => {
+            if let Err(error) = response_out.set_with_body(outgoing, body).await {
+                eprintln!("could not send the response: {error}");
+            }
+        }
+        Err(error) => eprintln!("could not convert the response: {error}"),
+    }
+}
+
 async fn handle(request: Request) -> anyhow::Result<Response> {
     // Dispatch on what the route's wildcard matched, so the same probe works under any
     // prefix and through service chaining (where the whole path is the path info).
@@ -557,4 +581,74 @@ fn tcp(query: &str) -> Response {
         }
     }
     json_response(200, json!({ "echo": String::from_utf8_lossy(&echoed) }))
+}
+
+// ---------------------------------------------------------------- streaming and trailers
+
+/// Echoes the body chunk by chunk (never holding it whole, so any size passes), then the
+/// request's trailers as response trailers with `x-echo-bytes` added. A failed read drops the
+/// response body unfinished, which the host reports to the client as a broken body.
+fn stream_echo(request: IncomingRequest, response_out: ResponseOutparam) {
+    // spin-sdk 5.2 re-exports no `IncomingBody`; `finish` (which yields the trailers) lives on
+    // the WIT binding its `IncomingRequest::consume` returns.
+    use spin_sdk::wit::wasi::http0_2_0::types::IncomingBody;
+    use wasi::io::streams::StreamError;
+
+    let Ok(body) = request.consume() else {
+        return eprintln!("stream-echo: the request body was already consumed");
+    };
+    let Ok(input) = body.stream() else {
+        return eprintln!("stream-echo: no request body stream");
+    };
+    // HTTP/1.1 sends only the trailers the response's `trailer` header names: those the request
+    // declared it would send, and the probe's own.
+    let mut declared = request.headers().get(&"trailer".to_string()).concat();
+    declared.extend_from_slice(if declared.is_empty() { b"x-echo-bytes" } else { b", x-echo-bytes" });
+    let headers = Fields::from_list(&[
+        ("content-type".to_string(), b"application/octet-stream".to_vec()),
+        ("trailer".to_string(), declared),
+    ]);
+    let response = OutgoingResponse::new(headers.expect("a valid header"));
+    let (Ok(outgoing), Ok(())) = (response.body(), response.set_status_code(200)) else {
+        return eprintln!("stream-echo: no response body");
+    };
+    response_out.set(response);
+    let Ok(output) = outgoing.write() else {
+        return eprintln!("stream-echo: the response body is not writable");
+    };
+    let mut total: u64 = 0;
+    loop {
+        match input.blocking_read(64 * 1024) {
+            Ok(chunk) => {
+                total += chunk.len() as u64;
+                // blocking-write-and-flush takes at most 4096 bytes a call.
+                for piece in chunk.chunks(4096) {
+                    if let Err(error) = output.blocking_write_and_flush(piece) {
+                        return eprintln!("stream-echo: write failed: {error:?}");
+                    }
+                }
+            }
+            Err(StreamError::Closed) => break,
+            Err(error) => return eprintln!("stream-echo: read failed: {error:?}"),
+        }
+    }
+    drop(input);
+    let future = IncomingBody::finish(body);
+    future.subscribe().block();
+    let trailers = match future.get() {
+        Some(Ok(Ok(Some(trailers)))) => trailers.entries(),
+        Some(Ok(Ok(None))) => Vec::new(),
+        other => return eprintln!("stream-echo: reading the trailers failed: {other:?}"),
+    };
+    drop(output);
+    let mut echoed = trailers;
+    echoed.push(("x-echo-bytes".to_string(), total.to_string().into_bytes()));
+    match Fields::from_list(&echoed) {
+        Ok(response_trailers) => {
+            if let Err(error) = OutgoingBody::finish(outgoing, Some(response_trailers)) {
+                eprintln!("stream-echo: finishing the body failed: {error:?}");
+            }
+        }
+        Err(error) => eprintln!("stream-echo: trailers refused: {error:?}"),
+    }
 }
