@@ -4,6 +4,7 @@
 
 mod catalog;
 mod files;
+mod gateway;
 mod manifest;
 mod migrations;
 mod openapi;
