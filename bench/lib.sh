@@ -8,11 +8,13 @@ CONNECTIONS=${CONNECTIONS:-64}
 mkdir -p bench/results
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 
-# wrk_run LABEL URL CONNECTIONS DURATION RAWFILE
+# wrk_run LABEL URL CONNECTIONS DURATION RAWFILE [LUA_SCRIPT]
 wrk_run() {
   local threads=2
   [ "$3" -lt 2 ] && threads=1
-  wrk -t$threads -c"$3" -d"${4}s" --latency "$2" | python3 -c '
+  local script=()
+  [ -n "${6:-}" ] && script=(-s "$6")
+  wrk -t$threads -c"$3" -d"${4}s" --latency "${script[@]}" "$2" | python3 -c '
 import re, sys
 text = sys.stdin.read()
 def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -47,4 +49,29 @@ PY
 # median_of RAWFILE LABEL CONNECTIONS COLUMN
 median_of() {
   python3 -c 'import statistics,sys; rows=[l.split() for l in open(sys.argv[1]) if l.strip()]; print(statistics.median(float(r[int(sys.argv[4])]) for r in rows if r[0]==sys.argv[2] and r[1]==sys.argv[3]))' "$@"
+}
+
+# start_galley PORT SECRET STATE_DIR: `galley up` with spin.toml on 127.0.0.1:PORT against the
+# test profile's Postgres and Redis (PG_PORT, REDIS_PORT), in the background (its pid appended
+# to the caller's `pids` array), and waits until it answers.
+start_galley() {
+  env GALLEY_LOG=warn SPIN_VARIABLE_DB_PORT="$PG_PORT" SPIN_VARIABLE_REDIS_PORT="$REDIS_PORT" \
+    SPIN_VARIABLE_AUTH_SECRET="$2" \
+    "${GALLEY_BIN:-target/release/galley}" up --manifest spin.toml --listen 127.0.0.1:"$1" \
+    --runtime-config-file .data/test/runtime-config.toml --state-dir "$3/galley" >"$3/galley.log" 2>&1 &
+  pids+=("$!")
+  wait_http "http://127.0.0.1:$1/.well-known/spin/health"
+}
+
+# jwt SECRET SUB ROLE: an HS256 bearer token signed with SECRET, as auth-token issues them.
+jwt() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+now = int(time.time())
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps({"sub": sys.argv[2], "role": sys.argv[3], "iss": "galley", "iat": now, "exp": now + 3600}).encode())
+sig = b64(hmac.new(sys.argv[1].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+print(f"{head}.{body}.{sig}")
+PY
 }

@@ -32,27 +32,10 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-env GALLEY_LOG=warn SPIN_VARIABLE_DB_PORT="$PG_PORT" SPIN_VARIABLE_REDIS_PORT="$REDIS_PORT" \
-  SPIN_VARIABLE_AUTH_SECRET="$secret" \
-  "$GALLEY" up --manifest spin.toml --listen 127.0.0.1:3921 \
-  --runtime-config-file .data/test/runtime-config.toml --state-dir "$state/galley" >"$state/galley.log" 2>&1 &
-pids+=("$!")
-wait_http "http://127.0.0.1:3921/.well-known/spin/health"
+start_galley 3921 "$secret" "$state"
 
-# HS256 tokens signed with this run's secret, as auth-token issues them.
-jwt() { # sub role
-  python3 - "$secret" "$1" "$2" <<'PY'
-import base64, hashlib, hmac, json, sys, time
-b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-now = int(time.time())
-head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-body = b64(json.dumps({"sub": sys.argv[2], "role": sys.argv[3], "iss": "galley", "iat": now, "exp": now + 3600}).encode())
-sig = b64(hmac.new(sys.argv[1].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
-print(f"{head}.{body}.{sig}")
-PY
-}
-admin=$(jwt bench-admin admin)
-customer=$(jwt "$(python3 -c 'import uuid; print(uuid.uuid4())')" customer)
+admin=$(jwt "$secret" bench-admin admin)
+customer=$(jwt "$secret" "$(python3 -c 'import uuid; print(uuid.uuid4())')" customer)
 base=http://127.0.0.1:3921
 product=$(curl -sf "$base/api/v1/products" -H "authorization: Bearer $admin" -H 'content-type: application/json' \
   -d '{"name":"Benchmark coffee","price":"2.50"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
@@ -85,17 +68,7 @@ wrk.headers["authorization"] = "Bearer $customer"
 LUA
 
 # wrk_run with a script: LABEL URL SCRIPT
-wrk_script_run() {
-  wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$3" "$2" | python3 -c '
-import re, sys
-text = sys.stdin.read()
-def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", text); p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", text)
-errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-print(sys.argv[1], sys.argv[2], rps, ms(*p50.groups()), ms(*p99.groups()), errors.group(1) if errors else 0)
-' "$1" "$CONNECTIONS" >> "$raw"
-}
+wrk_script_run() { wrk_run "$1" "$2" "$CONNECTIONS" "$DURATION" "$raw" "$3"; }
 wrk -t2 -c"$CONNECTIONS" -d2s -s "$state/create.lua" "$base/api/v1/orders" >/dev/null   # warm-up
 for i in $(seq "$RUNS"); do
   echo "run $i/$RUNS"

@@ -8,3 +8,4 @@ bench/product_query.sh
 bench/orders.sh
 bench/replicas.sh
 bench/files.sh
+bench/gateway.sh

@@ -11,7 +11,7 @@ use galley_common::body::{self, BodyError};
 use galley_common::edge::client::Client;
 use galley_common::edge::endpoint::auth_secret;
 use galley_common::edge::http::{read_bytes, RequestInfo};
-use galley_common::edge::time::yield_now;
+use galley_common::edge::time::next_turn;
 use galley_common::error::CommonError;
 use galley_common::ids::UserId;
 use galley_common::method::Method;
@@ -164,7 +164,7 @@ impl Backend for Chained {
     }
 
     fn next_turn(&self) -> BoxFuture<'static, ()> {
-        yield_now().boxed()
+        next_turn().boxed()
     }
 }
 

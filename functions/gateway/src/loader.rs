@@ -4,8 +4,9 @@
 //!
 //! async-graphql's own `DataLoader` cannot be used here: it waits for its batch window with a
 //! timer that is `unimplemented!()` on wasm32. This one waits for [`Backend::next_turn`]
-//! instead: on Spin that is a clock pollable ready at once, so every resolver the executor can
-//! run before it next waits on the host registers its id first, and the batch is sent then.
+//! instead (on Spin, `galley_common::edge::time::next_turn`: ready only after the executor has
+//! run everything it could and waited on the host once), so every resolver that can run before
+//! then registers its id first, and the batch is sent after.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
