@@ -75,3 +75,20 @@ sig = b64(hmac.new(sys.argv[1].encode(), f"{head}.{body}".encode(), hashlib.sha2
 print(f"{head}.{body}.{sig}")
 PY
 }
+
+# bench_prepare: builds (unless SKIP_BUILD=1), starts the test profile's services and migrates
+# (PG_PORT), then sets `state` (a temp dir), `raw` (a temp file for wrk_run), `pids` (for
+# start_galley) and `secret` (this run's auth_secret). At exit every pid is stopped and both
+# temp paths removed.
+bench_prepare() {
+  if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    make --no-print-directory build
+  fi
+  scripts/services.sh up test >/dev/null
+  "${GALLEY_MIGRATE:-target/release/galley-migrate}" --port "$PG_PORT" >/dev/null
+  state=$(mktemp -d)
+  raw=$(mktemp)
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$state" "$raw"' EXIT
+  secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+}

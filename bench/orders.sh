@@ -13,25 +13,11 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-32}
 source bench/lib.sh
-GALLEY=${GALLEY_BIN:-target/release/galley}
-MIGRATE=${GALLEY_MIGRATE:-target/release/galley-migrate}
 PG_PORT=${GALLEY_TEST_PG_PORT:-54331}
 REDIS_PORT=${GALLEY_TEST_REDIS_PORT:-63791}
 export GALLEY_PG_PORT=$PG_PORT GALLEY_REDIS_PORT=$REDIS_PORT
 
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  make --no-print-directory build
-fi
-scripts/services.sh up test >/dev/null
-"$MIGRATE" --port "$PG_PORT" >/dev/null
-
-state=$(mktemp -d)
-raw=$(mktemp)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$state" "$raw"; }
-trap cleanup EXIT
-
-secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+bench_prepare
 start_galley 3921 "$secret" "$state"
 
 admin=$(jwt "$secret" bench-admin admin)
