@@ -22,6 +22,8 @@ pub const MAX_BATCH: usize = 100;
 
 type Found = Arc<HashMap<i64, Product>>;
 type Batch = Shared<BoxFuture<'static, Result<Found, Failure>>>;
+/// The ids a batch will ask for; `None` once it has taken them and sent its call.
+type Pending = Arc<Mutex<Option<Vec<i64>>>>;
 
 /// One per GraphQL request: it remembers what it read, so a product named twice is read once.
 pub struct ProductLoader {
@@ -34,7 +36,7 @@ struct State {
     /// The batch every id asked for so far is (or was) read in.
     batches: HashMap<i64, Batch>,
     /// The batch still collecting ids, with the ids it will ask for; `None` inside once sent.
-    open: Option<(Arc<Mutex<Option<Vec<i64>>>>, Batch)>,
+    open: Option<(Pending, Batch)>,
 }
 
 /// `GET /api/v1/products?ids=` answers `{items}`: the products that exist, unknown ids left out.
@@ -66,7 +68,7 @@ impl ProductLoader {
             Some(batch.clone())
         });
         let batch = joined.unwrap_or_else(|| {
-            let ids = Arc::new(Mutex::new(Some(vec![id])));
+            let ids: Pending = Arc::new(Mutex::new(Some(vec![id])));
             let batch = self.start(ids.clone());
             state.open = Some((ids, batch.clone()));
             batch
@@ -76,7 +78,7 @@ impl ProductLoader {
     }
 
     /// A batch that waits one turn for more ids, then reads them all in one call.
-    fn start(&self, ids: Arc<Mutex<Option<Vec<i64>>>>) -> Batch {
+    fn start(&self, ids: Pending) -> Batch {
         let backend = self.backend.clone();
         async move {
             backend.next_turn().await;
