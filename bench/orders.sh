@@ -50,17 +50,7 @@ wrk.headers["authorization"] = "Bearer $customer"
 LUA
 
 # wrk_run with a script: LABEL URL SCRIPT
-wrk_script_run() {
-  wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$3" "$2" | python3 -c '
-import re, sys
-text = sys.stdin.read()
-def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", text); p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", text)
-errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-print(sys.argv[1], sys.argv[2], rps, ms(*p50.groups()), ms(*p99.groups()), errors.group(1) if errors else 0)
-' "$1" "$CONNECTIONS" >> "$raw"
-}
+wrk_script_run() { wrk_run "$1" "$2" "$CONNECTIONS" "$DURATION" "$raw" -s "$3"; }
 wrk -t2 -c"$CONNECTIONS" -d2s -s "$state/create.lua" "$base/api/v1/orders" >/dev/null   # warm-up
 for i in $(seq "$RUNS"); do
   echo "run $i/$RUNS"

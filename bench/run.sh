@@ -11,3 +11,4 @@ bench/files.sh
 bench/isolation.sh
 bench/reload.sh
 bench/grpc.sh
+bench/gateway.sh

@@ -291,8 +291,9 @@ MUTATIONS = [
      lambda o: rename(o["spec"], "rules", "rule"), "'rule' was unexpected"),
     ("payment left out of the order path", "SpinApp", "galley-orders",
      lambda o: o["spec"]["components"].remove("payment"), "order-create chains to payment"),
-    ("the order routes sent to the read path", "Ingress", "galley",
-     lambda o: o["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"].__setitem__("name", "galley-web"), "does not run order-query"),
+    # (Not galley-web: it runs order-query too, for the GraphQL gateway's reads.)
+    ("the order routes sent to the events app", "Ingress", "galley",
+     lambda o: o["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"].__setitem__("name", "galley-events"), "does not run order-query"),
     ("auth_secret as a plain value", "SpinApp", "galley-web",
      lambda o: o["spec"]["variables"].__setitem__(0, {"name": "auth_secret", "value": "x" * 32}), "must come from a Secret"),
     ("a readiness probe off Spin's health route", "SpinApp", "galley-web",

@@ -590,3 +590,20 @@ async fn every_product_has_one_url() {
     assert_problem(app.send(reqwest::Method::PUT, &restock, Some(&token(Role::Admin)), Some(json!({"on_hand": 1}))).await, 400).await;
     assert_problem(app.send(reqwest::Method::GET, &format!("/api/v1/products?after=0{id}"), None, None).await, 400).await;
 }
+
+#[tokio::test]
+async fn a_batch_read_answers_the_products_that_exist_in_id_order() {
+    let app = spawn_app();
+    let (a, b) = (id_of(&app.create_product("1.50").await), id_of(&app.create_product("2.50").await));
+    let resp = app.send(reqwest::Method::GET, &format!("/api/v1/products?ids={b},999999999,{a},{b}"), None, None).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    let items = body["items"].as_array().expect("items");
+    assert_eq!(items.iter().map(id_of).collect::<Vec<_>>(), vec![a, b], "{body}");
+    assert_eq!(items[0]["price"], "1.50");
+    assert!(body.get("next_after").is_none(), "a batch is not a page: {body}");
+    for bad in ["ids=", "ids=1,x", "ids=0", &format!("ids={}", (1..=101).map(|n| n.to_string()).collect::<Vec<_>>().join(","))] {
+        let resp = app.send(reqwest::Method::GET, &format!("/api/v1/products?{bad}"), None, None).await;
+        assert_problem(resp, 400).await;
+    }
+}

@@ -4,6 +4,7 @@
 
 mod catalog;
 mod files;
+mod gateway;
 mod grpc;
 mod isolation;
 mod manifest;

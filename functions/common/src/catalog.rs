@@ -23,7 +23,7 @@ pub fn item_path(id: ProductId) -> String {
 /// The id segment of an item path, whether the request came through the router (which also
 /// matched it as `:id`) or by service chaining (which matches no route parameters).
 pub fn item_segment(path: &str) -> &str {
-    path.strip_prefix(COLLECTION).and_then(|rest| rest.strip_prefix('/')).unwrap_or("")
+    crate::ids::item_segment(COLLECTION, path)
 }
 
 /// A product row. The price travels as a decimal string (`"12.50"`), never a float.

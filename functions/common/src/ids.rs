@@ -7,6 +7,13 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The id segment of an item path `<collection>/<id>`, whether the request came through the
+/// router (which also matched it as `:id`) or by service chaining (which matches no route
+/// parameters); empty for the collection itself or any other path.
+pub fn item_segment<'a>(collection: &str, path: &'a str) -> &'a str {
+    path.strip_prefix(collection).and_then(|rest| rest.strip_prefix('/')).unwrap_or("")
+}
+
 /// What kind of id a text failed to be, for the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdKind {

@@ -24,6 +24,10 @@ pub struct User {
 pub const USER_COLUMNS: &str =
     "id::text AS id, username, mobile, role, to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at";
 
+/// The public collection route; a user is `<COLLECTION>/<id>` (user-lookup, also to other
+/// functions by service chaining).
+pub const COLLECTION: &str = "/api/v1/users";
+
 pub const USERNAME_MIN: usize = 3;
 pub const USERNAME_MAX: usize = 32;
 pub const PASSWORD_MIN: usize = 8;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use galley_common::auth::Role;
 use galley_common::edge::endpoint::{database, Request};
 use galley_common::edge::{http::json, orders_db};
-use galley_common::ids::OrderId;
+use galley_common::ids::{item_segment, OrderId};
 use galley_common::method::Method;
 use galley_common::orders::{Order, COLLECTION, CREATE_COMPONENT};
 use serde::Serialize;
@@ -27,7 +27,8 @@ galley_common::http_endpoint!(serve);
 const CREATE_TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn serve(mut req: Request) -> Result<Response, QueryError> {
-    let id = req.param("id").to_owned();
+    // From the path, not the `:id` match: the gateway calls this by service chaining too.
+    let id = item_segment(COLLECTION, req.path()).to_owned();
     if id.is_empty() {
         req.allow(&[Method::Get, Method::Post])?;
         if req.method == Method::Post {

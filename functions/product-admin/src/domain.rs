@@ -205,6 +205,25 @@ impl Page {
     }
 }
 
+/// `?ids=3,1,7`: a batch read of the products with these ids (the GraphQL gateway reads all
+/// the products of an answer's order lines in one call). `None` when the query has no `ids`
+/// (a listing page then). 1 to [`query::MAX_LIMIT`] ids, each a product id; repeats are read once.
+pub fn batch_ids(raw: &str) -> Result<Option<Vec<ProductId>>, AdminError> {
+    let Some((_, list)) = query::pairs(raw).find(|(key, _)| *key == "ids") else {
+        return Ok(None);
+    };
+    let mut ids = list
+        .split(',')
+        .map(|id| ProductId::parse(id).map_err(|e| AdminError::BadQuery(format!("ids: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    ids.sort_by_key(|id| id.get());
+    ids.dedup();
+    if ids.len() > query::MAX_LIMIT as usize {
+        return Err(AdminError::BadQuery(format!("ids: at most {} ids at a time", query::MAX_LIMIT)));
+    }
+    Ok(Some(ids))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +234,18 @@ mod tests {
         validate_price(&AmountText::Text(s.into())).map(|d| d.to_string())
     }
 
+
+    #[test]
+    fn batch_ids_are_1_to_100_product_ids() {
+        assert_eq!(batch_ids("limit=5").unwrap(), None);
+        let ids = batch_ids("ids=3,1,3").unwrap().unwrap();
+        assert_eq!(ids.iter().map(|id| id.get()).collect::<Vec<_>>(), vec![1, 3]);
+        let hundred: Vec<String> = (1..=100).map(|n| n.to_string()).collect();
+        assert_eq!(batch_ids(&format!("ids={}", hundred.join(","))).unwrap().unwrap().len(), 100);
+        for bad in ["ids=", "ids=1,,2", "ids=0", "ids=01", "ids=x", &format!("ids={},101", hundred.join(","))] {
+            assert_eq!(batch_ids(bad).unwrap_err().status(), 400, "{bad}");
+        }
+    }
 
     #[test]
     fn targets() {

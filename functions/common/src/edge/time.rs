@@ -60,3 +60,49 @@ impl Future for YieldNow {
         Poll::Pending
     }
 }
+
+/// A future that is ready once Spin's executor has polled everything that could run and then
+/// waited on the host: a batching window. Everything the executor can reach before it next
+/// parks has run by then (a DataLoader's callers have all named their keys).
+///
+/// Unlike [`yield_now`], it is not ready merely because it is polled again (several callers
+/// sharing one batch poll it in the same turn): only its pollable's wake-up, which the
+/// executor delivers after `wasi:io/poll`, makes it ready.
+pub fn next_turn() -> NextTurn {
+    NextTurn { turned: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)), registration: None }
+}
+
+/// See [`next_turn`].
+pub struct NextTurn {
+    turned: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    registration: Option<CancelOnDropToken>,
+}
+
+/// Records that the executor woke the pollable, then passes the wake-up on.
+struct TurnWaker {
+    turned: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    inner: std::task::Waker,
+}
+
+impl std::task::Wake for TurnWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.turned.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner.wake_by_ref();
+    }
+}
+
+impl Future for NextTurn {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.turned.load(std::sync::atomic::Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        if self.registration.is_none() {
+            let waker = std::sync::Arc::new(TurnWaker { turned: self.turned.clone(), inner: cx.waker().clone() }).into();
+            let pollable = monotonic_clock::subscribe_duration(0);
+            self.registration = Some(spin_executor::push_waker_and_get_token(pollable, waker).into());
+        }
+        Poll::Pending
+    }
+}

@@ -1,0 +1,14 @@
+//! gateway: one GraphQL endpoint over the users, catalog and orders functions, so a client
+//! reads "a user and their orders" (and their lines' products) in one round trip.
+//!
+//! `POST /graphql` and `GET /graphql?query=…` answer GraphQL; a browser asking `GET /graphql`
+//! for HTML gets the GraphiQL IDE. The schema ([`schema`]) and the batching of product reads
+//! ([`loader`]) are plain Rust, built and tested natively; they reach the owning functions
+//! through the [`downstream::Backend`] trait, which the Spin edge ([`edge`]) implements with
+//! service chaining.
+
+pub mod downstream;
+pub mod loader;
+pub mod schema;
+
+mod edge;

@@ -1,0 +1,263 @@
+//! End-to-end: the GraphQL gateway against `galley`, real users, products and orders. The
+//! gateway's answers are compared with what the REST API answers the same caller, and its
+//! chained calls are counted: the gateway logs one line per call with the trace id of the
+//! request it serves (`gateway: call GET <component><path> … trace_id=<id>`; galley logs
+//! inbound requests only, not service-chained ones), so each test sends its own
+//! `traceparent` and counts that trace's lines in the host log.
+
+use serde_json::{json, Value};
+
+use crate::catalog::token;
+use crate::support::*;
+use galley_common::auth::Role;
+
+/// What `/graphql` answered: status and body.
+struct Answer {
+    status: u16,
+    body: Value,
+}
+
+impl Answer {
+    /// `(path, extensions.code)` of every error.
+    fn codes(&self) -> Vec<(String, String)> {
+        let errors = self.body["errors"].as_array().cloned().unwrap_or_default();
+        errors.iter().map(|e| (e["path"].to_string(), e["extensions"]["code"].as_str().unwrap_or("-").to_owned())).collect()
+    }
+}
+
+/// A fresh W3C trace: (traceparent, trace id).
+fn trace() -> (String, String) {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    (format!("00-{id}-{}-01", &uuid::Uuid::new_v4().simple().to_string()[..16]), id)
+}
+
+impl TestApp {
+    async fn graphql(&self, token: Option<&str>, traceparent: &str, query: &str, variables: Value) -> Answer {
+        let mut req = self.http.post(self.url("/graphql")).header("traceparent", traceparent);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.json(&json!({"query": query, "variables": variables})).send().await.expect("request");
+        let status = resp.status().as_u16();
+        Answer { status, body: resp.json().await.unwrap_or(Value::Null) }
+    }
+
+    /// The chained calls the gateway made for the request of trace `trace_id`.
+    fn gateway_calls(&self, trace_id: &str) -> Vec<String> {
+        self.host_log()
+            .lines()
+            .filter(|line| line.contains("gateway: call GET ") && line.contains(&format!("trace_id={trace_id}")))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Places and pays one order of one unit of each product; its id.
+    async fn paid_order(&self, token: &str, products: &[i64]) -> String {
+        let items: Vec<Value> = products.iter().map(|p| json!({"product_id": p, "quantity": 1})).collect();
+        let resp = self
+            .http
+            .post(self.url("/api/v1/orders"))
+            .bearer_auth(token)
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+            .json(&json!({"items": items, "payment_method": "pm_card_ok"}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 201, "order");
+        resp.json::<Value>().await.expect("order")["id"].as_str().expect("id").to_owned()
+    }
+
+    async fn rest(&self, path: &str, token: &str) -> Value {
+        let resp = self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request");
+        assert_eq!(resp.status(), 200, "{path}");
+        resp.json().await.expect("json")
+    }
+}
+
+/// A REST body as the schema names it: camelCase keys, and product ids as GraphQL `ID`s.
+fn as_graphql(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .map(|(key, value)| {
+                let mut parts = key.split('_');
+                let first = parts.next().unwrap_or_default().to_owned();
+                let name = parts.fold(first, |name, part| name + &part[..1].to_uppercase() + &part[1..]);
+                let value = if key == "product_id" { Value::String(value.to_string()) } else { as_graphql(value) };
+                (name, value)
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        Value::Array(items) => items.iter().map(as_graphql).collect(),
+        other => other.clone(),
+    }
+}
+
+const USER_WITH_ORDERS: &str = "query($id: ID!, $first: Int) { userWithOrders(id: $id, first: $first) {
+    user { id username mobile role createdAt }
+    orders { pageInfo { hasNextPage endCursor }
+             nodes { id userId status amount paymentMethod cancelReason cancelDetail createdAt
+                     lines { productId quantity unitPrice product { id name price } } } } } }";
+
+#[tokio::test]
+async fn user_with_orders_is_exactly_what_the_rest_calls_answer() {
+    let app = spawn_app();
+    let (user, token) = app.customer("gql").await;
+    let id = user["id"].as_str().expect("id");
+    let (a, b) = (app.stocked_product(10).await, app.stocked_product(10).await);
+    app.paid_order(&token, &[a, b]).await;
+    app.paid_order(&token, &[b]).await;
+
+    let (traceparent, _) = trace();
+    let answer = app.graphql(Some(&token), &traceparent, USER_WITH_ORDERS, json!({"id": id})).await;
+    assert_eq!((answer.status, answer.codes()), (200, vec![]), "{}", answer.body);
+    let got = &answer.body["data"]["userWithOrders"];
+
+    let rest_user = app.rest(&format!("/api/v1/users/{id}"), &token).await;
+    assert_eq!(got["user"], as_graphql(&rest_user));
+    let rest_orders = app.rest("/api/v1/orders", &token).await;
+    let mut nodes = got["orders"]["nodes"].clone();
+    // Products are the gateway's addition; the rest is the order as REST shows it.
+    for line in nodes.as_array_mut().unwrap().iter_mut().flat_map(|o| o["lines"].as_array_mut().unwrap().iter_mut()) {
+        let product = line.as_object_mut().unwrap().remove("product").expect("product");
+        assert_eq!(product["id"], line["productId"]);
+        assert_eq!(product["price"], "3.00");
+    }
+    assert_eq!(nodes, as_graphql(&rest_orders["items"]));
+    assert_eq!(nodes.as_array().unwrap().len(), 2);
+    assert_eq!(got["orders"]["pageInfo"], json!({"hasNextPage": false, "endCursor": null}));
+}
+
+#[tokio::test]
+async fn another_users_orders_are_not_visible() {
+    let app = spawn_app();
+    let (alice, alice_token) = app.customer("gqla").await;
+    let (_, bob_token) = app.customer("gqlb").await;
+    let product = app.stocked_product(5).await;
+    let order = app.paid_order(&alice_token, &[product]).await;
+    let alice_id = alice["id"].as_str().unwrap();
+
+    let (traceparent, _) = trace();
+    let answer = app.graphql(Some(&bob_token), &traceparent, USER_WITH_ORDERS, json!({"id": alice_id})).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body["data"]["userWithOrders"], json!({"user": null, "orders": null}));
+    let mut codes = answer.codes();
+    codes.sort();
+    assert_eq!(
+        codes,
+        vec![
+            (r#"["userWithOrders","orders"]"#.to_owned(), "FORBIDDEN".to_owned()),
+            (r#"["userWithOrders","user"]"#.to_owned(), "NOT_FOUND".to_owned()),
+        ]
+    );
+
+    let query = "query($id: ID!) { order(id: $id) { id } orders { nodes { id userId } } }";
+    let answer = app.graphql(Some(&bob_token), &traceparent, query, json!({"id": order})).await;
+    assert_eq!(answer.body["data"], json!({"order": null, "orders": {"nodes": []}}), "{}", answer.body);
+    assert_eq!(answer.codes(), vec![(r#"["order"]"#.to_owned(), "NOT_FOUND".to_owned())]);
+}
+
+#[tokio::test]
+async fn me_needs_a_valid_token() {
+    let app = spawn_app();
+    let (user, token) = app.customer("gqlme").await;
+    let (traceparent, trace_id) = trace();
+    for bad in [None, Some("not-a-token")] {
+        let answer = app.graphql(bad, &traceparent, "{ me { id } }", json!({})).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.body["data"], json!({"me": null}));
+        assert_eq!(answer.codes(), vec![(r#"["me"]"#.to_owned(), "UNAUTHENTICATED".to_owned())]);
+    }
+    assert_eq!(app.gateway_calls(&trace_id), Vec::<String>::new(), "refused without a call");
+    let answer = app.graphql(Some(&token), &traceparent, "{ me { id username } }", json!({})).await;
+    assert_eq!(answer.body["data"]["me"], json!({"id": user["id"], "username": user["username"]}));
+}
+
+#[tokio::test]
+async fn over_deep_or_too_complex_queries_are_refused_before_any_call() {
+    let app = spawn_app();
+    let (_, token) = app.customer("gqllim").await;
+    let deep = format!("{{ me {{ id }} __schema {{ types {{ {}name{} }} }} }}", "ofType { ".repeat(20), " }".repeat(20));
+    let lists: String = (0..10).map(|i| format!("p{i}: products(first: 100) {{ nodes {{ id name price description }} }} ")).collect();
+    for (query, refusal) in [(deep, "too deep"), (format!("{{ me {{ id }} {lists} }}"), "too complex")] {
+        let (traceparent, trace_id) = trace();
+        let answer = app.graphql(Some(&token), &traceparent, &query, json!({})).await;
+        assert_eq!(answer.status, 400, "{}", answer.body);
+        assert!(answer.body["data"].is_null());
+        assert!(answer.body["errors"][0]["message"].as_str().unwrap_or_default().contains(refusal), "{}", answer.body);
+        assert_eq!(app.gateway_calls(&trace_id), Vec::<String>::new());
+    }
+    // The count is not blind: the same kind of query within the limits makes its calls.
+    let (traceparent, trace_id) = trace();
+    let answer = app.graphql(Some(&token), &traceparent, "{ me { id } products(first: 5) { nodes { id } } }", json!({})).await;
+    assert_eq!((answer.status, answer.codes()), (200, vec![]), "{}", answer.body);
+    assert_eq!(app.gateway_calls(&trace_id).len(), 2, "me and products");
+}
+
+#[tokio::test]
+async fn a_failing_call_is_an_error_on_its_field_and_the_rest_is_answered() {
+    let app = spawn_app();
+    let (user, token) = app.customer("gqlfail").await;
+    let product = app.stocked_product(5).await;
+    let (traceparent, _) = trace();
+    let query = "query($order: ID!, $product: ID!) { me { username } order(id: $order) { id } product(id: $product) { name }
+                 missing: product(id: \"999999999\") { name } }";
+    let vars = json!({"order": uuid::Uuid::new_v4().to_string(), "product": product.to_string()});
+    let answer = app.graphql(Some(&token), &traceparent, query, vars).await;
+    assert_eq!(answer.status, 200);
+    let data = &answer.body["data"];
+    assert_eq!(data["me"]["username"], user["username"]);
+    assert!(data["product"]["name"].is_string(), "{}", answer.body);
+    assert_eq!((&data["order"], &data["missing"]), (&Value::Null, &Value::Null));
+    let mut codes = answer.codes();
+    codes.sort();
+    assert_eq!(codes, vec![(r#"["missing"]"#.to_owned(), "NOT_FOUND".to_owned()), (r#"["order"]"#.to_owned(), "NOT_FOUND".to_owned())]);
+}
+
+#[tokio::test]
+async fn twenty_orders_of_five_products_take_three_chained_calls() {
+    let app = spawn_app();
+    let (user, token) = app.customer("gqlnplus1").await;
+    let mut products = Vec::new();
+    for _ in 0..5 {
+        products.push(app.stocked_product(100).await);
+    }
+    for _ in 0..20 {
+        app.paid_order(&token, &products).await;
+    }
+    let (traceparent, trace_id) = trace();
+    let answer = app.graphql(Some(&token), &traceparent, USER_WITH_ORDERS, json!({"id": user["id"], "first": 20})).await;
+    assert_eq!((answer.status, answer.codes()), (200, vec![]), "{}", answer.body);
+    let orders = answer.body["data"]["userWithOrders"]["orders"]["nodes"].as_array().expect("orders");
+    assert_eq!(orders.len(), 20);
+    assert!(orders.iter().all(|o| o["lines"].as_array().unwrap().iter().all(|l| l["product"]["name"].is_string())));
+    // The user, the order page, and one batch for all 100 lines' products — not 1 + 1 + 100.
+    let calls = app.gateway_calls(&trace_id);
+    assert_eq!(calls.len(), 3, "{calls:#?}");
+    assert_eq!(calls.iter().filter(|c| c.contains("GET product-admin/api/v1/products?ids=")).count(), 1, "{calls:#?}");
+}
+
+#[tokio::test]
+async fn requests_that_are_not_graphql_get_graphql_errors_and_browsers_get_the_ide() {
+    let app = spawn_app();
+    let post = |content_type: &'static str, body: &'static str| {
+        app.http.post(app.url("/graphql")).header("content-type", content_type).body(body).send()
+    };
+    for (content_type, body, status) in
+        [("application/json", "{not json", 400), ("application/json", r#"{"query": "{ me { "}"#, 400), ("text/plain", "{ me { id } }", 415)]
+    {
+        let resp = post(content_type, body).await.expect("request");
+        assert_eq!(resp.status().as_u16(), status, "{body}");
+        let answer: Value = resp.json().await.expect("a GraphQL error body");
+        assert!(answer["errors"][0]["message"].is_string(), "{answer}");
+    }
+    let resp = app.http.get(app.url("/graphql?query=%7B%20products(first%3A%201)%20%7B%20nodes%20%7B%20id%20%7D%20%7D%20%7D")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.json::<Value>().await.unwrap()["data"]["products"]["nodes"].is_array());
+    let resp = app.http.get(app.url("/graphql")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(resp.text().await.unwrap().to_lowercase().contains("graphiql"));
+    let resp = app.http.delete(app.url("/graphql")).bearer_auth(token(Role::Admin)).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+}
