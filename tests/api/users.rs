@@ -441,3 +441,31 @@ async fn every_answer_forbids_type_sniffing_and_names_no_server() {
         assert!(!answer.headers().contains_key("server"), "{status}: a server banner");
     }
 }
+
+#[tokio::test]
+async fn during_a_key_rotation_old_and_new_tokens_are_accepted_and_after_it_only_the_listed_keys() {
+    const NEW_SECRET: &str = "a-new-auth-secret-a-new-auth-secret-0123456789";
+    // The shared host signs with TEST_SECRET; this one has rotated to NEW_SECRET, TEST_SECRET previous.
+    let rotated = spawn_app_with(HostOptions {
+        env: vec![
+            ("SPIN_VARIABLE_AUTH_SECRET".into(), NEW_SECRET.into()),
+            ("SPIN_VARIABLE_AUTH_SECRET_PREVIOUS".into(), TEST_SECRET.into()),
+        ],
+        ..HostOptions::default()
+    });
+    let name = unique_username("rotating");
+    let created: Value = rotated.register(&name, "a-good-password").await.json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+
+    // A token signed with the previous secret still reads the user.
+    let old = auth::issue(&Claims::new(id, Role::Customer, galley_common::unix_now()), TEST_SECRET.as_bytes()).unwrap();
+    assert_eq!(rotated.lookup(id, Some(&old)).await.status(), 200);
+    // New tokens are signed with the new secret, and say so in their kid.
+    let new = rotated.token_for(&name, "a-good-password").await;
+    assert_eq!(auth::token_key_id(&new), Some(auth::key_id(NEW_SECRET.as_bytes())));
+    assert_eq!(rotated.lookup(id, Some(&new)).await.status(), 200);
+
+    // A host that does not list the new secret refuses its tokens, whatever the user.
+    let unrotated = spawn_app();
+    assert_problem(unrotated.lookup(id, Some(&new)).await, 401).await;
+}
