@@ -64,7 +64,9 @@ start() {
     mkdir -p "$dir/$i"
     # The first replica compiles the components; the others reuse its code cache.
     if [ "$i" -gt 1 ] && [ ! -e "$dir/$i/compiled" ]; then ln -s "$dir/1/compiled" "$dir/$i/compiled"; fi
+    # nginx appends the client's address to X-Forwarded-For: one trusted proxy.
     SPIN_VARIABLE_DB_PORT=${SPIN_VARIABLE_DB_PORT:-$pg_port} SPIN_VARIABLE_REDIS_PORT=${SPIN_VARIABLE_REDIS_PORT:-$redis_port} \
+      SPIN_VARIABLE_TRUSTED_PROXIES=${SPIN_VARIABLE_TRUSTED_PROXIES:-1} \
       nohup "${GALLEY_BIN:-target/release/galley}" up --manifest "${GALLEY_MANIFEST:-spin.toml}" --listen "127.0.0.1:$port" \
       --runtime-config-file "$dir/runtime-config.toml" --state-dir "$dir/$i" >"$dir/galley-$i.log" 2>&1 &
     pid=$!

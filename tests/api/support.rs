@@ -135,6 +135,9 @@ impl Host {
             .env("SPIN_VARIABLE_DB_PORT", &pg_port)
             .env("SPIN_VARIABLE_REDIS_PORT", &redis_port)
             .env("SPIN_VARIABLE_AUTH_SECRET", TEST_SECRET)
+            // As behind nginx or an Ingress: the last X-Forwarded-For entry is the client, so
+            // a test can log in "from" an address of its own (users::…login… tests).
+            .env("SPIN_VARIABLE_TRUSTED_PROXIES", "1")
             .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
@@ -473,6 +476,17 @@ impl TestApp {
 
     pub async fn token(&self, username: &str, password: &str) -> reqwest::Response {
         self.post_json("/api/v1/auth/token", &serde_json::json!({"username": username, "password": password})).await
+    }
+
+    /// A login from client address `from` (sent as the X-Forwarded-For the test host trusts).
+    pub async fn token_from(&self, username: &str, password: &str, from: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/v1/auth/token"))
+            .header("x-forwarded-for", from)
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("token request")
     }
 
     /// Registers a fresh customer and logs in: (user json, token).

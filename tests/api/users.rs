@@ -373,3 +373,95 @@ async fn head_reads_like_get_without_a_body() {
     let resp = app.http.head(app.url("/api/v1/users")).send().await.unwrap();
     assert_eq!(resp.status(), 405);
 }
+
+/// A client address of this test run's own, so no other test's failures count against it.
+fn fresh_address() -> String {
+    let bytes = *uuid::Uuid::new_v4().as_bytes();
+    format!("10.{}.{}.{}", bytes[0], bytes[1], bytes[2])
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_lock_the_username_briefly_and_then_let_the_user_in() {
+    let app = spawn_app();
+    let name = unique_username("locked");
+    assert_eq!(app.register(&name, "a-good-password").await.status(), 201);
+    // From a different address each time: only the username's count is at work. Five failures
+    // are free; the sixth locks the username for 2 s.
+    for _ in 0..6 {
+        assert_problem(app.token_from(&name, "a-wrong-password", &fresh_address()).await, 401).await;
+    }
+    // Locked: even the right password is refused, before it is checked.
+    let locked = app.token_from(&name, "a-good-password", &fresh_address()).await;
+    assert_eq!(locked.status(), 429);
+    let retry_after: u64 = locked.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    let problem = assert_problem(locked, 429).await;
+    assert_eq!(problem["type"], "/problems/too-many-attempts");
+
+    // Not for ever: after Retry-After the real user gets in, and that clears the count.
+    tokio::time::sleep(std::time::Duration::from_millis(retry_after * 1000 + 300)).await;
+    assert_eq!(app.token_from(&name, "a-good-password", &fresh_address()).await.status(), 200);
+    assert_problem(app.token_from(&name, "a-wrong-password", &fresh_address()).await, 401).await;
+}
+
+#[tokio::test]
+async fn an_address_that_keeps_failing_is_locked_whatever_username_it_tries_and_only_it() {
+    let app = spawn_app();
+    let guesser = fresh_address();
+    // Thirty failures are free; the next locks the address for 5 s.
+    for i in 0..31 {
+        assert_problem(app.token_from(&unique_username(&format!("guess{i}")), "a-wrong-password", &guesser).await, 401).await;
+    }
+    let name = unique_username("bystander");
+    assert_eq!(app.register(&name, "a-good-password").await.status(), 201);
+    let refused = app.token_from(&name, "a-good-password", &guesser).await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    // The same user from anywhere else is not affected.
+    assert_eq!(app.token_from(&name, "a-good-password", &fresh_address()).await.status(), 200);
+}
+
+#[tokio::test]
+async fn every_answer_forbids_type_sniffing_and_names_no_server() {
+    let app = spawn_app();
+    let (user, token) = app.customer("headers").await;
+    let answers = [
+        app.lookup(user["id"].as_str().unwrap(), Some(&token)).await,
+        app.lookup(user["id"].as_str().unwrap(), None).await,
+        app.post_raw("/api/v1/users", "not json").await,
+        app.http.delete(app.url("/api/v1/auth/token")).send().await.unwrap(),
+    ];
+    for answer in answers {
+        let status = answer.status();
+        assert_eq!(answer.headers().get("x-content-type-options").map(|v| v.to_str().unwrap()), Some("nosniff"), "{status}");
+        assert!(!answer.headers().contains_key("server"), "{status}: a server banner");
+    }
+}
+
+#[tokio::test]
+async fn during_a_key_rotation_old_and_new_tokens_are_accepted_and_after_it_only_the_listed_keys() {
+    const NEW_SECRET: &str = "a-new-auth-secret-a-new-auth-secret-0123456789";
+    // The shared host signs with TEST_SECRET; this one has rotated to NEW_SECRET, TEST_SECRET previous.
+    let rotated = spawn_app_with(HostOptions {
+        env: vec![
+            ("SPIN_VARIABLE_AUTH_SECRET".into(), NEW_SECRET.into()),
+            ("SPIN_VARIABLE_AUTH_SECRET_PREVIOUS".into(), TEST_SECRET.into()),
+        ],
+        ..HostOptions::default()
+    });
+    let name = unique_username("rotating");
+    let created: Value = rotated.register(&name, "a-good-password").await.json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+
+    // A token signed with the previous secret still reads the user.
+    let old = auth::issue(&Claims::new(id, Role::Customer, galley_common::unix_now()), TEST_SECRET.as_bytes()).unwrap();
+    assert_eq!(rotated.lookup(id, Some(&old)).await.status(), 200);
+    // New tokens are signed with the new secret, and say so in their kid.
+    let new = rotated.token_for(&name, "a-good-password").await;
+    assert_eq!(auth::token_key_id(&new), Some(auth::key_id(NEW_SECRET.as_bytes())));
+    assert_eq!(rotated.lookup(id, Some(&new)).await.status(), 200);
+
+    // A host that does not list the new secret refuses its tokens, whatever the user.
+    let unrotated = spawn_app();
+    assert_problem(unrotated.lookup(id, Some(&new)).await, 401).await;
+}

@@ -2,6 +2,11 @@
 //!
 //! Signed and checked with `jsonwebtoken` (its pure-Rust `rust_crypto` backend, which builds
 //! for wasm32-wasip2). Only HS256 is accepted, so a token cannot pick its own algorithm.
+//!
+//! Every token names its key in the header's `kid` (a short hash of the secret, which reveals
+//! nothing of it), so `auth_secret` can be rotated with a grace period: the new secret signs,
+//! and tokens signed with the previous one (`auth_secret_previous`) are still accepted until
+//! that variable is emptied — at most one token lifetime later.
 
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -103,16 +108,53 @@ fn check_secret(secret: &[u8]) -> Result<(), AuthError> {
     }
 }
 
-pub fn issue(claims: &Claims, secret: &[u8]) -> Result<String, AuthError> {
-    check_secret(secret)?;
-    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret))
-        .map_err(|_| AuthError::BadSecret)
+/// The `kid` naming a secret: the first 16 hex digits of its SHA-256, domain-separated.
+pub fn key_id(secret: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new().chain_update(b"galley-token-key:").chain_update(secret).finalize();
+    hex::encode(&digest[..8])
 }
 
-/// Checks signature, algorithm, issuer and expiry (no leeway: issuer and checker share a clock).
-/// Every failure is the same `InvalidToken`, so a caller learns nothing about why.
-pub fn verify(token: &str, secret: &[u8]) -> Result<Claims, AuthError> {
+/// The `kid` a token's header names, if it has one (read without checking the signature).
+pub fn token_key_id(token: &str) -> Option<String> {
+    jsonwebtoken::decode_header(token).ok()?.kid
+}
+
+/// Signs `claims` with `secret`, naming it in the `kid` header.
+pub fn issue(claims: &Claims, secret: &[u8]) -> Result<String, AuthError> {
     check_secret(secret)?;
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(key_id(secret));
+    encode(&header, claims, &EncodingKey::from_secret(secret)).map_err(|_| AuthError::BadSecret)
+}
+
+/// The secrets tokens are checked with: the current one and, during a rotation, the previous.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyingKeys<'a> {
+    pub current: &'a [u8],
+    pub previous: Option<&'a [u8]>,
+}
+
+/// Checks a token against one secret; see [`verify_with`].
+pub fn verify(token: &str, secret: &[u8]) -> Result<Claims, AuthError> {
+    verify_with(token, &VerifyingKeys { current: secret, previous: None })
+}
+
+/// Checks signature, algorithm, issuer and expiry (no leeway: issuer and checker share a clock),
+/// with the secret the token's `kid` names (a token without one, issued before key ids, is
+/// checked with the current secret). Every failure is the same `InvalidToken`, so a caller
+/// learns nothing about why.
+pub fn verify_with(token: &str, keys: &VerifyingKeys<'_>) -> Result<Claims, AuthError> {
+    check_secret(keys.current)?;
+    let kid = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken)?.kid;
+    let secret = match kid {
+        None => keys.current,
+        Some(kid) if kid == key_id(keys.current) => keys.current,
+        Some(kid) => match keys.previous {
+            Some(previous) if kid == key_id(previous) => previous,
+            _ => return Err(AuthError::InvalidToken),
+        },
+    };
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
     validation.set_issuer(&[ISSUER]);
@@ -124,8 +166,8 @@ pub fn verify(token: &str, secret: &[u8]) -> Result<Claims, AuthError> {
 
 /// The claims of a valid admin token in an `Authorization` header value: 401 without a valid
 /// token, 403 with a valid one that is not an admin's.
-pub fn require_admin(header: Option<&str>, secret: &[u8]) -> Result<Claims, AuthError> {
-    let claims = verify(bearer_token(header)?, secret)?;
+pub fn require_admin(header: Option<&str>, keys: &VerifyingKeys<'_>) -> Result<Claims, AuthError> {
+    let claims = verify_with(bearer_token(header)?, keys)?;
     if claims.role == Role::Admin {
         Ok(claims)
     } else {
@@ -201,6 +243,35 @@ mod tests {
     }
 
     #[test]
+    fn a_rotated_secret_accepts_the_previous_keys_tokens_only_while_it_is_listed() {
+        const NEW: &[u8] = b"the-new-secret-the-new-secret-0123456789";
+        let old_token = issue(&Claims::new("u", Role::Customer, now()), SECRET).unwrap();
+        let new_token = issue(&Claims::new("u", Role::Customer, now()), NEW).unwrap();
+        assert_eq!(token_key_id(&new_token), Some(key_id(NEW)));
+        assert_eq!(key_id(NEW).len(), 16);
+
+        let during = VerifyingKeys { current: NEW, previous: Some(SECRET) };
+        assert_eq!(verify_with(&old_token, &during).map(|c| c.sub), Ok("u".into()));
+        assert_eq!(verify_with(&new_token, &during).map(|c| c.sub), Ok("u".into()));
+        let after = VerifyingKeys { current: NEW, previous: None };
+        assert_eq!(verify_with(&old_token, &after), Err(AuthError::InvalidToken));
+        assert_eq!(verify_with(&new_token, &after).map(|c| c.sub), Ok("u".into()));
+    }
+
+    #[test]
+    fn a_token_naming_one_key_but_signed_with_another_is_refused() {
+        // The kid picks the key; it cannot make a forged signature pass.
+        const NEW: &[u8] = b"the-new-secret-the-new-secret-0123456789";
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(key_id(NEW));
+        let forged = encode(&header, &Claims::new("u", Role::Admin, now()), &EncodingKey::from_secret(b"an-attackers-secret-an-attackers-secret")).unwrap();
+        assert_eq!(verify_with(&forged, &VerifyingKeys { current: NEW, previous: Some(SECRET) }), Err(AuthError::InvalidToken));
+        // A token without a kid (issued before key ids) is checked with the current secret.
+        let legacy = encode(&Header::new(Algorithm::HS256), &Claims::new("u", Role::Customer, now()), &EncodingKey::from_secret(NEW)).unwrap();
+        assert!(verify_with(&legacy, &VerifyingKeys { current: NEW, previous: None }).is_ok());
+    }
+
+    #[test]
     fn bearer_header_parsing() {
         assert_eq!(bearer_token(Some("Bearer abc")), Ok("abc"));
         assert_eq!(bearer_token(Some("bearer  abc ")), Ok("abc"));
@@ -213,10 +284,11 @@ mod tests {
     fn admin_only_operations_tell_401_from_403() {
         let admin = issue(&Claims::new("a", Role::Admin, now()), SECRET).unwrap();
         let customer = issue(&Claims::new("c", Role::Customer, now()), SECRET).unwrap();
-        assert_eq!(require_admin(Some(&format!("Bearer {admin}")), SECRET).map(|c| c.sub), Ok("a".into()));
-        assert_eq!(require_admin(Some(&format!("Bearer {customer}")), SECRET), Err(AuthError::Forbidden));
-        assert_eq!(require_admin(Some("Bearer nonsense"), SECRET), Err(AuthError::InvalidToken));
-        assert_eq!(require_admin(None, SECRET), Err(AuthError::MissingToken));
+        let keys = VerifyingKeys { current: SECRET, previous: None };
+        assert_eq!(require_admin(Some(&format!("Bearer {admin}")), &keys).map(|c| c.sub), Ok("a".into()));
+        assert_eq!(require_admin(Some(&format!("Bearer {customer}")), &keys), Err(AuthError::Forbidden));
+        assert_eq!(require_admin(Some("Bearer nonsense"), &keys), Err(AuthError::InvalidToken));
+        assert_eq!(require_admin(None, &keys), Err(AuthError::MissingToken));
         use crate::problem::ApiError;
         assert_eq!(AuthError::Forbidden.status(), 403);
     }

@@ -21,6 +21,13 @@ pub struct MethodNotAllowed {
     pub allowed: String,
 }
 
+/// Too many attempts of something rate-limited (logins): try again after the given seconds.
+#[derive(Debug, thiserror::Error)]
+#[error("too many attempts; try again in {retry_after_secs} s")]
+pub struct TooManyAttempts {
+    pub retry_after_secs: u64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CommonError {
     #[error(transparent)]
@@ -41,6 +48,8 @@ pub enum CommonError {
     /// Another function this request needed failed or timed out.
     #[error(transparent)]
     Upstream(#[from] ClientError),
+    #[error(transparent)]
+    TooManyAttempts(#[from] TooManyAttempts),
 }
 
 impl CommonError {
@@ -51,7 +60,7 @@ impl CommonError {
             Self::Db(e) => Some(e),
             Self::Upstream(e) => Some(e),
             Self::Id(e) => Some(e),
-            Self::Method(_) | Self::Hash(_) | Self::Config(_) => None,
+            Self::Method(_) | Self::Hash(_) | Self::Config(_) | Self::TooManyAttempts(_) => None,
         }
     }
 }
@@ -60,30 +69,40 @@ impl ApiError for CommonError {
     fn status(&self) -> u16 {
         match self {
             Self::Method(_) => 405,
+            Self::TooManyAttempts(_) => 429,
             _ => self.inner().map_or(500, |e| e.status()),
         }
     }
     fn kind(&self) -> &'static str {
         match self {
             Self::Method(_) => "method-not-allowed",
+            Self::TooManyAttempts(_) => "too-many-attempts",
             _ => self.inner().map_or("internal", |e| e.kind()),
         }
     }
     fn title(&self) -> &'static str {
         match self {
             Self::Method(_) => "Method not allowed",
+            Self::TooManyAttempts(_) => "Too many attempts",
             _ => self.inner().map_or("Internal error", |e| e.title()),
         }
     }
     fn detail(&self) -> String {
         match self {
             Self::Method(e) => e.to_string(),
+            Self::TooManyAttempts(e) => e.to_string(),
             _ => self.inner().map_or_else(|| "an internal error occurred; it has been logged".into(), |e| e.detail()),
         }
     }
     fn allow(&self) -> Option<String> {
         match self {
             Self::Method(e) => Some(e.allowed.clone()),
+            _ => None,
+        }
+    }
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::TooManyAttempts(e) => Some(e.retry_after_secs),
             _ => None,
         }
     }
@@ -97,6 +116,7 @@ macro_rules! from_common_errors {
         $crate::from_common_errors!(@each $target:
             $crate::body::BodyError, $crate::error::MethodNotAllowed, $crate::auth::AuthError,
             $crate::db::DbError, $crate::password::HashError, $crate::error::ConfigError,
+            $crate::error::TooManyAttempts,
             $crate::client::ClientError, $crate::ids::BadId);
     };
     (@each $target:ty: $($source:ty),*) => {
@@ -142,6 +162,12 @@ macro_rules! api_error {
             fn allow(&self) -> Option<String> {
                 match self {
                     Self::Common(e) => $crate::problem::ApiError::allow(e),
+                    _ => None,
+                }
+            }
+            fn retry_after(&self) -> Option<u64> {
+                match self {
+                    Self::Common(e) => $crate::problem::ApiError::retry_after(e),
                     _ => None,
                 }
             }

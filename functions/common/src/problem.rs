@@ -42,6 +42,11 @@ pub trait ApiError: std::fmt::Display {
     fn allow(&self) -> Option<String> {
         None
     }
+    /// For a 429 (or a 503 that knows better than the default): seconds before a retry can
+    /// succeed (the `Retry-After` header, RFC 9110 §10.2.3).
+    fn retry_after(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl Problem {

@@ -9,7 +9,7 @@ use futures::future::{BoxFuture, FutureExt};
 use galley_common::auth::{self, AuthError};
 use galley_common::body::{self, BodyError};
 use galley_common::edge::client::Client;
-use galley_common::edge::endpoint::auth_secret;
+use galley_common::edge::endpoint::verify_token;
 use galley_common::edge::http::{read_bytes, RequestInfo};
 use galley_common::edge::time::next_turn;
 use galley_common::error::CommonError;
@@ -104,10 +104,11 @@ fn viewer(info: &RequestInfo) -> Result<Viewer, CommonError> {
         Err(_) if info.header("authorization").is_none() => return Ok(Viewer::Anonymous),
         Err(_) => return Ok(Viewer::Rejected),
     };
-    match auth::verify(token, auth_secret()?.as_bytes()) {
+    match verify_token(token) {
         Ok(claims) => Ok(UserId::parse(&claims.sub).map_or(Viewer::Rejected, Viewer::User)),
-        Err(AuthError::BadSecret) => Err(AuthError::BadSecret.into()),
-        Err(_) => Ok(Viewer::Rejected),
+        // A bad token is an anonymous-looking viewer; a misconfigured secret is our fault.
+        Err(CommonError::Auth(error)) if error != AuthError::BadSecret => Ok(Viewer::Rejected),
+        Err(other) => Err(other),
     }
 }
 

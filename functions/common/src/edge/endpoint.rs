@@ -114,7 +114,7 @@ impl Request {
 
     /// The claims of a valid admin token: 401 without a valid token, 403 with another's.
     pub fn require_admin(&self) -> Result<Claims, CommonError> {
-        Ok(auth::require_admin(self.header("authorization"), auth_secret()?.as_bytes())?)
+        Ok(auth::require_admin(self.header("authorization"), &TokenSecrets::load()?.keys())?)
     }
 
     fn take_body(&mut self) -> Result<IncomingRequest, BodyError> {
@@ -126,13 +126,36 @@ impl Request {
 /// The claims of a request head's valid bearer token (`authorization`): 401 without one. For
 /// handlers outside the kit (gRPC), which read the same tokens.
 pub fn claims(info: &RequestInfo) -> Result<Claims, CommonError> {
-    let token = auth::bearer_token(info.header("authorization"))?;
-    Ok(auth::verify(token, auth_secret()?.as_bytes())?)
+    verify_token(auth::bearer_token(info.header("authorization"))?)
 }
 
 /// The signing key for bearer tokens, from the component's `auth_secret` variable.
 pub fn auth_secret() -> Result<String, CommonError> {
     Ok(variable("auth_secret")?)
+}
+
+/// The claims of a bearer token, checked with `auth_secret` and, during a key rotation,
+/// `auth_secret_previous`.
+pub fn verify_token(token: &str) -> Result<Claims, CommonError> {
+    Ok(auth::verify_with(token, &TokenSecrets::load()?.keys())?)
+}
+
+/// `auth_secret`, and `auth_secret_previous` when set and non-empty (a component that does not
+/// declare it simply has no previous key).
+struct TokenSecrets {
+    current: String,
+    previous: Option<String>,
+}
+
+impl TokenSecrets {
+    fn load() -> Result<TokenSecrets, CommonError> {
+        let previous = variable("auth_secret_previous").ok().filter(|s| !s.trim().is_empty());
+        Ok(TokenSecrets { current: auth_secret()?, previous })
+    }
+
+    fn keys(&self) -> auth::VerifyingKeys<'_> {
+        auth::VerifyingKeys { current: self.current.as_bytes(), previous: self.previous.as_deref().map(str::as_bytes) }
+    }
 }
 
 /// A connection to the component's own database (its `db_url` variable).

@@ -86,7 +86,9 @@ impl RequestInfo {
     /// The handler's response, or the problem+json for its error: every component's last step.
     /// A `HEAD` request gets the head of what `GET` would answer.
     pub fn respond<E: ApiError>(&self, result: Result<Response, E>) -> Response {
-        let response = result.unwrap_or_else(|err| self.problem(&err));
+        let mut response = result.unwrap_or_else(|err| self.problem(&err));
+        // No browser may guess a type other than the one declared (a JSON body sniffed as HTML).
+        response.set_header("x-content-type-options", "nosniff");
         if self.head {
             without_body(response)
         } else {
@@ -110,7 +112,9 @@ impl RequestInfo {
         if let Some(allow) = err.allow() {
             builder.header("allow", allow);
         }
-        if problem.status == 503 {
+        if let Some(secs) = err.retry_after() {
+            builder.header("retry-after", secs.to_string());
+        } else if problem.status == 503 {
             // An outage is worth retrying, after a pause rather than at once.
             builder.header("retry-after", RETRY_AFTER_SECS);
         }
