@@ -116,20 +116,8 @@ LUA
 upload_lua 1 > "$state/upload-new.lua"
 upload_lua 0 > "$state/upload-same.lua"
 
-# wrk_script_run LABEL URL [SCRIPT]
-wrk_script_run() {
-  local script=()
-  [ -n "${3:-}" ] && script=(-s "$3")
-  wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${script[@]}" "$2" | python3 -c '
-import re, sys
-text = sys.stdin.read()
-def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", text); p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", text)
-errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-print(sys.argv[1], sys.argv[2], rps, ms(*p50.groups()), ms(*p99.groups()), errors.group(1) if errors else 0)
-' "$1" "$CONNECTIONS" >> "$raw"
-}
+# wrk_script_run LABEL URL [SCRIPT]: bench/lib.sh's wrk_run at this run's shape.
+wrk_script_run() { wrk_run "$1" "$2" "$CONNECTIONS" "$DURATION" "$raw" ${3:+-s "$3"}; }
 wrk -t2 -c"$CONNECTIONS" -d2s -s "$state/upload-new.lua" "$base/api/v1/files" >/dev/null   # warm-up
 wrk -t2 -c"$CONNECTIONS" -d2s "$base$url" >/dev/null
 forget bench-upload.bin
