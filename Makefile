@@ -6,7 +6,7 @@ SHELL := /bin/bash
 # Every crate under functions/ except the shared library is a component.
 COMPONENTS := $(filter-out common,$(notdir $(wildcard functions/*)))
 # Test-only components the end-to-end harness adds to the manifest it serves (never in spin.toml).
-E2E_COMPONENTS := e2e-chain-proxy e2e-misbehave
+E2E_COMPONENTS := e2e-chain-proxy e2e-misbehave e2e-intruder
 WASM_TARGET := wasm32-wasip2
 
 .PHONY: up down reset test build build-components build-native migrate admin bench toolchain deploy-check
@@ -37,7 +37,7 @@ reset:
 
 migrate:
 	scripts/services.sh up dev
-	target/release/galley-migrate --port 54330
+	target/release/galley-migrate --port 54330 --secrets-file .data/dev/db-secrets.env
 
 test:
 	@scripts/test.sh
@@ -51,8 +51,8 @@ deploy-check:
 admin: build-native
 	@[ -n "$(ADMIN)" ] && [ -n "$(MOBILE)" ] || { echo "usage: make admin ADMIN=<username> MOBILE=<11-digit mobile>"; exit 2; }
 	scripts/services.sh up dev
-	target/release/galley-migrate --port 54330 >/dev/null
-	target/release/galley-admin --port 54330 --username "$(ADMIN)" --mobile "$(MOBILE)"
+	target/release/galley-migrate --port 54330 --secrets-file .data/dev/db-secrets.env >/dev/null
+	target/release/galley-admin --port 54330 --secrets-file .data/dev/db-secrets.env --username "$(ADMIN)" --mobile "$(MOBILE)"
 
 bench:
 	@if [ -x bench/run.sh ]; then bench/run.sh; else echo "no benchmark yet (bench/run.sh)"; fi

@@ -26,7 +26,8 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   make --no-print-directory build
 fi
 scripts/services.sh up test >/dev/null
-"$MIGRATE" --port "$PG_PORT" >/dev/null
+"$MIGRATE" --port "$PG_PORT" --secrets-file .data/test/db-secrets.env >/dev/null
+load_db_secrets test
 
 state=$(mktemp -d)
 raw=$(mktemp)

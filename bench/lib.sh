@@ -6,6 +6,8 @@ RUNS=${RUNS:-5}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 mkdir -p bench/results
+# load_db_secrets PROFILE: the Postgres passwords as Spin variables and PGPASSWORD.
+source scripts/db-secrets.sh
 
 # need_command COMMAND PACKAGE: installs Debian's PACKAGE with apt when COMMAND is missing.
 need_command() {
@@ -35,7 +37,9 @@ prepare_app() {
   fi
   GALLEY_PG_PORT="${GALLEY_TEST_PG_PORT:-54331}" GALLEY_REDIS_PORT="${GALLEY_TEST_REDIS_PORT:-63791}" \
     scripts/services.sh up test >/dev/null
-  "${GALLEY_MIGRATE:-target/release/galley-migrate}" --port "${GALLEY_TEST_PG_PORT:-54331}" >/dev/null
+  "${GALLEY_MIGRATE:-target/release/galley-migrate}" --port "${GALLEY_TEST_PG_PORT:-54331}" \
+    --secrets-file .data/test/db-secrets.env >/dev/null
+  load_db_secrets test
 }
 
 # bench_workspace: sets $state (a temp folder) and $raw (a temp file for raw lines), both

@@ -13,6 +13,7 @@ source bench/lib.sh
 PG_PORT=54331
 
 scripts/services.sh up test >/dev/null
+load_db_secrets test   # PGPASSWORD: the superuser's, which this benchmark's component uses too
 cargo build --release -p galley
 cargo build --release --target wasm32-wasip2 -p bench-pg-read
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
@@ -34,7 +35,7 @@ trap cleanup EXIT
 measure() { # label env...
   local label=$1; shift
   env GALLEY_LOG=warn "$@" target/release/galley up --manifest bench/postgres.spin.toml \
-    --variable pg_port=$PG_PORT --listen 127.0.0.1:3911 --state-dir "$state" >/dev/null 2>&1 &
+    --variable pg_port=$PG_PORT --variable pg_password="$PGPASSWORD" --listen 127.0.0.1:3911 --state-dir "$state" >/dev/null 2>&1 &
   local pid=$!
   pids+=("$pid")
   wait_http "http://127.0.0.1:3911/?id=1"

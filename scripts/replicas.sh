@@ -40,6 +40,9 @@ profile_vars() {
     *) echo "unknown profile '$profile' (dev|test)" >&2; exit 2 ;;
   esac
   dir=${REPLICAS_DIR:-$root/.data/$profile/replicas}
+  # The service roles' database passwords, as Spin variables.
+  source "$root/scripts/db-secrets.sh"
+  load_db_secrets "$profile"
 }
 
 wait_health() { # url [pid]

@@ -10,8 +10,12 @@
 #
 # Own ports and own data directories, so neither profile disturbs the other or a system
 # service. `up` is idempotent: it installs PostgreSQL/Redis with apt only when absent, runs
-# initdb only once, and starts only what is not already running. The cluster has one
-# superuser, `galley`, with trust authentication, listening on 127.0.0.1 only.
+# initdb only once, and starts only what is not already running. Postgres listens on
+# 127.0.0.1 only. Over TCP every role needs its password (scram-sha-256): the superuser
+# `galley`, used by galley-migrate and the tests only, and one role per service
+# (`galley_users`, ...), created by galley-migrate. The passwords are generated once into
+# .data/<profile>/db-secrets.env (mode 600, never committed). Over the Unix socket, which no
+# component can reach, the superuser needs none: this script uses it to set that password.
 set -euo pipefail
 
 action=${1:?usage: services.sh up|down|reset|status dev|test}
@@ -103,6 +107,38 @@ pg_up() {
     # the replicas profile and its tests run several processes (3 x 64 per database at most).
     run_pg "$bin/pg_ctl" -D "$pgdata" -l "$home/postgres.log" -w -t 60 \
       -o "-p $pg_port -k $sock -c listen_addresses=127.0.0.1 -c max_connections=1000" start >/dev/null
+  fi
+}
+
+# KEY=value lines: the superuser's password and each service role's, under the names the
+# tools read (galley-migrate --secrets-file, the e2e harness, `make up`, which exports them
+# as Spin variables). Missing entries are added; existing ones are never changed.
+secrets_file=$data/db-secrets.env
+# The same list as galley-migrate's SERVICES (it refuses to run without each password).
+db_services="users catalog inventory orders payments files notifications"
+write_secrets() {
+  local key
+  mkdir -p "$data"
+  ( umask 077; touch "$secrets_file" )
+  for key in GALLEY_PG_PASSWORD $(for s in $db_services; do echo "SPIN_VARIABLE_${s^^}_DB_PASSWORD"; done); do
+    grep -q "^$key=" "$secrets_file" ||
+      echo "$key=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >> "$secrets_file"
+  done
+}
+
+# The superuser gets its password (over the socket), then TCP starts asking for passwords.
+pg_require_passwords() {
+  local bin home password hba
+  bin=$(pg_bindir)
+  home=$(pg_home)
+  password=$(sed -n 's/^GALLEY_PG_PASSWORD=//p' "$secrets_file")
+  echo "ALTER ROLE galley PASSWORD '$password'" |
+    run_pg "$bin/psql" -q -X -v ON_ERROR_STOP=1 -h "$home/run" -p "$pg_port" -U galley -d postgres >/dev/null
+  hba=$(printf '%s\n' "# Written by scripts/services.sh: see its header." \
+    "local all all trust" "host all all 127.0.0.1/32 scram-sha-256" "host all all ::1/128 scram-sha-256")
+  if [ "$(run_pg cat "$home/cluster/pg_hba.conf")" != "$hba" ]; then
+    echo "$hba" | run_pg tee "$home/cluster/pg_hba.conf" >/dev/null
+    run_pg "$bin/pg_ctl" -D "$home/cluster" reload >/dev/null
   fi
 }
 
@@ -208,7 +244,9 @@ write_runtime_config() {
 case $action in
   up)
     ensure_installed
+    write_secrets
     pg_up
+    pg_require_passwords
     redis_up
     if [ "$profile" = test ]; then mqtt_up; fi
     write_runtime_config

@@ -16,7 +16,7 @@ export GALLEY_PG_PORT=$GALLEY_TEST_PG_PORT GALLEY_REDIS_PORT=$GALLEY_TEST_REDIS_
 scripts/deploy-check.sh
 scripts/services.sh up test
 make --no-print-directory build
-target/release/galley-migrate --port "$GALLEY_TEST_PG_PORT" --fresh
+target/release/galley-migrate --port "$GALLEY_TEST_PG_PORT" --secrets-file .data/test/db-secrets.env --fresh
 
 # Native unit tests: the shared library and every component's domain rules.
 cargo test --release -p galley-common $(printf -- '-p %s ' $(ls functions | grep -vx common))

@@ -9,7 +9,10 @@ cd "$(dirname "$0")/.."
 listen=${GALLEY_LISTEN:-127.0.0.1:3000}
 scripts/services.sh up dev
 make --no-print-directory build
-target/release/galley-migrate --port 54330
+target/release/galley-migrate --port 54330 --secrets-file .data/dev/db-secrets.env
+# The service roles' database passwords, as Spin variables (scripts/db-secrets.sh).
+source scripts/db-secrets.sh
+load_db_secrets dev
 
 # A signing secret generated once per checkout, never committed, never a default in code.
 secret_file=.data/dev/auth_secret

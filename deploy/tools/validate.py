@@ -12,7 +12,8 @@
    Kubernetes versions checked (no network at run time).
 4. Galley's own rules against spin.toml: every component runs in some SpinApp; every service
    chain stays inside one SpinApp; the Ingress sends each public route to a SpinApp that has
-   its component; bound variables exist and required ones are bound; Secret and ConfigMap
+   its component; bound variables exist and required ones are bound; each SpinApp holds the
+   database passwords its components use and no secret they do not; Secret and ConfigMap
    references resolve; probes use Spin's health route; every workload has resource limits;
    the HPA targets an autoscaled SpinApp; the recovery CronJob calls the app that has
    order-create.
@@ -24,6 +25,7 @@
 
 import copy
 import pathlib
+import re
 import sys
 import tomllib
 
@@ -152,6 +154,12 @@ def check(kust, objects, manifest):
                 elif ref.get("key") not in store[ref["name"]]:
                     err(where, f"{kind} {ref['name']!r} has no key {ref.get('key')!r}")
 
+    def uses(component):
+        """The app variables a component's own variables and allowed hosts refer to."""
+        spec = components.get(component, {})
+        texts = list(spec.get("variables", {}).values()) + list(spec.get("allowed_outbound_hosts", []))
+        return {m for t in texts for m in re.findall(r"\{\{\s*(\w+)\s*\}\}", str(t))}
+
     def chains(component):
         hosts = components.get(component, {}).get("allowed_outbound_hosts", [])
         return [h.split("//", 1)[1].split(".spin.internal")[0] for h in hosts if ".spin.internal" in h]
@@ -177,9 +185,18 @@ def check(kust, objects, manifest):
             if var.get("name") not in variables:
                 err(where, f"variable {var.get('name')!r} is not declared in spin.toml")
             ref_ok(f"{where} variable {var.get('name')}", var.get("valueFrom"))
+        used = set().union(*(uses(c) for c in selected if c in components))
         for name, decl in variables.items():
             if decl.get("required") and name not in bound:
                 err(where, f"required variable {name!r} is not bound")
+            # Least privilege: a pod holds the secrets its components read, and no others
+            # (required ones excepted: Spin refuses to start without them).
+            if decl.get("secret") and not decl.get("required"):
+                # (recovery_token stays unbound where its route must not work: galley-web.)
+                if name.endswith("_db_password") and name in used and name not in bound:
+                    err(where, f"secret variable {name!r} is used by its components but not bound")
+                if name in bound and name not in used:
+                    err(where, f"binds secret variable {name!r}, which none of its components uses")
             if decl.get("secret") and name in bound:
                 var = next(v for v in spec["variables"] if v.get("name") == name)
                 if "secretKeyRef" not in (var.get("valueFrom") or {}):
@@ -294,6 +311,12 @@ MUTATIONS = [
     # (Not galley-web: it runs order-query too, for the GraphQL gateway's reads.)
     ("the order routes sent to the events app", "Ingress", "galley",
      lambda o: o["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"].__setitem__("name", "galley-events"), "does not run order-query"),
+    ("another service's database password given to the events app", "SpinApp", "galley-events",
+     lambda o: o["spec"]["variables"].append({"name": "users_db_password", "valueFrom": {"secretKeyRef": {"name": "galley-secrets", "key": "users_db_password"}}}),
+     "binds secret variable 'users_db_password'"),
+    ("the orders database password left out of the orders app", "SpinApp", "galley-orders",
+     lambda o: o["spec"].__setitem__("variables", [v for v in o["spec"]["variables"] if v["name"] != "orders_db_password"]),
+     "'orders_db_password' is used by its components but not bound"),
     ("auth_secret as a plain value", "SpinApp", "galley-web",
      lambda o: o["spec"]["variables"].__setitem__(0, {"name": "auth_secret", "value": "x" * 32}), "must come from a Secret"),
     ("a readiness probe off Spin's health route", "SpinApp", "galley-web",

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 use wasmtime::component::Resource;
@@ -231,7 +231,10 @@ impl wit::HostConnection for View<'_, PgState> {
         };
         let client = match pool.get().await {
             Ok(client) => client,
-            Err(error) => return Ok(Err(Error::ConnectionFailed(format!("{error:#}")))),
+            // The server's own words (`password authentication failed for user …`, `permission
+            // denied for database …`), as Spin reports them; the pool's wrapper says only "db error".
+            Err(PoolError::Backend(error)) => return Ok(Err(Error::ConnectionFailed(error_text(&error)))),
+            Err(error) => return Ok(Err(Error::ConnectionFailed(error.to_string()))),
         };
         let statement_cache = self.state.pools.tuning.statement_cache;
         let connection = PgConnection { client: Some(client), maybe_in_transaction: false, statement_cache };

@@ -4,8 +4,12 @@
 //! applied with refinery, which records what ran in each database's
 //! `refinery_schema_history` table, so running again is a no-op.
 
+use std::path::PathBuf;
+
 use anyhow::{Context, Result};
 use tokio_postgres::{Client, NoTls};
+
+pub mod privileges;
 
 /// The service databases, in the order they are created.
 pub const SERVICES: [&str; 7] = ["users", "catalog", "inventory", "orders", "payments", "files", "notifications"];
@@ -58,13 +62,29 @@ pub struct PgArgs {
     pub port: u16,
     #[arg(long = "pg-user", env = "GALLEY_PG_USER", default_value = "galley")]
     pub user: String,
+    /// `KEY=value` lines with the superuser's password (`GALLEY_PG_PASSWORD`) and each
+    /// service role's (`SPIN_VARIABLE_<SERVICE>_DB_PASSWORD`); the environment overrides it.
+    /// The local profiles keep theirs in `.data/<profile>/db-secrets.env`.
+    #[arg(long = "secrets-file", env = "GALLEY_DB_SECRETS_FILE")]
+    pub secrets_file: Option<PathBuf>,
 }
 
 impl PgArgs {
+    /// The passwords from `--secrets-file` and the environment.
+    pub fn secrets(&self) -> Result<privileges::Secrets> {
+        privileges::Secrets::load(self.secrets_file.as_deref())
+    }
+
     /// A connected client for database `dbname` (the connection task runs in the background).
     pub async fn connect(&self, dbname: &str) -> Result<Client> {
-        let config = format!("host={} port={} user={} dbname={}", self.host, self.port, self.user, dbname);
-        let (client, connection) = tokio_postgres::connect(&config, NoTls)
+        let secrets = self.secrets()?;
+        let mut config = tokio_postgres::Config::new();
+        config.host(&self.host).port(self.port).user(&self.user).dbname(dbname);
+        if let Some(password) = secrets.get(privileges::SUPERUSER_PASSWORD) {
+            config.password(password);
+        }
+        let (client, connection) = config
+            .connect(NoTls)
             .await
             .with_context(|| format!("connecting to database `{dbname}` at {}:{}", self.host, self.port))?;
         tokio::spawn(async move {

@@ -12,6 +12,7 @@ mod migrations;
 mod openapi;
 mod orders;
 mod payment;
+mod privileges;
 mod replicas;
 mod support;
 mod users;

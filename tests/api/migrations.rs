@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-const SERVICES: [&str; 7] = ["users", "catalog", "inventory", "orders", "payments", "files", "notifications"];
+use crate::support::SERVICES;
 
 #[test]
 fn rerunning_migrations_is_a_no_op() {
@@ -13,6 +13,8 @@ fn rerunning_migrations_is_a_no_op() {
     for _ in 0..2 {
         let output = Command::new(&binary)
             .args(["--port", &crate::support::pg_port()])
+            .arg("--secrets-file")
+            .arg(crate::support::repo_root().join(".data/test/db-secrets.env"))
             .output()
             .unwrap_or_else(|e| panic!("running {}: {e} (make build builds it)", binary.display()));
         let text = String::from_utf8_lossy(&output.stdout);

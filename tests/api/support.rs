@@ -32,6 +32,25 @@ pub fn pg_port() -> String {
     required_env("GALLEY_TEST_PG_PORT")
 }
 
+/// The service databases, each reached by its own role `galley_<service>`.
+pub const SERVICES: [&str; 7] = ["users", "catalog", "inventory", "orders", "payments", "files", "notifications"];
+
+/// The test profile's Postgres passwords (`KEY=value`, written by `scripts/services.sh up
+/// test`): the superuser's `GALLEY_PG_PASSWORD` and each service role's
+/// `SPIN_VARIABLE_<SERVICE>_DB_PASSWORD`, which is how galley hands them to the components.
+pub fn db_secrets() -> Vec<(String, String)> {
+    let path = repo_root().join(".data/test/db-secrets.env");
+    dotenvy::from_path_iter(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (`scripts/services.sh up test` writes it)", path.display()))
+        .map(|item| item.expect("a KEY=value line"))
+        .collect()
+}
+
+/// One value of [`db_secrets`].
+pub fn db_secret(key: &str) -> String {
+    db_secrets().into_iter().find(|(k, _)| k == key).map(|(_, v)| v).unwrap_or_else(|| panic!("{key} missing from db-secrets.env"))
+}
+
 struct Host {
     child: Child,
     base: String,
@@ -53,10 +72,39 @@ pub const CHAIN_PROXY_ROUTE: &str = "/_e2e/chain/...";
 /// Route of the test-only component that fails on every request (tests/components/misbehave).
 pub const MISBEHAVE_ROUTE: &str = "/_e2e/misbehave/...";
 
-/// The test-only components the harness adds to the app: id, wasm file, route, allowed hosts.
-const TEST_COMPONENTS: [(&str, &str, &str, &[&str]); 2] = [
-    ("e2e-chain-proxy", "e2e_chain_proxy.wasm", CHAIN_PROXY_ROUTE, &["http://*.spin.internal"]),
-    ("e2e-misbehave", "e2e_misbehave.wasm", MISBEHAVE_ROUTE, &[]),
+/// Route of the test-only component that tries to read other services' databases (tests/components/intruder).
+pub const INTRUDER_ROUTE: &str = "/_e2e/intruder/...";
+
+/// A test-only component the harness adds to the app.
+struct TestComponent {
+    id: &'static str,
+    wasm: &'static str,
+    route: &'static str,
+    allowed_outbound_hosts: &'static [&'static str],
+    variables: &'static [(&'static str, &'static str)],
+}
+
+const TEST_COMPONENTS: [TestComponent; 3] = [
+    TestComponent {
+        id: "e2e-chain-proxy",
+        wasm: "e2e_chain_proxy.wasm",
+        route: CHAIN_PROXY_ROUTE,
+        allowed_outbound_hosts: &["http://*.spin.internal"],
+        variables: &[],
+    },
+    TestComponent { id: "e2e-misbehave", wasm: "e2e_misbehave.wasm", route: MISBEHAVE_ROUTE, allowed_outbound_hosts: &[], variables: &[] },
+    TestComponent {
+        id: "e2e-intruder",
+        wasm: "e2e_intruder.wasm",
+        route: INTRUDER_ROUTE,
+        // The same Postgres server every service may reach.
+        allowed_outbound_hosts: &["postgres://{{ db_host }}:{{ db_port }}"],
+        variables: &[
+            // user-lookup's credentials, with the database name left for the request to choose.
+            ("users_role_url", "postgres://galley_users:{{ users_db_password }}@{{ db_host }}:{{ db_port }}/"),
+            ("superuser_url", "postgres://galley@{{ db_host }}:{{ db_port }}/"),
+        ],
+    },
 ];
 
 /// The app's `spin.toml` plus the test-only components, written into `dir` with absolute
@@ -70,17 +118,20 @@ fn test_manifest(root: &std::path::Path, dir: &std::path::Path) -> PathBuf {
         let source = component.get("source").and_then(|s| s.as_str()).expect("source").to_owned();
         component["source"] = toml::Value::String(root.join(source).display().to_string());
     }
-    for (id, wasm, _, allowed) in TEST_COMPONENTS {
+    for test in &TEST_COMPONENTS {
         let mut component = toml::Table::new();
-        component.insert("source".into(), wasm_dir.join(wasm).display().to_string().into());
-        component.insert("allowed_outbound_hosts".into(), allowed.iter().map(|h| toml::Value::from(*h)).collect::<Vec<_>>().into());
-        components.insert(id.into(), toml::Value::Table(component));
+        component.insert("source".into(), wasm_dir.join(test.wasm).display().to_string().into());
+        let allowed = test.allowed_outbound_hosts.iter().map(|h| toml::Value::from(*h)).collect::<Vec<_>>();
+        component.insert("allowed_outbound_hosts".into(), allowed.into());
+        let variables: toml::Table = test.variables.iter().map(|(k, v)| (k.to_string(), toml::Value::from(*v))).collect();
+        component.insert("variables".into(), variables.into());
+        components.insert(test.id.into(), toml::Value::Table(component));
     }
     let triggers = manifest["trigger"]["http"].as_array_mut().expect("[[trigger.http]]");
-    for (id, _, route, _) in TEST_COMPONENTS {
+    for test in &TEST_COMPONENTS {
         let mut trigger = toml::Table::new();
-        trigger.insert("route".into(), route.into());
-        trigger.insert("component".into(), id.into());
+        trigger.insert("route".into(), test.route.into());
+        trigger.insert("component".into(), test.id.into());
         triggers.push(toml::Value::Table(trigger));
     }
     let path = dir.join("spin.toml");
@@ -138,6 +189,8 @@ impl Host {
             // As behind nginx or an Ingress: the last X-Forwarded-For entry is the client, so
             // a test can log in "from" an address of its own (users::…login… tests).
             .env("SPIN_VARIABLE_TRUSTED_PROXIES", "1")
+            // The service roles' passwords only: the superuser's is never the app's.
+            .envs(db_secrets().into_iter().filter(|(k, _)| k.starts_with("SPIN_VARIABLE_")))
             .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
@@ -596,11 +649,18 @@ pub fn cache_runtime_config(url: &str) -> String {
     format!("[key_value_store.cache]\ntype = \"redis\"\nurl = \"{url}\"\n")
 }
 
-/// A connection to one of the test profile's service databases, for checks that look behind
-/// the API (what was stored, across services).
+/// A connection to one of the test profile's service databases, as the superuser, for checks
+/// that look behind the API (what was stored, across services).
 pub async fn database(name: &str) -> tokio_postgres::Client {
-    let config = format!("host=127.0.0.1 port={} user=galley dbname={name}", pg_port());
-    let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await.expect("test Postgres");
+    connect_as("galley", &db_secret("GALLEY_PG_PASSWORD"), name).await.expect("test Postgres")
+}
+
+/// A connection to database `name` of the test profile's Postgres as `user` with `password`
+/// over TCP, as a component connects; the error when Postgres refuses.
+pub async fn connect_as(user: &str, password: &str, name: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let mut config = tokio_postgres::Config::new();
+    config.host("127.0.0.1").port(pg_port().parse().expect("a port number")).user(user).password(password).dbname(name);
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
-    client
+    Ok(client)
 }

@@ -84,13 +84,15 @@ async fn prepare_postgres(suite: &Path) {
     let admin = connect("postgres").await;
     // One at a time: DROP/CREATE DATABASE cannot run inside the implicit transaction of a batch.
     for statement in [
+        // The suite's own credentials (its PG_CONNECTION_STRING says password=postgres).
         "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'postgres') THEN CREATE ROLE postgres SUPERUSER LOGIN; END IF; END $$",
+        "ALTER ROLE postgres PASSWORD 'postgres'",
         "DROP DATABASE IF EXISTS spin_dev",
         "CREATE DATABASE spin_dev OWNER postgres",
     ] {
         admin.batch_execute(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
-    let url = format!("postgres://postgres@127.0.0.1:{}/spin_dev", pg_port());
+    let url = format!("postgres://postgres:postgres@127.0.0.1:{}/spin_dev", pg_port());
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connecting to spin_dev");
     tokio::spawn(connection);
     let init = suite.join("crates/test-environment/services/postgres-init");

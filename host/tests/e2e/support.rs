@@ -72,6 +72,17 @@ pub fn redis_port() -> u16 {
 
 pub const TEST_DATABASE: &str = "galley_host_test";
 
+/// The test Postgres's superuser password: TCP connections need one (`scripts/services.sh up
+/// test` generates it into `.data/test/db-secrets.env`).
+pub fn pg_password() -> String {
+    let path = workspace_root().join(".data/test/db-secrets.env");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (`scripts/services.sh up test` writes it)", path.display()));
+    text.lines()
+        .find_map(|line| line.strip_prefix("GALLEY_PG_PASSWORD="))
+        .unwrap_or_else(|| panic!("no GALLEY_PG_PASSWORD in {}", path.display()))
+        .to_owned()
+}
+
 /// Builds the probe components once per test run: the components for wasm32-wasip2, and
 /// `host-probe-core` for wasm32-wasip1, where the result is a core module carrying its
 /// component type (what galley must turn into a component itself).
@@ -148,7 +159,7 @@ pub async fn ensure_database() {
 
 /// A direct connection, for checking what the host did.
 pub async fn connect(database: &str) -> tokio_postgres::Client {
-    let url = format!("postgres://galley@127.0.0.1:{}/{database}", pg_port());
+    let url = format!("postgres://galley:{}@127.0.0.1:{}/{database}", pg_password(), pg_port());
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
@@ -184,6 +195,8 @@ impl HostBuilder {
             args: vec![
                 "--variable".into(),
                 format!("pg_port={}", pg_port()),
+                "--variable".into(),
+                format!("pg_password={}", pg_password()),
                 "--variable".into(),
                 format!("redis_port={}", redis_port()),
             ],
