@@ -43,6 +43,11 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a client refused at the concurrency limit is asked to wait (`Retry-After`).
 const RETRY_AFTER_SECS: &str = "1";
+/// The most a request's head (request line and headers) may take, over HTTP/1.1 and as an
+/// HTTP/2 header list. Past it HTTP/1.1 gets 431 and the connection closes. hyper's defaults
+/// (~400 KiB, and 16 MiB for HTTP/2) let every request hold far more memory than any real
+/// client sends (browsers and proxies stop near 8–64 KiB).
+const MAX_REQUEST_HEAD: usize = 64 * 1024;
 
 /// How the server treats its connections.
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +74,8 @@ pub async fn serve(
     // connection's first bytes (the h2 preface), as Spin 4 serves them. h2 streams run on
     // the tokio executor; trailers travel as body frames both ways.
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().keep_alive(true);
+    builder.http1().keep_alive(true).max_buf_size(MAX_REQUEST_HEAD);
+    builder.http2().max_header_list_size(MAX_REQUEST_HEAD as u32);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -391,18 +397,25 @@ fn overloaded() -> Response<WasiBody> {
     let headers = response.headers_mut();
     headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
     headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
-    response
+    no_sniffing(response)
 }
 
 pub fn empty_response(status: StatusCode) -> Response<WasiBody> {
     let mut response = Response::new(Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync());
     *response.status_mut() = status;
-    response
+    no_sniffing(response)
 }
 
 fn text_response(status: StatusCode, text: &'static str) -> Response<WasiBody> {
     let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())).map_err(|never| match never {}).boxed_unsync());
     *response.status_mut() = status;
+    no_sniffing(response)
+}
+
+/// What galley answers itself (no route, a failed component, overload, health) tells browsers
+/// not to guess a content type, as the app's own answers do; components' answers pass untouched.
+fn no_sniffing(mut response: Response<WasiBody>) -> Response<WasiBody> {
+    response.headers_mut().insert(http::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
 

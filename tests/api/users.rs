@@ -213,6 +213,8 @@ fn create_admin(username: &str, password: &str) {
         .unwrap_or_else(|_| repo_root().join("target/release/galley-admin"));
     let mut child = Command::new(&bin)
         .args(["--port", &pg_port(), "--username", username, "--mobile", MOBILE])
+        .arg("--secrets-file")
+        .arg(repo_root().join(".data/test/db-secrets.env"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -164,3 +164,26 @@ async fn sigterm_stops_cleanly() {
     let status = host.terminate();
     assert!(status.success(), "galley exited with {status}");
 }
+
+#[tokio::test]
+async fn request_heads_are_bounded_and_galleys_own_answers_carry_nosniff() {
+    let host = HostBuilder::new().start().await;
+    // A large but reasonable header passes.
+    let fine = host.client.get(host.url("/echo/exact")).header("x-big", "a".repeat(32 * 1024)).send().await.unwrap();
+    assert_eq!(fine.status(), 200);
+    assert!(fine.headers().get("x-content-type-options").is_none(), "a component's answer is its own");
+    // One header past the bound, or too many headers: 431, and nothing reaches a component.
+    let big = host.client.get(host.url("/echo/exact")).header("x-big", "a".repeat(100 * 1024)).send().await.unwrap();
+    assert_eq!(big.status(), 431);
+    let mut many = host.client.get(host.url("/echo/exact"));
+    for i in 0..150 {
+        many = many.header(format!("x-h{i}"), "v");
+    }
+    assert_eq!(many.send().await.unwrap().status(), 431);
+    // The host's own answers.
+    for (path, status) in [("/no/such/route", 404), ("/.well-known/spin/health", 200)] {
+        let response = host.get(path).await;
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff", "{path}");
+    }
+}
