@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod postgres;
+pub use postgres::{PostgresServer, StopMode};
+
 /// The signing secret the test host is given; tests sign their own tokens with it too.
 pub const TEST_SECRET: &str = "e2e-test-secret-e2e-test-secret-0123456789";
 
@@ -599,7 +602,12 @@ pub fn cache_runtime_config(url: &str) -> String {
 /// A connection to one of the test profile's service databases, for checks that look behind
 /// the API (what was stored, across services).
 pub async fn database(name: &str) -> tokio_postgres::Client {
-    let config = format!("host=127.0.0.1 port={} user=galley dbname={name}", pg_port());
+    connect_database(&pg_port(), name).await
+}
+
+/// A connection to database `name` of the Postgres on `port` (as superuser `galley`).
+pub async fn connect_database(port: &dyn std::fmt::Display, name: &str) -> tokio_postgres::Client {
+    let config = format!("host=127.0.0.1 port={port} user=galley dbname={name}");
     let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await.expect("test Postgres");
     tokio::spawn(connection);
     client
