@@ -200,14 +200,17 @@ fn app_on(pg: &PostgresServer, redis: &RedisServer) -> TestApp {
             ("SPIN_VARIABLE_REDIS_PORT".into(), redis.port.to_string()),
         ],
         runtime_config: Some(cache_runtime_config(&redis.url())),
+        reuse_compiled_code: true,
     })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_postgres_outage_is_a_fast_503_and_the_app_serves_again_without_a_restart() {
+    let setup = Instant::now();
     let pg = PostgresServer::start();
     let redis = RedisServer::start();
     let app = Arc::new(app_on(&pg, &redis));
+    println!("setup: own Postgres, Redis and galley in {:?}", setup.elapsed());
     const STOCK: i64 = 100_000;
     let product = app.stocked_product(STOCK).await;
 
@@ -293,7 +296,7 @@ async fn a_postgres_outage_is_a_fast_503_and_the_app_serves_again_without_a_rest
     // Stock moves only by restocks (+1 each) and reservations (−1 each): the restocks that
     // took effect are what is left once reservations are added back, at least every 200.
     let inventory = pg.database("inventory").await;
-    let on_hand: i64 = inventory.query_one("SELECT on_hand FROM stock WHERE product_id = $1", &[&product]).await.expect("stock").get(0);
+    let on_hand: i64 = inventory.query_one("SELECT on_hand::bigint FROM stock WHERE product_id = $1", &[&product]).await.expect("stock").get(0);
     let reserved: i64 = inventory
         .query_one(
             "SELECT coalesce(sum(l.quantity), 0)::bigint FROM reservation_lines l JOIN reservations r USING (order_id) \
@@ -337,9 +340,11 @@ fn order_ids<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> Vec<String>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_redis_outage_keeps_reads_and_orders_up_and_recovery_publishes_the_waiting_events() {
+    let setup = Instant::now();
     let pg = PostgresServer::start();
     let redis = RedisServer::start();
     let app = Arc::new(app_on(&pg, &redis));
+    println!("setup: own Postgres, Redis and galley in {:?}", setup.elapsed());
     let product = app.stocked_product(100_000).await;
 
     let mut load = Load::new();
@@ -511,6 +516,7 @@ async fn a_slow_payments_database_makes_orders_202_in_their_budget_and_other_rou
             // Every product read goes to its databases (catalog, inventory), never the cache.
             ("SPIN_VARIABLE_PRODUCT_CACHE_TTL_SECS".into(), "0".into()),
         ],
+        reuse_compiled_code: true,
         ..HostOptions::default()
     }));
     let product = app.stocked_product(100_000).await;

@@ -49,6 +49,17 @@ pub struct HostOptions {
     pub env: Vec<(String, String)>,
     /// The text of the runtime config to use instead of the test profile's.
     pub runtime_config: Option<String>,
+    /// Load compiled code from the cache the replicas share ([`shared_compiled_code`]) instead
+    /// of compiling every component afresh in a cache of its own.
+    pub reuse_compiled_code: bool,
+}
+
+/// A compiled-code cache for hosts that share one (entries are keyed by the wasm's and the
+/// engine's hashes and written atomically, so a rebuilt component is compiled afresh).
+fn shared_compiled_code() -> PathBuf {
+    let compiled = repo_root().join("target/e2e-replicas-compiled");
+    std::fs::create_dir_all(&compiled).expect("compiled-code cache folder");
+    compiled
 }
 
 /// Route under which the test manifest exposes private components (see tests/components/chain-proxy).
@@ -97,7 +108,7 @@ impl Host {
     }
 
     fn start(options: &HostOptions) -> Host {
-        Host::start_sharing(options, None)
+        Host::start_sharing(options, options.reuse_compiled_code.then(shared_compiled_code).as_deref())
     }
 
     /// Starts a host; with `compiled`, its compiled-code cache is that folder (another
@@ -301,11 +312,9 @@ impl Replicas {
             options.runtime_config =
                 Some(format!("{}\n[key_value_store.default]\ntype = \"redis\"\nurl = \"{url}\"\n", cache_runtime_config(&url)));
         }
-        // One compiled-code cache for every replica (entries are keyed by the wasm's and the
-        // engine's hashes and written atomically, so a rebuilt component is compiled afresh):
-        // the first replica compiles, the rest load its code, and start together.
-        let compiled = repo_root().join("target/e2e-replicas-compiled");
-        std::fs::create_dir_all(&compiled).expect("compiled-code cache folder");
+        // One compiled-code cache for every replica: the first replica compiles, the rest load
+        // its code, and start together.
+        let compiled = shared_compiled_code();
         let compiled = compiled.as_path();
         let first = Host::start_sharing(&options, Some(compiled));
         let rest: Vec<Host> = std::thread::scope(|scope| {
