@@ -161,9 +161,15 @@ fn quantile(mut durations: Vec<Duration>, q: f64) -> Duration {
     durations[rank - 1]
 }
 
-/// Runs a blocking server operation (stop, start) off the runtime, so the load keeps flowing.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(work).await.expect("blocking work")
+/// Runs a blocking operation on a server (stop, start) off the runtime, so the load keeps
+/// flowing meanwhile, and hands the server back.
+async fn off_runtime<T: Send + 'static>(mut server: T, work: impl FnOnce(&mut T) + Send + 'static) -> T {
+    tokio::task::spawn_blocking(move || {
+        work(&mut server);
+        server
+    })
+    .await
+    .expect("blocking work")
 }
 
 fn order_body(product: i64) -> Value {
@@ -193,24 +199,25 @@ async fn recover(app: &TestApp) -> Value {
 
 /// The app on its own Postgres and its own Redis (the `cache` store and the order events):
 /// nothing it does reaches, or can be disturbed by, the other tests' services.
-fn app_on(pg: &PostgresServer, redis: &RedisServer) -> TestApp {
-    spawn_app_with(HostOptions {
+fn app_on_own_services() -> (PostgresServer, RedisServer, Arc<TestApp>) {
+    let setup = Instant::now();
+    let pg = PostgresServer::start();
+    let redis = RedisServer::start();
+    let app = spawn_app_with(HostOptions {
         env: vec![
             ("SPIN_VARIABLE_DB_PORT".into(), pg.port.to_string()),
             ("SPIN_VARIABLE_REDIS_PORT".into(), redis.port.to_string()),
         ],
         runtime_config: Some(cache_runtime_config(&redis.url())),
         reuse_compiled_code: true,
-    })
+    });
+    println!("setup: own Postgres, Redis and galley in {:?}", setup.elapsed());
+    (pg, redis, Arc::new(app))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_postgres_outage_is_a_fast_503_and_the_app_serves_again_without_a_restart() {
-    let setup = Instant::now();
-    let pg = PostgresServer::start();
-    let redis = RedisServer::start();
-    let app = Arc::new(app_on(&pg, &redis));
-    println!("setup: own Postgres, Redis and galley in {:?}", setup.elapsed());
+    let (pg, _redis, app) = app_on_own_services();
     const STOCK: i64 = 100_000;
     let product = app.stocked_product(STOCK).await;
 
@@ -232,20 +239,11 @@ async fn a_postgres_outage_is_a_fast_503_and_the_app_serves_again_without_a_rest
     load.clients(2, move |_| send("read", product_request(&a, product)));
 
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut pg = blocking(move || {
-        let mut pg = pg;
-        pg.stop(StopMode::Fast);
-        pg
-    })
-    .await;
+    let pg = off_runtime(pg, |pg| pg.stop(StopMode::Fast)).await;
     let down = Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let restarting = Instant::now();
-    let pg = blocking(move || {
-        pg.restart();
-        pg
-    })
-    .await;
+    let pg = off_runtime(pg, PostgresServer::restart).await;
     let up = Instant::now();
     let routes = ["register", "restock", "order", "read"];
     let recovered = load.until_each_ok(&routes, up, Duration::from_secs(30)).await;
@@ -340,11 +338,7 @@ fn order_ids<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> Vec<String>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_redis_outage_keeps_reads_and_orders_up_and_recovery_publishes_the_waiting_events() {
-    let setup = Instant::now();
-    let pg = PostgresServer::start();
-    let redis = RedisServer::start();
-    let app = Arc::new(app_on(&pg, &redis));
-    println!("setup: own Postgres, Redis and galley in {:?}", setup.elapsed());
+    let (pg, redis, app) = app_on_own_services();
     let product = app.stocked_product(100_000).await;
 
     let mut load = Load::new();
@@ -354,12 +348,7 @@ async fn a_redis_outage_keeps_reads_and_orders_up_and_recovery_publishes_the_wai
     load.clients(2, move |_| send("read", product_request(&a, product)));
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let mut redis = blocking(move || {
-        let mut redis = redis;
-        redis.shutdown();
-        redis
-    })
-    .await;
+    let redis = off_runtime(redis, RedisServer::shutdown).await;
     let down = Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let restarting = Instant::now();
@@ -371,11 +360,7 @@ async fn a_redis_outage_keeps_reads_and_orders_up_and_recovery_publishes_the_wai
     let outbox = outbox_of(&orders, &waiting).await;
     assert_eq!(outbox.len(), waiting.len(), "every paid order has its event in the outbox: {outbox:?}");
     assert!(outbox.values().all(|published| !published), "nothing could be published while Redis was down: {outbox:?}");
-    redis = blocking(move || {
-        redis.restart();
-        redis
-    })
-    .await;
+    let redis = off_runtime(redis, RedisServer::restart).await;
     // New orders go on; each publishes its own event, not the ones left waiting.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let outcomes = load.finish().await;
