@@ -198,21 +198,27 @@ async fn recover(app: &TestApp) -> Value {
 }
 
 /// The app on its own Postgres and its own Redis (the `cache` store and the order events):
-/// nothing it does reaches, or can be disturbed by, the other tests' services.
+/// nothing it does reaches, or can be disturbed by, the other tests' services (nor do the
+/// sagas a fault leaves unsettled wait for the other tests' recoveries).
 fn app_on_own_services() -> (PostgresServer, RedisServer, Arc<TestApp>) {
-    let setup = Instant::now();
     let pg = PostgresServer::start();
     let redis = RedisServer::start();
-    let app = spawn_app_with(HostOptions {
-        env: vec![
-            ("SPIN_VARIABLE_DB_PORT".into(), pg.port.to_string()),
-            ("SPIN_VARIABLE_REDIS_PORT".into(), redis.port.to_string()),
-        ],
+    let app = app_on(pg.port, &redis, &[]);
+    (pg, redis, app)
+}
+
+/// The app with its databases at `db_port` and its Redis `redis`, plus variables `extra`.
+fn app_on(db_port: u16, redis: &RedisServer, extra: &[(&str, &str)]) -> Arc<TestApp> {
+    let mut env = vec![
+        ("SPIN_VARIABLE_DB_PORT".to_string(), db_port.to_string()),
+        ("SPIN_VARIABLE_REDIS_PORT".to_string(), redis.port.to_string()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Arc::new(spawn_app_with(HostOptions {
+        env,
         runtime_config: Some(cache_runtime_config(&redis.url())),
         reuse_compiled_code: true,
-    });
-    println!("setup: own Postgres, Redis and galley in {:?}", setup.elapsed());
-    (pg, redis, Arc::new(app))
+    }))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -494,16 +500,10 @@ async fn pipe(mut client: TcpStream, upstream: u16, slow_database: &str, delay_m
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_payments_database_makes_orders_202_in_their_budget_and_other_routes_keep_their_p99() {
-    let proxy = DelayProxy::start(pg_port().parse().expect("port"), "payments").await;
-    let app = Arc::new(spawn_app_with(HostOptions {
-        env: vec![
-            ("SPIN_VARIABLE_DB_PORT".into(), proxy.port.to_string()),
-            // Every product read goes to its databases (catalog, inventory), never the cache.
-            ("SPIN_VARIABLE_PRODUCT_CACHE_TTL_SECS".into(), "0".into()),
-        ],
-        reuse_compiled_code: true,
-        ..HostOptions::default()
-    }));
+    let (pg, redis) = (PostgresServer::start(), RedisServer::start());
+    let proxy = DelayProxy::start(pg.port, "payments").await;
+    // Every product read goes to its databases (catalog, inventory), never the cache.
+    let app = app_on(proxy.port, &redis, &[("SPIN_VARIABLE_PRODUCT_CACHE_TTL_SECS", "0")]);
     let product = app.stocked_product(100_000).await;
     // The documented budget of an order: the reserve and the charge timeouts (spin.toml's
     // defaults, 2 s each), then the order answers 202.
