@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod postgres;
+pub use postgres::{PostgresServer, StopMode};
+
 /// The signing secret the test host is given; tests sign their own tokens with it too.
 pub const TEST_SECRET: &str = "e2e-test-secret-e2e-test-secret-0123456789";
 
@@ -65,6 +68,17 @@ pub struct HostOptions {
     pub env: Vec<(String, String)>,
     /// The text of the runtime config to use instead of the test profile's.
     pub runtime_config: Option<String>,
+    /// Load compiled code from the cache the replicas share ([`shared_compiled_code`]) instead
+    /// of compiling every component afresh in a cache of its own.
+    pub reuse_compiled_code: bool,
+}
+
+/// A compiled-code cache for hosts that share one (entries are keyed by the wasm's and the
+/// engine's hashes and written atomically, so a rebuilt component is compiled afresh).
+fn shared_compiled_code() -> PathBuf {
+    let compiled = repo_root().join("target/e2e-replicas-compiled");
+    std::fs::create_dir_all(&compiled).expect("compiled-code cache folder");
+    compiled
 }
 
 /// Route under which the test manifest exposes private components (see tests/components/chain-proxy).
@@ -145,7 +159,7 @@ impl Host {
     }
 
     fn start(options: &HostOptions) -> Host {
-        Host::start_sharing(options, None)
+        Host::start_sharing(options, options.reuse_compiled_code.then(shared_compiled_code).as_deref())
     }
 
     /// Starts a host; with `compiled`, its compiled-code cache is that folder (another
@@ -351,11 +365,9 @@ impl Replicas {
             options.runtime_config =
                 Some(format!("{}\n[key_value_store.default]\ntype = \"redis\"\nurl = \"{url}\"\n", cache_runtime_config(&url)));
         }
-        // One compiled-code cache for every replica (entries are keyed by the wasm's and the
-        // engine's hashes and written atomically, so a rebuilt component is compiled afresh):
-        // the first replica compiles, the rest load its code, and start together.
-        let compiled = repo_root().join("target/e2e-replicas-compiled");
-        std::fs::create_dir_all(&compiled).expect("compiled-code cache folder");
+        // One compiled-code cache for every replica: the first replica compiles, the rest load
+        // its code, and start together.
+        let compiled = shared_compiled_code();
         let compiled = compiled.as_path();
         let first = Host::start_sharing(&options, Some(compiled));
         let rest: Vec<Host> = std::thread::scope(|scope| {
@@ -652,14 +664,29 @@ pub fn cache_runtime_config(url: &str) -> String {
 /// A connection to one of the test profile's service databases, as the superuser, for checks
 /// that look behind the API (what was stored, across services).
 pub async fn database(name: &str) -> tokio_postgres::Client {
-    connect_as("galley", &db_secret("GALLEY_PG_PASSWORD"), name).await.expect("test Postgres")
+    connect_database(&pg_port(), name).await
+}
+
+/// A connection to database `name` of the Postgres on `port` as the superuser `galley` (with
+/// the test profile's password, which a test's own trust-authentication server ignores).
+pub async fn connect_database(port: &dyn std::fmt::Display, name: &str) -> tokio_postgres::Client {
+    connect_on(port, "galley", &db_secret("GALLEY_PG_PASSWORD"), name).await.expect("test Postgres")
 }
 
 /// A connection to database `name` of the test profile's Postgres as `user` with `password`
 /// over TCP, as a component connects; the error when Postgres refuses.
 pub async fn connect_as(user: &str, password: &str, name: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    connect_on(&pg_port(), user, password, name).await
+}
+
+async fn connect_on(
+    port: &dyn std::fmt::Display,
+    user: &str,
+    password: &str,
+    name: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let mut config = tokio_postgres::Config::new();
-    config.host("127.0.0.1").port(pg_port().parse().expect("a port number")).user(user).password(password).dbname(name);
+    config.host("127.0.0.1").port(port.to_string().parse().expect("a port number")).user(user).password(password).dbname(name);
     let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
     Ok(client)

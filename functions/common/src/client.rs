@@ -74,22 +74,33 @@ impl<E: FromProblem> From<ClientError> for CallError<E> {
     }
 }
 
+impl ClientError {
+    /// The callee answered 503: what it needs is down (its database, say), and so is what this
+    /// request needs. The caller answers the same outage, not a failure of its own (502).
+    fn unavailable(&self) -> bool {
+        matches!(self, Self::Status { status: 503, .. })
+    }
+}
+
 impl crate::problem::ApiError for ClientError {
     fn status(&self) -> u16 {
         match self {
             Self::Timeout { .. } => 504,
+            _ if self.unavailable() => 503,
             _ => 502,
         }
     }
     fn kind(&self) -> &'static str {
         match self {
             Self::Timeout { .. } => "upstream-timeout",
+            _ if self.unavailable() => "unavailable",
             _ => "upstream-failed",
         }
     }
     fn title(&self) -> &'static str {
         match self {
             Self::Timeout { .. } => "A service did not answer in time",
+            _ if self.unavailable() => "Service unavailable",
             _ => "A service failed",
         }
     }
@@ -122,6 +133,16 @@ mod tests {
         let e = ClientError::Transport { component: "inventory-adjust".into(), reason: "socket 10.0.0.1 refused".into() };
         assert_eq!(e.status(), 502);
         assert!(!e.detail().contains("10.0.0.1"));
+    }
+
+    #[test]
+    fn a_callee_that_is_unavailable_makes_the_caller_unavailable() {
+        use crate::problem::ApiError;
+        let status = |status| ClientError::Status { component: "product-query".into(), status, problem: None };
+        let down = status(503);
+        assert_eq!((down.status(), down.kind()), (503, "unavailable"));
+        assert!(down.detail().contains("product-query"));
+        assert_eq!((status(500).status(), status(500).kind()), (502, "upstream-failed"));
     }
 
     #[test]

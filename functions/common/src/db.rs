@@ -10,6 +10,14 @@ pub const NOW_UTC: &str = "(now() AT TIME ZONE 'utc')";
 /// SQLSTATE of a unique-constraint violation.
 pub const UNIQUE_VIOLATION: &str = "23505";
 
+/// Whether a statement failed because the server went away rather than because of the
+/// statement: a connection exception (class 08) or the server shutting down, crashing or
+/// still starting (57P01–57P03, e.g. `terminating connection due to administrator command`
+/// sent to every session by a fast shutdown). Such a failure is an outage (503), not a bug.
+pub fn is_unavailable_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("cannot connect to the database: {0}")]
@@ -70,6 +78,16 @@ mod tests {
         let e = DbError::Query { code: Some("23505".into()), message: "dup".into() };
         assert!(e.is_unique_violation());
         assert!(!DbError::Connect("x".into()).is_unique_violation());
+    }
+
+    #[test]
+    fn a_server_going_away_is_unavailable_and_a_bad_statement_is_not() {
+        for code in ["57P01", "57P02", "57P03", "08006", "08001"] {
+            assert!(is_unavailable_sqlstate(code), "{code}");
+        }
+        for code in ["23505", "42P01", "57014", "40001"] {
+            assert!(!is_unavailable_sqlstate(code), "{code}");
+        }
     }
 
     #[test]

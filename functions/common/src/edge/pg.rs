@@ -2,12 +2,14 @@
 
 use spin_sdk::pg4::{Connection, Decode, ParameterValue, PgError, QueryError, Row, RowSet};
 
-use crate::db::DbError;
+use crate::db::{is_unavailable_sqlstate, DbError};
 
 impl From<PgError> for DbError {
     fn from(e: PgError) -> Self {
         match e {
             PgError::ConnectionFailed(m) => DbError::Connect(m),
+            // A session ended by a server shutdown or crash is the outage, not the statement.
+            PgError::QueryFailed(QueryError::DbError(d)) if is_unavailable_sqlstate(&d.code) => DbError::Connect(d.message),
             PgError::QueryFailed(QueryError::DbError(d)) => {
                 DbError::Query { code: Some(d.code), message: d.message }
             }
