@@ -12,6 +12,8 @@ mod migrations;
 mod openapi;
 mod orders;
 mod payment;
+mod recovery;
 mod replicas;
+mod soak;
 mod support;
 mod users;

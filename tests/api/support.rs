@@ -604,3 +604,29 @@ pub async fn database(name: &str) -> tokio_postgres::Client {
     tokio::spawn(connection);
     client
 }
+
+impl TestApp {
+    /// SIGKILLs this app's host, as a crash or the OOM killer would, and waits until it is
+    /// gone. Only for an app of its own ([`spawn_app_with`]): the shared one serves other tests.
+    /// Start it again with `spawn_app_with` and the same options: a new process (on another
+    /// port) on the same databases and Redis.
+    pub fn sigkill(&self) {
+        let Serving::One(host) = &*self.host else { panic!("sigkill is for a single host; replicas have kill_replica") };
+        let status = Command::new("kill").args(["-KILL", &host.child.id().to_string()]).status().expect("kill -KILL");
+        assert!(status.success(), "kill -KILL {}", host.child.id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", host.port)).is_ok() {
+            assert!(Instant::now() < deadline, "galley still accepts connections 10 s after SIGKILL");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// After [`TestApp::sigkill`]: galley started again with `options` on the same databases
+    /// and Redis, reusing the dead host's compiled code as a restart in place would (a new
+    /// process, on another port).
+    pub fn restart_killed(&self, options: &HostOptions) -> TestApp {
+        let Serving::One(dead) = &*self.host else { panic!("restart_killed is for a single host") };
+        let host = Arc::new(Serving::One(Host::start_sharing(options, Some(&dead.state.path().join("compiled")))));
+        TestApp { base: host.base(), http: client(), host }
+    }
+}
