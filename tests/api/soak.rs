@@ -296,7 +296,7 @@ impl<'a> Worker<'a> {
                 self.send(op, req).await;
             }
             Op::Restock => {
-                let (id, delta) = (self.product(), 1 + self.dice.below(10) as i64);
+                let (id, delta) = (self.product(), 1 + self.dice.below(20) as i64);
                 let req = self
                     .app
                     .http
@@ -355,9 +355,13 @@ async fn run_load(app: &TestApp, products: &[i64], workers: usize, duration: Dur
     // The recoverer, as the CronJob in production: it settles what the slow cards left.
     let recoverer = async {
         let mut w = Worker::new(app, products);
+        let mut last = Instant::now();
         while !stop.load(Ordering::Relaxed) {
-            tokio::time::sleep(RECOVER_EVERY).await;
-            w.step(Op::Recover).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if last.elapsed() >= RECOVER_EVERY {
+                w.step(Op::Recover).await;
+                last = Instant::now();
+            }
         }
         w
     };
