@@ -14,5 +14,5 @@ scripts/services.sh up test
 make --no-print-directory build
 target/release/galley-migrate --port "$GALLEY_TEST_PG_PORT" --fresh
 mkdir -p bench/results
-GALLEY_SOAK_SECS=${SOAK_SECS:-300} GALLEY_SOAK_REPORT=bench/results/soak.md \
+GALLEY_SOAK_SECS=${SOAK_SECS:-300} GALLEY_SOAK_REPORT=$PWD/bench/results/soak.md \
   cargo test --release -p galley-e2e -- --ignored --nocapture soak::

@@ -320,3 +320,48 @@ async fn an_event_received_but_never_recorded_is_published_again_by_recovery() {
     let again: i32 = orders.query_one("SELECT attempts FROM outbox WHERE id = $1::text::uuid", &[&event]).await.expect("event").get(0);
     assert_eq!(again, attempts + 1, "one more publish");
 }
+
+#[tokio::test]
+async fn a_recovery_call_takes_no_new_saga_once_its_budget_is_spent() {
+    // Slow charges still in flight when recovery starts: each refund waits for its charge (3 s),
+    // far past the 1 s budget, so a call settles at most one of them and the next goes on.
+    let app = spawn_app_with(HostOptions {
+        env: vec![
+            ("SPIN_VARIABLE_SAGA_RECOVERY_AFTER_SECS".into(), "0".into()),
+            ("SPIN_VARIABLE_SAGA_RECOVERY_BUDGET_SECS".into(), "1".into()),
+            ("SPIN_VARIABLE_CHARGE_TIMEOUT_MS".into(), "200".into()),
+            ("SPIN_VARIABLE_PAYMENT_SLOW_MS".into(), "3000".into()),
+        ],
+        ..HostOptions::default()
+    });
+    let product = app.stocked_product(10).await;
+    let (user, buyer) = customer();
+    let body = json!({"items": [{"product_id": product, "quantity": 1}], "payment_method": "pm_card_slow"});
+    let placed = futures::future::join_all((0..3).map(|i| {
+        let (app, buyer, body) = (&app, &buyer, &body);
+        async move { place(app, buyer, &format!("budget-{i}-{}", uuid::Uuid::new_v4().simple()), body).await }
+    }))
+    .await;
+    for answer in &placed {
+        assert!(matches!(answer, Some((202, _))), "the charge timed out: {answer:?}");
+    }
+    let mine: Vec<&str> = placed.iter().filter_map(|a| a.as_ref()?.1["id"].as_str()).collect();
+    let first: Value = app
+        .http
+        .post(app.url("/api/v1/admin/sagas/recover"))
+        .bearer_auth(token(Role::Admin))
+        .send()
+        .await
+        .expect("recover")
+        .json()
+        .await
+        .expect("report");
+    // (Other tests' recoverers share the databases and may take some of these sagas too, so
+    // the call's own report is what counts.)
+    let taken = first["settled"].as_array().expect("settled").iter().filter(|s| mine.contains(&s["order_id"].as_str().unwrap_or(""))).count();
+    assert!(taken <= 1, "the first call stopped taking sagas once past its budget: {first}");
+    let db = Databases::connect(&pg_port()).await.expect("the service databases");
+    let scope = Scope { users: vec![user.clone()], initial_stock: [(product, 10)].into() };
+    let report = consistency::check_until_consistent(&db, &scope, Duration::from_secs(60), || recover(&app)).await.expect("check");
+    assert!(report.is_consistent() && report.cancelled == 3, "later calls settled the rest: {report}");
+}
