@@ -9,7 +9,7 @@ COMPONENTS := $(filter-out common,$(notdir $(wildcard functions/*)))
 E2E_COMPONENTS := e2e-chain-proxy e2e-misbehave e2e-intruder
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: up down reset test build build-components build-native migrate admin bench toolchain deploy-check
+.PHONY: up down reset test soak build build-components build-native migrate admin bench toolchain deploy-check
 
 toolchain:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -41,6 +41,11 @@ migrate:
 
 test:
 	@scripts/test.sh
+
+# The mixed-load soak for 5 minutes (SOAK_SECS=n to change), then the consistency check;
+# the report goes to bench/results/soak.md (scripts/soak.sh).
+soak:
+	@SOAK_SECS=$(SOAK_SECS) scripts/soak.sh
 
 # Validate deploy/ (SpinKube manifests) against the SpinApp CRD and Kubernetes' schemas.
 deploy-check:

@@ -27,6 +27,8 @@ cargo test --release -p galley -p galley-migrate
 # starts three galley processes behind nginx, installed here if absent).
 scripts/replicas.sh install
 cargo test --release -p galley-e2e
+# The mixed-load soak for 30 s on a galley of its own, alone (tests/api/soak.rs): fails on any 5xx or consistency violation.
+GALLEY_SOAK_SECS=30 cargo test --release -p galley-e2e -- --ignored --nocapture soak::
 # The same contention tests again with every app behind nginx as 3 replicas sharing the
 # `cache` Redis and the databases: stock, orders and the cache agree across processes.
 GALLEY_E2E_REPLICAS=3 cargo test --release -p galley-e2e -- \

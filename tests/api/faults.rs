@@ -217,7 +217,6 @@ fn app_on(db_port: u16, redis: &RedisServer, extra: &[(&str, &str)]) -> Arc<Test
     Arc::new(spawn_app_with(HostOptions {
         env,
         runtime_config: Some(cache_runtime_config(&redis.url())),
-        reuse_compiled_code: true,
     }))
 }
 

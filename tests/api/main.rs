@@ -14,6 +14,8 @@ mod openapi;
 mod orders;
 mod payment;
 mod privileges;
+mod recovery;
 mod replicas;
+mod soak;
 mod support;
 mod users;

@@ -68,13 +68,12 @@ pub struct HostOptions {
     pub env: Vec<(String, String)>,
     /// The text of the runtime config to use instead of the test profile's.
     pub runtime_config: Option<String>,
-    /// Load compiled code from the cache the replicas share ([`shared_compiled_code`]) instead
-    /// of compiling every component afresh in a cache of its own.
-    pub reuse_compiled_code: bool,
 }
 
-/// A compiled-code cache for hosts that share one (entries are keyed by the wasm's and the
-/// engine's hashes and written atomically, so a rebuilt component is compiled afresh).
+/// The compiled-code cache every host of a test run shares (entries are keyed by the wasm's
+/// and the engine's hashes and written atomically, so a rebuilt component is compiled afresh):
+/// the first host compiles, every later one (a dedicated host, a replica, a restarted one)
+/// loads the code in seconds instead of compiling every component again.
 fn shared_compiled_code() -> PathBuf {
     let compiled = repo_root().join("target/e2e-replicas-compiled");
     std::fs::create_dir_all(&compiled).expect("compiled-code cache folder");
@@ -159,7 +158,7 @@ impl Host {
     }
 
     fn start(options: &HostOptions) -> Host {
-        Host::start_sharing(options, options.reuse_compiled_code.then(shared_compiled_code).as_deref())
+        Host::start_sharing(options, Some(&shared_compiled_code()))
     }
 
     /// Starts a host; with `compiled`, its compiled-code cache is that folder (another
@@ -690,4 +689,30 @@ async fn connect_on(
     let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
     Ok(client)
+}
+
+impl TestApp {
+    /// SIGKILLs this app's host, as a crash or the OOM killer would, and waits until it is
+    /// gone. Only for an app of its own ([`spawn_app_with`]): the shared one serves other tests.
+    /// Start it again with `spawn_app_with` and the same options: a new process (on another
+    /// port) on the same databases and Redis.
+    pub fn sigkill(&self) {
+        let Serving::One(host) = &*self.host else { panic!("sigkill is for a single host; replicas have kill_replica") };
+        let status = Command::new("kill").args(["-KILL", &host.child.id().to_string()]).status().expect("kill -KILL");
+        assert!(status.success(), "kill -KILL {}", host.child.id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", host.port)).is_ok() {
+            assert!(Instant::now() < deadline, "galley still accepts connections 10 s after SIGKILL");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// After [`TestApp::sigkill`]: galley started again with `options` on the same databases
+    /// and Redis, reusing the dead host's compiled code as a restart in place would (a new
+    /// process, on another port).
+    pub fn restart_killed(&self, options: &HostOptions) -> TestApp {
+        let Serving::One(dead) = &*self.host else { panic!("restart_killed is for a single host") };
+        let host = Arc::new(Serving::One(Host::start_sharing(options, Some(&dead.state.path().join("compiled")))));
+        TestApp { base: host.base(), http: client(), host }
+    }
 }

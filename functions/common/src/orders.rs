@@ -120,6 +120,17 @@ pub struct OrderEvent {
 
 pub const ORDER_PAID: &str = "order.paid";
 
+/// How long order-events' confirmation of an event stays in Redis: far longer than recovery
+/// takes to read it (every minute in production), short enough to clean itself up.
+pub const DELIVERED_TTL_SECS: u64 = 7 * 24 * 3600;
+
+/// The Redis key with which order-events confirms it recorded event `event_id`. Pub/sub says
+/// only that a subscriber received a message, not that it survived to record it: order-create's
+/// recovery publishes again every event whose confirmation never came.
+pub fn delivered_key(event_id: &str) -> String {
+    format!("{EVENTS_CHANNEL}:delivered:{event_id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

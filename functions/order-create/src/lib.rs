@@ -128,6 +128,8 @@ pub struct Config {
     pub reserve_timeout: Duration,
     pub charge_timeout: Duration,
     pub recovery_after_secs: i64,
+    /// How long one recovery call keeps taking sagas (`saga_recovery_budget_secs`).
+    pub recovery_budget: Duration,
     /// Test-only fault switch: `after_reserve` or `after_charge` makes the saga trap there.
     pub fault: String,
     pub redis_url: String,
@@ -140,7 +142,11 @@ impl Config {
             raw.trim().parse::<u64>().map(Duration::from_millis).map_err(|_| ConfigError(format!("variable `{name}` is `{raw}`, not milliseconds")))
         };
         let raw = variable("saga_recovery_after_secs")?;
+        let budget = variable("saga_recovery_budget_secs")?;
         Ok(Config {
+            recovery_budget: budget.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| {
+                ConfigError(format!("variable `saga_recovery_budget_secs` is `{budget}`, not seconds"))
+            })?,
             reserve_timeout: millis("reserve_timeout_ms")?,
             charge_timeout: millis("charge_timeout_ms")?,
             recovery_after_secs: raw

@@ -16,7 +16,7 @@ use galley_common::edge::{orders_db, pg, redis};
 use galley_common::ids::{OrderId, UserId};
 use galley_common::inventory::{self, Reservation, ReserveRequest, Settlement, StockRefusal};
 use galley_common::money::Money;
-use galley_common::orders::{CancelReason, Order, OrderEvent, EVENTS_CHANNEL, ORDER_PAID};
+use galley_common::orders::{delivered_key, CancelReason, Order, OrderEvent, EVENTS_CHANNEL, ORDER_PAID};
 use galley_common::payments::{self, Charge, ChargeRequest, PaymentRefusal};
 use serde::{Deserialize, Serialize};
 use spin_sdk::pg4::Connection;
@@ -213,7 +213,12 @@ impl<'a> Saga<'a> {
         self.fault("after_charge");
 
         // Step 4: paid, with its event, in one transaction; then the reservation is final.
-        self.mark_paid(order)?;
+        // Not moved: recovery took the saga over while the charge was in flight and is
+        // compensating it (refund, release). Committing the reservation now would race that
+        // release and could leave a cancelled order's stock committed, its saga stuck.
+        if !self.mark_paid(order)? {
+            return Ok(());
+        }
         self.commit_reservation(&order.id).await
     }
 
@@ -224,7 +229,8 @@ impl<'a> Saga<'a> {
         }
     }
 
-    fn mark_paid(&self, order: &Order) -> Result<(), Unsettled> {
+    /// Whether this call moved the saga to `committing` (false: another actor had moved it).
+    fn mark_paid(&self, order: &Order) -> Result<bool, Unsettled> {
         let event = OrderEvent {
             event_id: String::new(),
             event_type: ORDER_PAID.into(),
@@ -260,7 +266,7 @@ impl<'a> Saga<'a> {
             Ok(true)
         });
         match paid {
-            Ok(_) => Ok(()),
+            Ok(moved) => Ok(moved),
             Err(error) => {
                 eprintln!("saga {}: recording the payment failed ({error}); left for recovery", order.id);
                 Err(Unsettled)
@@ -363,7 +369,10 @@ impl<'a> Saga<'a> {
     pub async fn recover_all(&self) -> Result<RecoveryReport, OrderError> {
         let mut report = RecoveryReport::default();
         let mut seen = Vec::new();
-        while seen.len() < RECOVERY_BATCH {
+        // A call takes no new saga once its budget is spent, so it answers well within the
+        // host's request limit and the scheduler's period; the next call goes on.
+        let started = std::time::Instant::now();
+        while seen.len() < RECOVERY_BATCH && started.elapsed() < self.config.recovery_budget {
             let Some((id, state)) = self.lease_next(&seen)? else { break };
             seen.push(id.clone());
             let outcome = match state.as_str() {
@@ -382,7 +391,7 @@ impl<'a> Saga<'a> {
             }
             report.settled.push(Settled { order_id: id, from: state, to });
         }
-        report.events_published = self.publish_outbox(None);
+        report.events_published = self.publish_outbox(None) + self.redeliver_unconfirmed();
         Ok(report)
     }
 
@@ -428,6 +437,52 @@ impl<'a> Saga<'a> {
             .map_err(DbError::from)?;
         let row = rows.rows().next().ok_or(OrderError::NotFound)?;
         Ok(pg::col(&row, "saga_state")?)
+    }
+
+    /// Events published longer than `saga_recovery_after_secs` ago that order-events never
+    /// confirmed (its marker in Redis, see `galley_common::orders::delivered_key`): a confirmed
+    /// one is marked delivered; the others are published again, since the subscriber that
+    /// received them may have died before recording them (order-events ignores a duplicate).
+    /// Returns how many were published again. Stops at the first Redis failure.
+    fn redeliver_unconfirmed(&self) -> usize {
+        let rows = match self.conn.query(
+            &format!(
+                "SELECT id::text AS id, payload::text AS payload FROM outbox \
+                 WHERE published_at IS NOT NULL AND delivered_at IS NULL \
+                   AND published_at <= {NOW} - make_interval(secs => $1) \
+                 ORDER BY published_at LIMIT 500"
+            ),
+            &[(self.config.recovery_after_secs as f64).into()],
+        ) {
+            Ok(rows) => rows,
+            Err(error) => {
+                eprintln!("outbox: reading unconfirmed events failed: {error}");
+                return 0;
+            }
+        };
+        let mut again = 0;
+        for row in rows.rows() {
+            let (Ok(id), Ok(payload)) = (pg::col::<String>(&row, "id"), pg::col::<String>(&row, "payload")) else { continue };
+            let update = match redis::exists(&self.config.redis_url, &delivered_key(&id)) {
+                Ok(true) => format!("UPDATE outbox SET delivered_at = {NOW} WHERE id = CAST($1::text AS uuid)"),
+                Ok(false) => match redis::publish(&self.config.redis_url, EVENTS_CHANNEL, payload.as_bytes()) {
+                    Ok(receivers) if receivers > 0 => {
+                        eprintln!("outbox: event {id} was never confirmed; published again");
+                        again += 1;
+                        format!("UPDATE outbox SET published_at = {NOW}, attempts = attempts + 1 WHERE id = CAST($1::text AS uuid)")
+                    }
+                    _ => break,
+                },
+                Err(error) => {
+                    eprintln!("outbox: confirming event {id} failed: {error}");
+                    break;
+                }
+            };
+            if let Err(error) = self.conn.execute(&update, &[pg::text(&id)]) {
+                eprintln!("outbox: recording the delivery of event {id} failed: {error}");
+            }
+        }
+        again
     }
 
     /// Publishes unpublished outbox rows (of one order, or all) on `order_events` and marks

@@ -5,10 +5,15 @@
 //! may publish an event a request also published. So the event id decides: one transaction
 //! inserts it into `processed_events` and the notification only if it was new; a duplicate
 //! or replayed event changes nothing.
+//!
+//! Once the event is recorded (now or before), a marker in Redis ([`delivered_key`]) confirms
+//! it to order-create: pub/sub only tells the publisher that a subscriber *received* the
+//! message, and a subscriber killed before its commit loses it, so recovery publishes again
+//! every event that stays unconfirmed.
 
 use anyhow::Context;
-use galley_common::edge::{pg, variable};
-use galley_common::orders::{OrderEvent, ORDER_PAID};
+use galley_common::edge::{pg, redis, variable};
+use galley_common::orders::{delivered_key, OrderEvent, DELIVERED_TTL_SECS, ORDER_PAID};
 use spin_sdk::redis_component;
 
 #[redis_component]
@@ -45,6 +50,11 @@ fn on_message(message: bytes::Bytes) -> anyhow::Result<()> {
     .with_context(|| format!("recording event {}", event.event_id))?;
     if !recorded {
         eprintln!("order_events: event {} already recorded; duplicate ignored", event.event_id);
+    }
+    // After the commit, and for a duplicate too (its first confirmation may be what was lost).
+    // A failed confirmation is not this message's failure: recovery publishes it again.
+    if let Err(error) = redis::mark(&variable("redis_url")?, &delivered_key(&event.event_id), DELIVERED_TTL_SECS) {
+        eprintln!("order_events: event {} recorded, its confirmation failed ({error}); it will be delivered again", event.event_id);
     }
     Ok(())
 }

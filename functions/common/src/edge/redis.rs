@@ -1,5 +1,6 @@
 //! Publishing events on Redis through `fermyon:spin/redis` (the address must be in the
-//! component's `allowed_outbound_hosts` as `redis://host:port`).
+//! component's `allowed_outbound_hosts` as `redis://host:port`), and the markers with which a
+//! consumer confirms what it received ([`mark`], [`exists`]).
 
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 
@@ -24,5 +25,33 @@ pub fn publish(address: &str, channel: &str, payload: &[u8]) -> Result<u64, Publ
     match reply.first() {
         Some(RedisResult::Int64(receivers)) => Ok(u64::try_from(*receivers).unwrap_or(0)),
         other => Err(failed(format!("unexpected reply {other:?}"))),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("redis `{command}` failed: {reason}")]
+pub struct CommandError {
+    pub command: &'static str,
+    pub reason: String,
+}
+
+fn execute(address: &str, command: &'static str, args: &[RedisParameter]) -> Result<Vec<RedisResult>, CommandError> {
+    let failed = |reason: String| CommandError { command, reason };
+    let connection = Connection::open(address).map_err(|e| failed(e.to_string()))?;
+    connection.execute(command, args).map_err(|e| failed(e.to_string()))
+}
+
+/// Sets the marker `key` (to `1`) for `ttl_secs` seconds.
+pub fn mark(address: &str, key: &str, ttl_secs: u64) -> Result<(), CommandError> {
+    let ttl = ttl_secs.to_string();
+    let args = [key.as_bytes(), b"1".as_slice(), b"EX".as_slice(), ttl.as_bytes()].map(|a| RedisParameter::Binary(a.to_vec()));
+    execute(address, "SET", &args).map(drop)
+}
+
+/// Whether the marker `key` is set.
+pub fn exists(address: &str, key: &str) -> Result<bool, CommandError> {
+    match execute(address, "EXISTS", &[RedisParameter::Binary(key.as_bytes().to_vec())])?.first() {
+        Some(RedisResult::Int64(n)) => Ok(*n > 0),
+        other => Err(CommandError { command: "EXISTS", reason: format!("unexpected reply {other:?}") }),
     }
 }
