@@ -6,9 +6,11 @@
 #
 #   scripts/fuzz.sh            bounded, a step of `make test` (a fixed seed and a fixed number
 #                              of examples per operation: the same cases every run)
-#   scripts/fuzz.sh long       `make fuzz`: many more examples, then stops the test services
+#   scripts/fuzz.sh long       `make fuzz`: builds, then 1000 examples per operation (or 15 min)
+#                              per pass; stops the test services at the end
 #
-# Knobs: FUZZ_SEED, FUZZ_MAX_EXAMPLES (per operation and pass), FUZZ_WORKERS, GALLEY_BIN.
+# Knobs: FUZZ_SEED, FUZZ_MAX_EXAMPLES (per operation and pass), FUZZ_MAX_TIME (long: seconds
+# per pass), FUZZ_WORKERS, GALLEY_BIN.
 #
 # Three passes, one per caller: anonymous, a customer's token, an admin's token, so every
 # operation is tried from each side of its authorization. The host is galley on a free port
@@ -22,9 +24,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-bounded}
+budget=()
 case $mode in
   bounded) max_examples=${FUZZ_MAX_EXAMPLES:-20} ;;
-  long) max_examples=${FUZZ_MAX_EXAMPLES:-1000} ;;
+  # Each pass also stops after FUZZ_MAX_TIME seconds (15 min): the three passes stay within
+  # the tokens' hour.
+  long) max_examples=${FUZZ_MAX_EXAMPLES:-1000}; budget=(--max-time "${FUZZ_MAX_TIME:-900}") ;;
   *) echo "usage: scripts/fuzz.sh [bounded|long]" >&2; exit 2 ;;
 esac
 seed=${FUZZ_SEED:-14001}
@@ -102,7 +107,7 @@ for pass in anonymous customer admin; do
   esac
   log "pass $pass: seed $seed, at most $max_examples examples per operation, $base"
   if ! "$venv/bin/schemathesis" --config-file tests/fuzz/schemathesis.toml run api/openapi.yaml --url "$base" "${auth[@]}" \
-      --checks all --seed "$seed" --max-examples "$max_examples" --workers "$workers" \
+      --checks all --seed "$seed" --max-examples "$max_examples" "${budget[@]}" --workers "$workers" \
       --generation-database none --request-timeout 30 --no-color \
       --report junit --report-junit-path "$state/$pass.xml"; then
     failed+=("$pass")

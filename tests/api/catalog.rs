@@ -591,6 +591,13 @@ async fn every_product_has_one_url() {
     assert_problem(app.send(reqwest::Method::GET, &format!("/api/v1/products?after=0{id}"), None, None).await, 400).await;
 }
 
+/// The shared app with two new products, at 1.50 and 2.50: (app, first id, second id).
+async fn two_products() -> (TestApp, i64, i64) {
+    let app = spawn_app();
+    let (a, b) = (id_of(&app.create_product("1.50").await), id_of(&app.create_product("2.50").await));
+    (app, a, b)
+}
+
 /// `GET /api/v1/products?<query>`, which must answer 200: the ids of its items, and the body.
 async fn listed(app: &TestApp, query: &str) -> (Vec<i64>, Value) {
     let resp = app.send(reqwest::Method::GET, &format!("/api/v1/products?{query}"), None, None).await;
@@ -601,8 +608,7 @@ async fn listed(app: &TestApp, query: &str) -> (Vec<i64>, Value) {
 
 #[tokio::test]
 async fn a_batch_read_answers_the_products_that_exist_in_id_order() {
-    let app = spawn_app();
-    let (a, b) = (id_of(&app.create_product("1.50").await), id_of(&app.create_product("2.50").await));
+    let (app, a, b) = two_products().await;
     let (ids, body) = listed(&app, &format!("ids={b},999999999,{a},{b}")).await;
     assert_eq!(ids, vec![a, b], "{body}");
     assert_eq!(body["items"][0]["price"], "1.50");
@@ -620,8 +626,7 @@ async fn a_batch_read_answers_the_products_that_exist_in_id_order() {
 /// a malformed `limit` or `after` is refused beside `ids` as anywhere else.
 #[tokio::test]
 async fn percent_encoded_query_values_mean_what_they_encode() {
-    let app = spawn_app();
-    let (a, b) = (id_of(&app.create_product("1.50").await), id_of(&app.create_product("2.50").await));
+    let (app, a, b) = two_products().await;
     let (ids, body) = listed(&app, &format!("ids={b}%2C{a}%2c{b}")).await;
     assert_eq!(ids, vec![a, b], "{body}");
     let (ids, page) = listed(&app, &format!("limit=%31&after={}", a - 1)).await;
