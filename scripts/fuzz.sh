@@ -59,7 +59,14 @@ trap 'cleanup; [ "$mode" != long ] || scripts/services.sh down test' EXIT
 scripts/services.sh up test >/dev/null
 target/release/galley-migrate --port "$GALLEY_TEST_PG_PORT" >/dev/null
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 600); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
+# wait_for COMMAND...: until it succeeds, 180 s at most (galley compiles every component first).
+wait_for() { for _ in $(seq 1800); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
+# http URL [JSON]: GET (or POST the JSON) and print the body; fails on anything but a 2xx.
+http() {
+  python3 -c 'import sys, urllib.request as u
+body = sys.argv[2].encode() if len(sys.argv) > 2 else None
+print(u.urlopen(u.Request(sys.argv[1], body, {"content-type": "application/json"}), timeout=30).read().decode())' "$@"
+}
 
 redis_port=$(free_port)
 redis-server scripts/redis.conf --port "$redis_port" --daemonize no --dir "$state" >"$state/redis.log" 2>&1 &
@@ -69,24 +76,24 @@ printf '[key_value_store.cache]\ntype = "redis"\nurl = "redis://127.0.0.1:%s"\n'
 
 port=$(free_port)
 base=http://127.0.0.1:$port
+# Compiled components kept across runs (keyed by the wasm's and the engine's hashes, as the e2e
+# replicas share theirs): only the first run on a machine, or after a rebuild, compiles them.
+mkdir -p "$state/galley" target/fuzz-compiled
+ln -s "$PWD/target/fuzz-compiled" "$state/galley/compiled"
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 GALLEY_LOG=warn SPIN_VARIABLE_DB_HOST=127.0.0.1 SPIN_VARIABLE_DB_PORT="$GALLEY_TEST_PG_PORT" \
   SPIN_VARIABLE_REDIS_PORT="$redis_port" SPIN_VARIABLE_AUTH_SECRET="$secret" \
   "${GALLEY_BIN:-target/release/galley}" up --manifest spin.toml --listen "127.0.0.1:$port" \
   --runtime-config-file "$state/runtime-config.toml" --state-dir "$state/galley" >"$state/galley.log" 2>&1 &
 pids+=("$!")
-wait_for curl -sf "$base/.well-known/spin/health" || { log "galley did not become healthy"; cat "$state/galley.log"; exit 1; }
+wait_for http "$base/.well-known/spin/health" || { log "galley did not become healthy"; cat "$state/galley.log"; exit 1; }
 
 # --- callers: a customer (registered through the API) and an admin (galley-admin) ---------
 run_id=$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
 password="fuzz-password-$run_id"
 json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-login() {
-  curl -sf "$base/api/v1/auth/token" -H 'content-type: application/json' \
-    -d "{\"username\":\"$1\",\"password\":\"$password\"}" | json_field access_token
-}
-curl -sf "$base/api/v1/users" -H 'content-type: application/json' \
-  -d "{\"username\":\"fuzz_c_$run_id\",\"password\":\"$password\",\"mobile\":\"13800138000\"}" >/dev/null
+login() { http "$base/api/v1/auth/token" "{\"username\":\"$1\",\"password\":\"$password\"}" | json_field access_token; }
+http "$base/api/v1/users" "{\"username\":\"fuzz_c_$run_id\",\"password\":\"$password\",\"mobile\":\"13800138000\"}" >/dev/null
 printf '%s\n' "$password" | target/release/galley-admin --port "$GALLEY_TEST_PG_PORT" \
   --username "fuzz_a_$run_id" --mobile 13800138001 >/dev/null
 customer_token=$(login "fuzz_c_$run_id")
