@@ -9,7 +9,7 @@ COMPONENTS := $(filter-out common,$(notdir $(wildcard functions/*)))
 E2E_COMPONENTS := e2e-chain-proxy e2e-misbehave e2e-intruder
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: up down reset test soak build build-components build-native migrate admin bench toolchain deploy-check
+.PHONY: up down reset test soak fuzz build build-components build-native migrate admin bench toolchain deploy-check
 
 toolchain:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -46,6 +46,11 @@ test:
 # the report goes to bench/results/soak.md (scripts/soak.sh).
 soak:
 	@SOAK_SECS=$(SOAK_SECS) scripts/soak.sh
+
+# The HTTP contract fuzzed at length (Schemathesis, 1000 examples per operation and caller;
+# FUZZ_MAX_EXAMPLES=n, FUZZ_SEED=n to change); `make test` runs a bounded pass of the same.
+fuzz:
+	@scripts/fuzz.sh long
 
 # Validate deploy/ (SpinKube manifests) against the SpinApp CRD and Kubernetes' schemas.
 deploy-check:

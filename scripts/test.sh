@@ -34,5 +34,8 @@ GALLEY_SOAK_SECS=30 cargo test --release -p galley-e2e -- --ignored --nocapture 
 GALLEY_E2E_REPLICAS=3 cargo test --release -p galley-e2e -- \
   catalog::create_query_update_restock_through_the_cache catalog::concurrent_reservations_never_oversell \
   orders::a_hundred_buyers_for_thirty_units_make_thirty_paid_orders orders::one_idempotency_key_sent_twenty_times_at_once_is_one_order
+# The HTTP contract fuzzed (Schemathesis, fixed seed, bounded examples per operation): no 5xx,
+# no answer outside api/openapi.yaml, every error problem+json. `make fuzz` runs it at length.
+scripts/fuzz.sh
 # The host's end-to-end tests: probe components on real `galley up` processes.
 cargo test --release -p galley-host-tests

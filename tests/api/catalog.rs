@@ -591,19 +591,51 @@ async fn every_product_has_one_url() {
     assert_problem(app.send(reqwest::Method::GET, &format!("/api/v1/products?after=0{id}"), None, None).await, 400).await;
 }
 
-#[tokio::test]
-async fn a_batch_read_answers_the_products_that_exist_in_id_order() {
+/// The shared app with two new products, at 1.50 and 2.50: (app, first id, second id).
+async fn two_products() -> (TestApp, i64, i64) {
     let app = spawn_app();
     let (a, b) = (id_of(&app.create_product("1.50").await), id_of(&app.create_product("2.50").await));
-    let resp = app.send(reqwest::Method::GET, &format!("/api/v1/products?ids={b},999999999,{a},{b}"), None, None).await;
-    assert_eq!(resp.status(), 200);
-    let body: Value = resp.json().await.unwrap();
-    let items = body["items"].as_array().expect("items");
-    assert_eq!(items.iter().map(id_of).collect::<Vec<_>>(), vec![a, b], "{body}");
-    assert_eq!(items[0]["price"], "1.50");
+    (app, a, b)
+}
+
+/// `GET /api/v1/products?<query>`, which must answer 200: the ids of its items, and the body.
+async fn listed(app: &TestApp, query: &str) -> (Vec<i64>, Value) {
+    let resp = app.send(reqwest::Method::GET, &format!("/api/v1/products?{query}"), None, None).await;
+    assert_eq!(resp.status(), 200, "{query}");
+    let body: Value = resp.json().await.expect("listing json");
+    (body["items"].as_array().expect("items").iter().map(id_of).collect(), body)
+}
+
+#[tokio::test]
+async fn a_batch_read_answers_the_products_that_exist_in_id_order() {
+    let (app, a, b) = two_products().await;
+    let (ids, body) = listed(&app, &format!("ids={b},999999999,{a},{b}")).await;
+    assert_eq!(ids, vec![a, b], "{body}");
+    assert_eq!(body["items"][0]["price"], "1.50");
     assert!(body.get("next_after").is_none(), "a batch is not a page: {body}");
-    for bad in ["ids=", "ids=1,x", "ids=0", &format!("ids={}", (1..=101).map(|n| n.to_string()).collect::<Vec<_>>().join(","))] {
+    let hundred = (1..=100).map(|n| n.to_string()).collect::<Vec<_>>().join(",");
+    // 101 ids are too many even when one repeats: the limit counts the ids as sent.
+    for bad in ["ids=", "ids=1,x", "ids=0", &format!("ids={hundred},101"), &format!("ids={hundred},1")] {
         let resp = app.send(reqwest::Method::GET, &format!("/api/v1/products?{bad}"), None, None).await;
         assert_problem(resp, 400).await;
     }
+}
+
+/// Found by the contract fuzzer: a client that percent-encodes the commas (`%2C`, as URL
+/// libraries do for reserved characters) asks for the same batch; `limit` decodes the same way;
+/// a malformed `limit` or `after` is refused beside `ids` as anywhere else.
+#[tokio::test]
+async fn percent_encoded_query_values_mean_what_they_encode() {
+    let (app, a, b) = two_products().await;
+    let (ids, body) = listed(&app, &format!("ids={b}%2C{a}%2c{b}")).await;
+    assert_eq!(ids, vec![a, b], "{body}");
+    let (ids, page) = listed(&app, &format!("limit=%31&after={}", a - 1)).await;
+    assert_eq!(ids, vec![a], "{page}");
+    // A malformed limit or after is a 400 beside ids too, though they do not apply to a batch.
+    for bad in ["limit=true", "after=null"] {
+        assert_problem(app.send(reqwest::Method::GET, &format!("/api/v1/products?ids={a}&{bad}"), None, None).await, 400).await;
+    }
+    // An escape that decodes to something that is not an id is still the 400 that names it.
+    let problem = assert_problem(app.send(reqwest::Method::GET, "/api/v1/products?ids=1%2Cx", None, None).await, 400).await;
+    assert!(problem["detail"].as_str().unwrap_or("").contains("`x`"), "{problem}");
 }

@@ -51,8 +51,8 @@ impl Page {
             page.owner = Owner::Everyone;
         }
         for (key, value) in query::pairs(raw) {
-            match key {
-                "limit" => page.limit = query::limit(value).map_err(QueryError::BadQuery)?,
+            match key.as_ref() {
+                "limit" => page.limit = query::limit(&value).map_err(QueryError::BadQuery)?,
                 "before" => {
                     page.before = Some(
                         value
@@ -63,7 +63,7 @@ impl Page {
                     )
                 }
                 "user_id" => {
-                    let user = UserId::parse(value).map_err(|e| QueryError::BadQuery(e.to_string()))?;
+                    let user = UserId::parse(&value).map_err(|e| QueryError::BadQuery(e.to_string()))?;
                     if !admin && user != me {
                         return Err(QueryError::Forbidden);
                     }

@@ -192,10 +192,10 @@ impl Page {
     pub fn parse(raw: &str) -> Result<Page, AdminError> {
         let mut page = Page { limit: DEFAULT_LIMIT, after: None };
         for (key, value) in query::pairs(raw) {
-            match key {
-                "limit" => page.limit = query::limit(value).map_err(AdminError::BadQuery)?,
+            match key.as_ref() {
+                "limit" => page.limit = query::limit(&value).map_err(AdminError::BadQuery)?,
                 "after" => {
-                    page.after = Some(ProductId::parse(value).map_err(|e| AdminError::BadQuery(format!("after: {e}")))?)
+                    page.after = Some(ProductId::parse(&value).map_err(|e| AdminError::BadQuery(format!("after: {e}")))?)
                 }
                 // Unknown parameters are ignored, as caches and proxies add their own.
                 _ => {}
@@ -209,18 +209,19 @@ impl Page {
 /// the products of an answer's order lines in one call). `None` when the query has no `ids`
 /// (a listing page then). 1 to [`query::MAX_LIMIT`] ids, each a product id; repeats are read once.
 pub fn batch_ids(raw: &str) -> Result<Option<Vec<ProductId>>, AdminError> {
-    let Some((_, list)) = query::pairs(raw).find(|(key, _)| *key == "ids") else {
+    let Some((_, list)) = query::pairs(raw).find(|(key, _)| key == "ids") else {
         return Ok(None);
     };
     let mut ids = list
         .split(',')
         .map(|id| ProductId::parse(id).map_err(|e| AdminError::BadQuery(format!("ids: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    ids.sort_by_key(|id| id.get());
-    ids.dedup();
+    // The limit counts the ids as sent, repeats included: the contract's `maxItems` says so.
     if ids.len() > query::MAX_LIMIT as usize {
         return Err(AdminError::BadQuery(format!("ids: at most {} ids at a time", query::MAX_LIMIT)));
     }
+    ids.sort_by_key(|id| id.get());
+    ids.dedup();
     Ok(Some(ids))
 }
 
@@ -242,7 +243,9 @@ mod tests {
         assert_eq!(ids.iter().map(|id| id.get()).collect::<Vec<_>>(), vec![1, 3]);
         let hundred: Vec<String> = (1..=100).map(|n| n.to_string()).collect();
         assert_eq!(batch_ids(&format!("ids={}", hundred.join(","))).unwrap().unwrap().len(), 100);
-        for bad in ["ids=", "ids=1,,2", "ids=0", "ids=01", "ids=x", &format!("ids={},101", hundred.join(","))] {
+        // 101 ids are too many even when they repeat (the contract's maxItems counts as sent).
+        let repeated = format!("ids={},1", hundred.join(","));
+        for bad in ["ids=", "ids=1,,2", "ids=0", "ids=01", "ids=x", &format!("ids={},101", hundred.join(",")), &repeated] {
             assert_eq!(batch_ids(bad).unwrap_err().status(), 400, "{bad}");
         }
     }

@@ -29,10 +29,12 @@ async fn serve(mut req: Request) -> Result<Response, AdminError> {
     let target = Target::of(req.path())?;
     req.allow(target.methods())?;
     if req.method == Method::Get {
+        // `limit` and `after` are checked even beside `ids`, which they do not apply to: a
+        // malformed parameter is a 400 wherever it appears (as the contract has it).
+        let page = Page::parse(req.query())?;
         if let Some(ids) = domain::batch_ids(req.query())? {
             return Ok(json(200, &Batch { items: batch(&database()?, &ids)? }));
         }
-        let page = Page::parse(req.query())?;
         return Ok(json(200, &list(&database()?, page)?));
     }
     // The token is checked before the body is read: a non-admin learns nothing about its input.
