@@ -26,7 +26,10 @@ cargo test --release -p galley -p galley-migrate
 # End-to-end: real HTTP against target/release/galley, real Postgres and Redis (replicas.rs
 # starts three galley processes behind nginx, installed here if absent).
 scripts/replicas.sh install
-cargo test --release -p galley-e2e
+cargo test --release -p galley-e2e -- --skip recovery::
+# The recovery tests alone: their recoverers take every unsettled saga in the shared orders
+# database at once (saga_recovery_after_secs 0), which would cancel other tests' sagas in flight.
+cargo test --release -p galley-e2e -- recovery::
 # The mixed-load soak for 30 s on a galley of its own, alone (tests/api/soak.rs): fails on any 5xx or consistency violation.
 GALLEY_SOAK_SECS=30 cargo test --release -p galley-e2e -- --ignored --nocapture soak::
 # The same contention tests again with every app behind nginx as 3 replicas sharing the

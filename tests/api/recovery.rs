@@ -2,6 +2,9 @@
 //! databases — recovery settles every saga, and the consistency check
 //! ([`galley_e2e::consistency`]) finds stock, reservations, payments, orders and notifications
 //! agreeing. And the check's own test: shown one disagreement of each kind, it names each.
+//!
+//! `make test` runs this module alone, after the rest of the suite: its recoverers take every
+//! unsettled saga in the shared orders database at once, other tests' sagas in flight included.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
