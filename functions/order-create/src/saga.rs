@@ -19,7 +19,7 @@ use galley_common::money::Money;
 use galley_common::orders::{delivered_key, CancelReason, Order, OrderEvent, EVENTS_CHANNEL, ORDER_PAID};
 use galley_common::payments::{self, Charge, ChargeRequest, PaymentRefusal};
 use serde::{Deserialize, Serialize};
-use spin_sdk::pg4::Connection;
+use spin_sdk::pg4::{Connection, ParameterValue};
 
 use crate::domain::{OrderError, ValidOrder};
 use crate::Config;
@@ -439,13 +439,28 @@ impl<'a> Saga<'a> {
         Ok(pg::col(&row, "saga_state")?)
     }
 
+    /// The outbox rows `sql` selects (`id`, `payload`), or none when they cannot be read (the
+    /// next call tries again); `what` names them in the log.
+    fn outbox_rows(&self, sql: &str, params: &[ParameterValue], what: &str) -> Vec<(String, String)> {
+        match self.conn.query(sql, params) {
+            Ok(rows) => rows
+                .rows()
+                .filter_map(|row| Some((pg::col::<String>(&row, "id").ok()?, pg::col::<String>(&row, "payload").ok()?)))
+                .collect(),
+            Err(error) => {
+                eprintln!("outbox: reading {what} events failed: {error}");
+                Vec::new()
+            }
+        }
+    }
+
     /// Events published longer than `saga_recovery_after_secs` ago that order-events never
     /// confirmed (its marker in Redis, see `galley_common::orders::delivered_key`): a confirmed
     /// one is marked delivered; the others are published again, since the subscriber that
     /// received them may have died before recording them (order-events ignores a duplicate).
     /// Returns how many were published again. Stops at the first Redis failure.
     fn redeliver_unconfirmed(&self) -> usize {
-        let rows = match self.conn.query(
+        let rows = self.outbox_rows(
             &format!(
                 "SELECT id::text AS id, payload::text AS payload FROM outbox \
                  WHERE published_at IS NOT NULL AND delivered_at IS NULL \
@@ -453,16 +468,10 @@ impl<'a> Saga<'a> {
                  ORDER BY published_at LIMIT 500"
             ),
             &[(self.config.recovery_after_secs as f64).into()],
-        ) {
-            Ok(rows) => rows,
-            Err(error) => {
-                eprintln!("outbox: reading unconfirmed events failed: {error}");
-                return 0;
-            }
-        };
+            "unconfirmed",
+        );
         let mut again = 0;
-        for row in rows.rows() {
-            let (Ok(id), Ok(payload)) = (pg::col::<String>(&row, "id"), pg::col::<String>(&row, "payload")) else { continue };
+        for (id, payload) in rows {
             let update = match redis::exists(&self.config.redis_url, &delivered_key(&id)) {
                 Ok(true) => format!("UPDATE outbox SET delivered_at = {NOW} WHERE id = CAST($1::text AS uuid)"),
                 Ok(false) => match redis::publish(&self.config.redis_url, EVENTS_CHANNEL, payload.as_bytes()) {
@@ -490,21 +499,15 @@ impl<'a> Saga<'a> {
     /// outage, or a moment with no subscriber (order-events reconnecting), leaves them for the
     /// next call: events are delivered at least once, never lost.
     fn publish_outbox(&self, order: Option<&OrderId>) -> usize {
-        let rows = match self.conn.query(
+        let rows = self.outbox_rows(
             "SELECT id::text AS id, payload::text AS payload FROM outbox \
              WHERE published_at IS NULL AND ($1::text IS NULL OR order_id = CAST($1::text AS uuid)) \
              ORDER BY created_at LIMIT 500",
             &[pg::nullable(order.map(|id| id.to_string()))],
-        ) {
-            Ok(rows) => rows,
-            Err(error) => {
-                eprintln!("outbox: reading unpublished events failed: {error}");
-                return 0;
-            }
-        };
+            "unpublished",
+        );
         let mut published = 0;
-        for row in rows.rows() {
-            let (Ok(id), Ok(payload)) = (pg::col::<String>(&row, "id"), pg::col::<String>(&row, "payload")) else { continue };
+        for (id, payload) in rows {
             match redis::publish(&self.config.redis_url, EVENTS_CHANNEL, payload.as_bytes()) {
                 Ok(receivers) if receivers > 0 => {}
                 outcome => {
