@@ -6,9 +6,10 @@
 //! `traceparent`); unit tests implement it with canned answers. A failed call becomes a
 //! [`Failure`]: a GraphQL error on the field that needed it, with `extensions.code`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, FutureExt, Shared};
 use galley_common::client::ClientError;
 use serde::de::DeserializeOwned;
 
@@ -30,6 +31,50 @@ pub trait Backend: Send + Sync {
 
 /// The backend as the schema holds it (in the request's data).
 pub type SharedBackend = Arc<dyn Backend>;
+
+/// Most distinct calls one request may make, whatever it asks: [`crate::limits`] refuses a
+/// document that would make more before it runs; this is the bound that holds even where that
+/// count is an estimate (an order page whose lines name more than one batch of products).
+pub const MAX_CALLS: usize = crate::limits::MAX_CALLS;
+
+/// A [`Backend`] for one request that makes each distinct call once: a second `GET` of the
+/// same path (`me` under two aliases, the same `user` twice) shares the first one's answer,
+/// and a call past [`MAX_CALLS`] distinct ones is refused without being made.
+pub struct Memoised {
+    inner: SharedBackend,
+    calls: Mutex<HashMap<(&'static str, String), Shared<BoxFuture<'static, Result<serde_json::Value, Failure>>>>>,
+}
+
+impl Memoised {
+    pub fn new(inner: SharedBackend) -> Memoised {
+        Memoised { inner, calls: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl Backend for Memoised {
+    fn get(&self, component: &'static str, path: String) -> BoxFuture<'static, Result<serde_json::Value, Failure>> {
+        let mut calls = lock(&self.calls);
+        if let Some(call) = calls.get(&(component, path.clone())) {
+            return call.clone().boxed();
+        }
+        if calls.len() >= MAX_CALLS {
+            let refusal = Failure::new(Code::BadUserInput, format!("the request needs more than {MAX_CALLS} calls to the services behind the gateway; ask for less in one request"));
+            return futures::future::ready(Err(refusal)).boxed();
+        }
+        let call = self.inner.get(component, path.clone()).shared();
+        calls.insert((component, path), call.clone());
+        call.boxed()
+    }
+
+    fn next_turn(&self) -> BoxFuture<'static, ()> {
+        self.inner.next_turn()
+    }
+}
+
+/// A poisoned lock only means another resolver panicked; the map it guards is still whole.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// `extensions.code` of a field that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

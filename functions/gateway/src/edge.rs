@@ -19,6 +19,7 @@ use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Response};
 
 use crate::downstream::{Backend, Failure};
+use crate::limits;
 use crate::schema::{self, Viewer};
 
 /// Where the IDE sends its queries.
@@ -86,6 +87,15 @@ async fn serve(request: IncomingRequest, info: &RequestInfo) -> Result<Response,
         match serde_json::from_slice::<async_graphql::Request>(&bytes) {
             Ok(request) => request,
             Err(e) => return Ok(request_error(info, 400, &format!("the body is not a GraphQL request: {e}"))),
+        }
+    };
+    // Bounded before async-graphql parses, validates or runs it (see `limits`): a refusal
+    // here costs a linear scan, never the validation it would have caused.
+    let graphql_request = match limits::admit(graphql_request) {
+        Ok(request) => request,
+        Err(refusal) => {
+            eprintln!("gateway: refused before validation: {refusal} trace_id={}", info.trace_id.as_deref().unwrap_or("-"));
+            return Ok(request_error(info, 400, &refusal.to_string()));
         }
     };
     let backend: Arc<dyn Backend> = Arc::new(Chained { info: Arc::new(info.clone()) });

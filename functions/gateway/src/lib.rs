@@ -8,6 +8,7 @@
 //! service chaining.
 
 pub mod downstream;
+pub mod limits;
 pub mod loader;
 pub mod schema;
 

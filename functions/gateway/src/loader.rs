@@ -9,12 +9,12 @@
 //! then registers its id first, and the batch is sent after.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 use serde::Deserialize;
 
-use crate::downstream::{decode, Failure, SharedBackend, CATALOG};
+use crate::downstream::{decode, lock, Failure, SharedBackend, CATALOG};
 use crate::schema::Product;
 
 /// Most ids one batch asks for (what product-admin accepts in one `?ids=`).
@@ -91,9 +91,4 @@ impl ProductLoader {
         .boxed()
         .shared()
     }
-}
-
-/// A poisoned lock only means another resolver panicked; the map it guards is still whole.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

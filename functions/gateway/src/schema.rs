@@ -14,8 +14,9 @@ use galley_common::ids::{OrderId, ProductId, UserId};
 use galley_common::query::{DEFAULT_LIMIT, MAX_LIMIT};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use std::sync::Arc;
 
-use crate::downstream::{decode, Code, Failure, SharedBackend, CATALOG, ORDERS, USERS};
+use crate::downstream::{decode, Code, Failure, Memoised, SharedBackend, CATALOG, ORDERS, USERS};
 use crate::loader::ProductLoader;
 
 pub type GatewaySchema = Schema<Query, EmptyMutation, EmptySubscription>;
@@ -39,8 +40,10 @@ pub fn build() -> GatewaySchema {
 }
 
 /// A request with what its resolvers need: the backend (carrying the caller's identity and
-/// trace), a fresh product loader, and who the caller is.
+/// trace), memoised for this request so an identical call is made once, a fresh product
+/// loader, and who the caller is.
 pub fn prepare(request: Request, backend: SharedBackend, viewer: Viewer) -> Request {
+    let backend: SharedBackend = Arc::new(Memoised::new(backend));
     request.data(ProductLoader::new(backend.clone())).data(backend).data(viewer)
 }
 
@@ -392,7 +395,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::downstream::Backend;
+    use crate::downstream::{Backend, MAX_CALLS};
 
     const SCHEMA_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../api/schema.graphql");
     const ALICE: &str = "0b4c6a5e-8a4e-4c4f-9d0e-3f4b5a6c7d8e";
@@ -550,6 +553,43 @@ mod tests {
         // It ran (the fake answers nothing, so both parts are errors on their fields).
         assert!(response["data"]["userWithOrders"].is_object(), "{response}");
         assert_eq!(fake.calls().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn identical_calls_in_one_request_are_made_once() {
+        let fake = Arc::new(Fake::default().answer(USERS, &format!("/api/v1/users/{ALICE}"), Ok(user())));
+        let viewer = Viewer::User(UserId::parse(ALICE).unwrap());
+        let query = format!(r#"{{ a: me {{ id }} b: me {{ username }} c: user(id: "{ALICE}") {{ role }} }}"#);
+        let response = run(fake.clone(), viewer, &query).await;
+        assert_eq!(codes(&response), vec![]);
+        assert_eq!(response["data"]["c"]["role"], "customer");
+        assert_eq!(fake.calls(), vec![format!("{USERS} /api/v1/users/{ALICE}")]);
+    }
+
+    #[tokio::test]
+    async fn one_request_makes_at_most_max_calls_distinct_calls() {
+        let fake = Arc::new(Fake::default());
+        let backend = Memoised::new(fake.clone());
+        for i in 0..MAX_CALLS {
+            let _ = backend.get(ORDERS, format!("/api/v1/orders/{i}")).await;
+        }
+        // A repeat is still answered (from the first call); a new path is refused uncalled.
+        let repeat = backend.get(ORDERS, "/api/v1/orders/0".to_owned()).await;
+        assert!(repeat.unwrap_err().message.contains("unexpected call"));
+        let over = backend.get(ORDERS, "/api/v1/orders/new".to_owned()).await.unwrap_err();
+        assert_eq!(over.code, Code::BadUserInput);
+        assert_eq!(fake.calls().len(), MAX_CALLS);
+    }
+
+    #[tokio::test]
+    async fn every_root_field_has_its_calls_counted() {
+        let response = run(Arc::new(Fake::default()), Viewer::Anonymous, "{ __schema { queryType { fields { name } } } }").await;
+        let fields = response["data"]["__schema"]["queryType"]["fields"].as_array().unwrap().clone();
+        assert_eq!(fields.len(), 7, "{fields:?}");
+        for field in fields {
+            let name = field["name"].as_str().unwrap();
+            assert!(crate::limits::calls_of(name, true) > 0, "`{name}` makes calls; count them in limits::calls_of");
+        }
     }
 
     #[tokio::test]
