@@ -2,17 +2,20 @@
 # Failure isolation: user-lookup and product-query under load (wrk, 16 connections each, at the
 # same time), first alone, then while a test-only component (tests/components/misbehave) traps,
 # loops until the request deadline and exhausts its memory on every request (one connection
-# each). Interleaved runs, medians; the report gives their error counts and the p99 ratio
-# faulted/alone. Writes bench/results/isolation.md.
+# each, and LOOPERS connections looping at once: several throttled guests must together take a
+# bounded share of the machine). Interleaved runs, medians; the report gives their error counts
+# and the p99 ratio faulted/alone. Writes bench/results/isolation.md (OUT names another file).
 #
-#   bench/isolation.sh                   # 3 runs × 10 s each
-#   RUNS=5 DURATION=20 bench/isolation.sh
-#   SKIP_BUILD=1 bench/isolation.sh
+#   bench/isolation.sh                   # 3 runs × 10 s each, 6 looping connections
+#   RUNS=5 DURATION=20 LOOPERS=1 bench/isolation.sh
+#   SKIP_BUILD=1 GALLEY_BIN=/tmp/galley-old OUT=/tmp/old.md bench/isolation.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-16}
+LOOPERS=${LOOPERS:-6}
+OUT=${OUT:-bench/results/isolation.md}
 source bench/lib.sh
 prepare_app
 bench_workspace
@@ -55,7 +58,9 @@ for run in $(seq "$RUNS"); do
   echo "run $run/$RUNS: beside a trapping, looping and memory-exhausting component" >&2
   failing=()
   for failure in ${FAILURES:-trap loop oom}; do
-    wrk -t1 -c1 -d"$((DURATION + 2))s" "$base/_bench/misbehave/$failure" >"$state/$failure.out" 2>&1 &
+    connections=1
+    [ "$failure" = loop ] && connections=$LOOPERS
+    wrk -t1 -c"$connections" -d"$((DURATION + 2))s" "$base/_bench/misbehave/$failure" >"$state/$failure.out" 2>&1 &
     failing+=("$!")
   done
   sleep 1
@@ -66,7 +71,7 @@ done
 {
   echo "# Failure isolation"
   echo
-  echo "\`bench/isolation.sh\` (RUNS=$RUNS, DURATION=${DURATION}s, $CONNECTIONS connections per route, wrk -t2): user-lookup and product-query at the same time, alone and beside a component that traps, loops until the 5 s deadline and exhausts its 128 MiB on every request (one connection each). Medians of $RUNS interleaved runs; $(nproc) cores, $(date -u +%F)."
+  echo "\`bench/isolation.sh\` (RUNS=$RUNS, DURATION=${DURATION}s, LOOPERS=$LOOPERS, $CONNECTIONS connections per route, wrk -t2): user-lookup and product-query at the same time, alone and beside a component that traps, loops until the 5 s deadline and exhausts its 128 MiB on every request (one connection trapping, $LOOPERS looping at once, one exhausting memory). Medians of $RUNS interleaved runs; $(nproc) cores, $(date -u +%F)."
   echo
   median_table "$raw"
   echo
@@ -75,5 +80,5 @@ done
     faulted=$(median_of "$raw" "$route+faults" "$CONNECTIONS" 4)
     python3 -c "import sys; print(f'- {sys.argv[1]}: p99 {float(sys.argv[3]):.1f} ms beside the failing component vs {float(sys.argv[2]):.1f} ms alone: **×{float(sys.argv[3])/float(sys.argv[2]):.1f}**')" "$route" "$alone" "$faulted"
   done
-} > bench/results/isolation.md
-cat bench/results/isolation.md
+} > "$OUT"
+cat "$OUT"

@@ -10,7 +10,8 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -86,36 +87,83 @@ pub fn start_epoch_ticker(engine: &Engine) {
 /// How long a guest may compute without waiting for anything before it is throttled.
 /// Ordinary requests stay under it: an argon2 password check is a few tens of milliseconds.
 const CPU_BURST: Duration = Duration::from_millis(100);
-/// A throttled guest sleeps this long after each tick it runs: at most a fifth of a core.
-const THROTTLE_PAUSE: Duration = Duration::from_millis(40);
+/// How long one turn at the [`ThrottleGate`] holds a permit: the one tick the guest then runs
+/// (at most [`EPOCH_TICK`], until the next epoch) plus a 40 ms pause. A permit so lets through
+/// at most one tick per turn: a fifth of a core, however many throttled guests share it.
+const THROTTLE_TURN: Duration = Duration::from_millis(50);
+
+/// The one gate every throttled guest of the process passes before each tick it runs, so
+/// that throttled guests *together* take a bounded share of the machine: six runaway loops
+/// get what one would, instead of a fifth of a core each (more than one of two cores), and
+/// requests that are not throttled keep their cores. Guests queue in turn (tokio's semaphore
+/// is first-come first-served), so none is starved. Nothing is held while a guest runs or
+/// waits on a host call: a turn is only the pause before a tick.
+pub struct ThrottleGate {
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    turn: Duration,
+}
+
+impl ThrottleGate {
+    pub fn new(permits: usize, turn: Duration) -> ThrottleGate {
+        ThrottleGate { permits: std::sync::Arc::new(tokio::sync::Semaphore::new(permits.max(1))), turn }
+    }
+
+    /// The process's gate: one permit per two cores, so throttled guests together take at
+    /// most a tenth of the machine (a fifth of a core on a 2-core machine).
+    pub fn shared() -> &'static ThrottleGate {
+        static GATE: OnceLock<ThrottleGate> = OnceLock::new();
+        GATE.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+            ThrottleGate::new(cores / 2, THROTTLE_TURN)
+        })
+    }
+
+    /// Waits for this guest's turn and sits it out; the guest may then run one tick.
+    pub async fn pass(&self) {
+        // The semaphore is never closed, so acquiring cannot fail; if it somehow did, the
+        // guest would still have paused for its turn.
+        let _permit = self.permits.acquire().await;
+        tokio::time::sleep(self.turn).await;
+    }
+}
 
 /// Arms a store's deadline: yield at every tick, trap once `timeout` has passed. A guest that
 /// has computed for longer than [`CPU_BURST`] without a pause (epoch callbacks at most a few
-/// ticks apart: no long wait on a host call in between) is throttled, so a runaway loop or a
-/// memory bomb cannot take the cores from every other request while it waits for its deadline.
-/// `bench/isolation.sh` measures the effect; the burst is wall-clock time, so on a saturated
-/// machine a heavy request is throttled sooner.
+/// ticks apart: no long wait on a host call in between) is throttled: before each further
+/// tick it passes the process's [`ThrottleGate`], so a runaway loop or a memory bomb cannot
+/// take the cores from every other request while it waits for its deadline, however many of
+/// them run. `bench/isolation.sh` measures the effect; the burst is wall-clock time, so on a
+/// saturated machine a heavy request is throttled sooner.
 pub fn arm_deadline<T>(store: &mut Store<T>, timeout: Duration) {
     let started = Instant::now();
     let mut burst_started = started;
     let mut last_callback = started;
+    // When the guest last got through the gate (micros after `started`; 0: never): the wait
+    // at the gate is not a pause of the guest's own, so it must not start a new burst.
+    let passed_gate = std::sync::Arc::new(AtomicU64::new(0));
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
         let now = Instant::now();
         if now.duration_since(started) >= timeout {
             return Ok(UpdateDeadline::Interrupt);
         }
+        let gate_left = started + Duration::from_micros(passed_gate.load(Ordering::Acquire));
         // Callbacks further apart than a few ticks mean the guest waited: a new burst.
-        if now.duration_since(last_callback) > EPOCH_TICK * 3 {
+        if now.duration_since(last_callback.max(gate_left)) > EPOCH_TICK * 3 {
             burst_started = now;
         }
+        last_callback = now;
         if now.duration_since(burst_started) < CPU_BURST {
-            last_callback = now;
             return Ok(UpdateDeadline::Yield(1));
         }
-        // The pause does not end the burst: the next callback is measured from its end.
-        last_callback = now + THROTTLE_PAUSE;
-        Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(THROTTLE_PAUSE))))
+        let passed_gate = passed_gate.clone();
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(async move {
+                ThrottleGate::shared().pass().await;
+                passed_gate.store(started.elapsed().as_micros() as u64, Ordering::Release);
+            }),
+        ))
     });
 }
 
@@ -227,4 +275,42 @@ fn write_cache(component: &Component, path: &PathBuf) -> Result<()> {
     std::fs::write(&temporary, component.serialize()?)?;
     std::fs::rename(&temporary, path)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// However many guests queue at the gate, it lets through one per turn per permit: the
+    /// throttled guests together get a bounded number of ticks.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_gate_lets_one_guest_through_per_turn_however_many_wait() {
+        let turn = Duration::from_millis(20);
+        let window = Duration::from_millis(400);
+        for (permits, guests) in [(1, 6), (2, 6)] {
+            let gate = std::sync::Arc::new(ThrottleGate::new(permits, turn));
+            let passes = std::sync::Arc::new(AtomicU64::new(0));
+            let started = Instant::now();
+            let tasks: Vec<_> = (0..guests)
+                .map(|_| {
+                    let (gate, passes) = (gate.clone(), passes.clone());
+                    tokio::spawn(async move {
+                        while started.elapsed() < window {
+                            gate.pass().await;
+                            passes.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+            let elapsed = started.elapsed();
+            let passes = passes.load(Ordering::Relaxed);
+            let most = (elapsed.as_millis() / turn.as_millis()) as u64 * permits as u64 + permits as u64;
+            // Without the shared gate each guest would pass once per turn: `guests` times as many.
+            assert!(passes <= most, "{permits} permit(s), {guests} guests: {passes} passes in {elapsed:?}, at most {most}");
+            assert!(passes * 2 >= most, "the gate is not starving everyone: {passes} of {most}");
+        }
+    }
 }

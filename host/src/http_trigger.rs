@@ -3,7 +3,8 @@
 //! Inbound requests, self-requests (`/path` or `self.alt`) and service-chained requests
 //! (`<id>.spin.internal`) all end in [`run_component`]: a fresh instance of the target, the
 //! `spin-*` headers Spin sets, the request time limit, and a 500 with an empty body when
-//! the guest traps or never answers.
+//! the guest traps or fails to answer. What galley answers itself (no route, overload, a
+//! request over its time limit) is an RFC 9457 problem+json body carrying the trace id.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use http::header::{HeaderName, HeaderValue, HOST};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use opentelemetry::trace::SpanKind;
@@ -27,6 +28,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
 use crate::app::{App, AppComponent, HttpTarget};
+use crate::connections::{AnswerBadHeads, ConnectionsPerAddress, FirstRequest};
 use crate::reload::LiveApp;
 use crate::body_timeout::IdleTimeout;
 use crate::manifest::StaticResponse;
@@ -56,6 +58,12 @@ pub struct ServeOptions {
     pub tcp_nodelay: bool,
     /// Requests from clients that may run at once; the next one is answered 503 at once.
     pub max_concurrent_requests: usize,
+    /// Longest a client may take to send a complete request head: the first one of a
+    /// connection (HTTP/1.1, or the HTTP/2 preface and first stream's headers), and over
+    /// HTTP/1.1 each later one too. Past it the connection is closed.
+    pub head_read_timeout: Duration,
+    /// Connections one client address may hold open at once; more are closed at once.
+    pub max_connections_per_address: usize,
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight connections.
@@ -74,8 +82,16 @@ pub async fn serve(
     // connection's first bytes (the h2 preface), as Spin 4 serves them. h2 streams run on
     // the tokio executor; trailers travel as body frames both ways.
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().keep_alive(true).max_buf_size(MAX_REQUEST_HEAD);
-    builder.http2().max_header_list_size(MAX_REQUEST_HEAD as u32);
+    // hyper's own head timeout needs a timer to run at all; it covers every HTTP/1.1 head
+    // once the connection's version is known (the accept loop below covers the first).
+    builder
+        .http1()
+        .keep_alive(true)
+        .max_buf_size(MAX_REQUEST_HEAD)
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.head_read_timeout);
+    builder.http2().max_header_list_size(MAX_REQUEST_HEAD as u32).timer(TokioTimer::new());
+    let per_address = ConnectionsPerAddress::new(options.max_connections_per_address);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -88,6 +104,13 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // One address cannot hold every socket the process may open: past its share, a new
+        // connection is closed before anything is read from it.
+        let Some(slot) = per_address.admit(peer.ip()) else {
+            tracing::debug!(%peer, "connection closed: this address holds the most connections allowed");
+            drop(stream);
+            continue;
+        };
         // Without TCP_NODELAY a client that waits for each response before sending the next
         // request stalls ~40 ms per round trip on delayed ACKs (a cost Spin pays).
         if let Err(error) = stream.set_nodelay(options.tcp_nodelay) {
@@ -95,16 +118,36 @@ pub async fn serve(
         }
         let live = live.clone();
         let in_progress = in_progress.clone();
+        let first_request = FirstRequest::default();
+        let arrived = first_request.clone();
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            arrived.arrived();
             // The version serving when the request arrives serves all of it (`reload.rs`).
             let app = live.current();
             let in_progress = in_progress.clone();
             async move { Ok::<_, Infallible>(handle_inbound(&app, &in_progress, request, peer).await) }
         });
+        let stream = AnswerBadHeads::new(stream, first_request.clone());
         let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
         let connection = graceful.watch(connection);
+        let head_read_timeout = options.head_read_timeout;
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let _slot = slot;
+            tokio::pin!(connection);
+            // Until the first request head is in, nothing else bounds the wait: hyper's
+            // version detection waits for the first bytes without limit, and HTTP/2 has no
+            // head timeout. Dropping the connection closes the socket.
+            let ended = tokio::select! {
+                ended = &mut connection => ended,
+                () = tokio::time::sleep(head_read_timeout) => match first_request.has_arrived() {
+                    true => connection.await,
+                    false => {
+                        tracing::debug!(%peer, "connection closed: no complete request head within {head_read_timeout:?}");
+                        return;
+                    }
+                },
+            };
+            if let Err(error) = ended {
                 tracing::debug!(%peer, error = %error, "connection ended with an error");
             }
         });
@@ -223,17 +266,19 @@ pub async fn dispatch(
     if path == HEALTH_PATH {
         return (None, text_response(StatusCode::OK, "OK"));
     }
-    if path.starts_with(RESERVED_PREFIX) {
-        return (None, empty_response(StatusCode::NOT_FOUND));
-    }
-    let Some((route, target, found)) = app.router.route(path) else {
-        return (None, empty_response(StatusCode::NOT_FOUND));
+    let routed = match path.starts_with(RESERVED_PREFIX) {
+        true => None,
+        false => app.router.route(path),
+    };
+    let Some((route, target, found)) = routed else {
+        return (None, problem(StatusCode::NOT_FOUND, "no route of this app matches the path", Some(&trace)));
     };
     match target {
         HttpTarget::Static(response) => (None, static_response(response)),
         HttpTarget::Component(id) => {
             let Some(component) = app.component(id) else {
-                return (Some(id.clone()), empty_response(StatusCode::INTERNAL_SERVER_ERROR));
+                tracing::error!(component = %id, "the route names a component the app did not load");
+                return (Some(id.clone()), problem(StatusCode::INTERNAL_SERVER_ERROR, "the component this route names is not loaded", Some(&trace)));
             };
             let headers = SpinHeaders::routed(route, &found, authority, client_addr);
             let response = run_or_500(app, component, request, headers, trace).await;
@@ -268,6 +313,10 @@ async fn run_or_500(
             tracing::warn!(component = %component.id, "refused: no free instance slot");
             overloaded()
         }
+        // The head has not been sent (else `run_component` would have returned it): the client
+        // learns that the request took too long, not that something broke. The task that ran
+        // out of time has logged it, naming the component.
+        Err(error) if error.chain().any(|cause| cause.is::<RanOutOfTime>()) => timed_out(app.limits.request_timeout, &trace),
         Err(error) => {
             tracing::error!(component = %component.id, trace_id = %trace.trace_id(), error = %format!("{error:#}"), "component failed");
             empty_response(StatusCode::INTERNAL_SERVER_ERROR)
@@ -361,7 +410,8 @@ async fn run_component(
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
     let outparam = store.data_mut().http().new_response_outparam(sender)?;
-    let timeout = app.limits.request_timeout;
+    let limit = app.limits.request_timeout;
+    let id = component.id.clone();
     // The instance runs in its own task so it can keep streaming the body after the
     // response head has been returned.
     let task = tokio::spawn(async move {
@@ -369,10 +419,20 @@ async fn run_component(
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
         };
-        match tokio::time::timeout(timeout, work).await {
-            Ok(result) => result.map_err(anyhow::Error::from),
-            Err(_) => Err(anyhow!("request ran longer than the {timeout:?} limit")),
+        let result = match tokio::time::timeout(limit, work).await {
+            Ok(result) => result.map_err(anyhow::Error::from).map_err(|error| match is_epoch_interrupt(&error) {
+                // `engine::arm_deadline` interrupts a guest still computing at the same limit.
+                true => anyhow::Error::new(RanOutOfTime { limit }),
+                false => error,
+            }),
+            Err(_) => Err(anyhow::Error::new(RanOutOfTime { limit })),
+        };
+        // Logged here, whether or not the head has gone out, so the line names the component
+        // even when the client only sees its body cut short.
+        if matches!(&result, Err(error) if error.is::<RanOutOfTime>()) {
+            tracing::warn!(component = %id, trace_id = %trace.trace_id(), limit_secs = limit.as_secs_f64(), "component ran out of time");
         }
+        result
     });
     match receiver.await {
         Ok(Ok(response)) => Ok(response),
@@ -385,19 +445,73 @@ async fn run_component(
     }
 }
 
+/// A request that was still running at the request time limit (`--request-timeout-secs`).
+#[derive(Debug, thiserror::Error)]
+#[error("the request ran longer than the {limit:?} limit")]
+struct RanOutOfTime {
+    limit: Duration,
+}
+
+/// Whether a guest was stopped by the epoch deadline, which `engine::arm_deadline` sets only
+/// once the request's time is up.
+fn is_epoch_interrupt(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt)
+        || error.chain().any(|cause| cause.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt))
+}
+
 fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// 503 for a request over a limit (requests in progress, or instances in the pool).
 fn overloaded() -> Response<WasiBody> {
-    let body = br#"{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the server is at its limit of requests in progress; retry shortly"}"#;
-    let mut response = Response::new(Full::new(Bytes::from_static(body)).map_err(|never| match never {}).boxed_unsync());
-    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    let headers = response.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-    headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+    let mut response = problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the server is at its limit of requests in progress; retry shortly",
+        None,
+    );
+    response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+    response
+}
+
+/// 504 for a request still running at the request time limit. 504 rather than 503: the host,
+/// a gateway in front of the component, got no timely answer from it. 503 is galley's "at
+/// capacity, retry elsewhere at once" (with `Retry-After`), which a balancer may resend
+/// blindly; a request that ran for the whole limit may have had effects and would likely
+/// run out of time again.
+fn timed_out(limit: Duration, trace: &TraceContext) -> Response<WasiBody> {
+    let detail = format!(
+        "the request took too long: it was still running when it reached this server's limit of {} s",
+        limit.as_secs_f64()
+    );
+    problem(StatusCode::GATEWAY_TIMEOUT, &detail, Some(trace))
+}
+
+/// An answer galley makes itself, as RFC 9457 problem details: `type` is `about:blank` (galley
+/// knows nothing of the app's own problem types), `title` the status's reason phrase, and
+/// `trace_id` the request's trace when there is one, as the app's own problem bodies carry it.
+pub fn problem(status: StatusCode, detail: &str, trace: Option<&TraceContext>) -> Response<WasiBody> {
+    let body = problem_body(status, detail, trace.map(TraceContext::trace_id).as_deref());
+    let mut response = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync());
+    *response.status_mut() = status;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     no_sniffing(response)
+}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The JSON of a problem answer (also written raw, for a request head hyper cannot parse).
+pub fn problem_body(status: StatusCode, detail: &str, trace_id: Option<&str>) -> Vec<u8> {
+    let mut body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    if let Some(trace_id) = trace_id {
+        body["trace_id"] = trace_id.into();
+    }
+    body.to_string().into_bytes()
 }
 
 pub fn empty_response(status: StatusCode) -> Response<WasiBody> {

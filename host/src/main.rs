@@ -7,6 +7,7 @@ mod body_timeout;
 mod bindings;
 mod component_log;
 mod componentize;
+mod connections;
 mod engine;
 mod http_trigger;
 mod key_value;
@@ -93,6 +94,16 @@ struct UpArgs {
     /// (the component sees an error and answers, typically 400), in seconds.
     #[arg(long, env = "GALLEY_BODY_IDLE_TIMEOUT_SECS", default_value_t = 10.0)]
     body_idle_timeout_secs: f64,
+    /// Longest a client may take to send a complete request head (request line and headers;
+    /// over HTTP/2 the connection preface and first stream's headers), in seconds; past it the
+    /// connection is closed.
+    #[arg(long, env = "GALLEY_HEAD_READ_TIMEOUT_SECS", default_value_t = 10.0)]
+    head_read_timeout_secs: f64,
+    /// Connections one client address may hold open at once; a connection past it is closed
+    /// at once. Above --max-concurrent-requests' default, so one proxy in front of galley (all
+    /// its connections come from one address) meets the request limit first.
+    #[arg(long, env = "GALLEY_MAX_CONNECTIONS_PER_IP", default_value_t = 512)]
+    max_connections_per_ip: usize,
     /// Log line format.
     #[arg(long, env = "GALLEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -172,8 +183,13 @@ async fn up(args: UpArgs) -> Result<()> {
         || args.max_concurrent_requests == 0
         || !(args.request_timeout_secs > 0.0)
         || !(args.body_idle_timeout_secs > 0.0)
+        || !(args.head_read_timeout_secs > 0.0)
+        || args.max_connections_per_ip == 0
     {
-        bail!("--memory-limit-mb, --max-concurrent-requests, --request-timeout-secs and --body-idle-timeout-secs must be positive");
+        bail!(
+            "--memory-limit-mb, --max-concurrent-requests, --request-timeout-secs, --body-idle-timeout-secs, \
+             --head-read-timeout-secs and --max-connections-per-ip must be positive"
+        );
     }
     let options = LoadOptions {
         manifest: args.manifest.clone(),
@@ -194,6 +210,8 @@ async fn up(args: UpArgs) -> Result<()> {
     let serve_options = ServeOptions {
         tcp_nodelay: args.tcp_nodelay == Switch::On,
         max_concurrent_requests: args.max_concurrent_requests,
+        head_read_timeout: Duration::from_secs_f64(args.head_read_timeout_secs),
+        max_connections_per_address: args.max_connections_per_ip,
     };
     let started = std::time::Instant::now();
     let app = App::load(&options).await?;

@@ -6,6 +6,7 @@
 mod support;
 
 mod conformance;
+mod connections;
 mod core_module;
 mod http2;
 mod isolation;
