@@ -261,3 +261,126 @@ async fn requests_that_are_not_graphql_get_graphql_errors_and_browsers_get_the_i
     let resp = app.http.delete(app.url("/graphql")).bearer_auth(token(Role::Admin)).send().await.unwrap();
     assert_eq!(resp.status(), 405);
 }
+
+impl TestApp {
+    /// Whether the gateway logged refusing the document of trace `trace_id` before handing it
+    /// to async-graphql (`gateway: refused before validation: …`).
+    fn refused_before_validation(&self, trace_id: &str) -> bool {
+        self.host_log()
+            .lines()
+            .any(|line| line.contains("gateway: refused before validation: ") && line.contains(&format!("trace_id={trace_id}")))
+    }
+
+    /// Sends `query`; asserts it was refused with a 400 whose GraphQL error says `refusal`,
+    /// before validation and without any chained call.
+    async fn assert_refused_before_validation(&self, token: &str, query: &str, refusal: &str) {
+        let (traceparent, trace_id) = trace();
+        let answer = self.graphql(Some(token), &traceparent, query, json!({})).await;
+        assert_eq!(answer.status, 400, "{refusal}: {}", answer.body);
+        assert!(answer.body["data"].is_null(), "{}", answer.body);
+        let message = answer.body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(refusal), "expected `{refusal}`: {}", answer.body);
+        assert!(self.refused_before_validation(&trace_id), "{refusal}: refused, but not before validation");
+        assert_eq!(self.gateway_calls(&trace_id), Vec::<String>::new());
+    }
+}
+
+/// `n` fragments on `Query`, each spreading the one before twice; the first selects `leaf`.
+fn doubling_fragments(n: usize, leaf: &str) -> String {
+    let mut doc = format!("query {{ ...F{n} }} fragment F0 on Query {{ {leaf} }} ");
+    for i in 1..=n {
+        doc.push_str(&format!("fragment F{i} on Query {{ ...F{p} ...F{p} }} ", p = i - 1));
+    }
+    doc
+}
+
+#[tokio::test]
+async fn documents_whose_fragments_blow_up_are_refused_before_validation() {
+    let app = spawn_app();
+    let (_, token) = app.customer("gqlfrag").await;
+    // The issue's documents: 30 doubling fragments held validation for 60 s (then an empty
+    // 500); the `__typename`-only one of 24 (~1 KB) took seconds and two more doublings trapped.
+    for query in [doubling_fragments(30, "me { id username }"), doubling_fragments(24, "__typename")] {
+        app.assert_refused_before_validation(&token, &query, "with its fragments inlined it has more than 2000 selections").await;
+    }
+    let cycle = "{ ...A } fragment A on Query { ...B ...B } fragment B on Query { ...A ...A }";
+    app.assert_refused_before_validation(&token, cycle, "spreads itself").await;
+    let spreads = "...F ".repeat(101);
+    app.assert_refused_before_validation(&token, &format!("{{ {spreads} }} fragment F on Query {{ __typename }}"), "too many fragment spreads").await;
+    let tokens = "__typename ".repeat(5_000);
+    app.assert_refused_before_validation(&token, &format!("{{ {tokens} }}"), "more than 5000 tokens").await;
+    // The same shape, small, is answered.
+    let (traceparent, _) = trace();
+    let answer = app.graphql(Some(&token), &traceparent, &doubling_fragments(4, "__typename"), json!({})).await;
+    assert_eq!((answer.status, &answer.body["data"]["__typename"]), (200, &json!("Query")), "{}", answer.body);
+}
+
+#[tokio::test]
+async fn deep_nesting_is_a_400_not_a_stack_overflow() {
+    let app = spawn_app();
+    let (_, token) = app.customer("gqldeep").await;
+    // ~1,200 deep selection sets and 1,000-deep argument literals overflowed the guest's stack.
+    let selections = format!("{{ {}__typename{} }}", "me { ".repeat(1_200), " }".repeat(1_200));
+    let list = format!("{{ product(id: {}1{}) {{ id }} }}", "[".repeat(1_000), "]".repeat(1_000));
+    let object = format!("{{ product(id: {}1{}) {{ id }} }}", "{a: ".repeat(1_000), "}".repeat(1_000));
+    for query in [selections, list, object] {
+        app.assert_refused_before_validation(&token, &query, "nested too deeply").await;
+    }
+    // Strings full of brackets are not nesting.
+    let (traceparent, _) = trace();
+    let query = format!("{{ product(id: \"{}\") {{ id }} }}", "{[(".repeat(1_000));
+    let answer = app.graphql(Some(&token), &traceparent, &query, json!({})).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+#[tokio::test]
+async fn a_request_is_bounded_in_the_calls_it_makes_and_makes_each_once() {
+    let app = spawn_app();
+    let (user, token) = app.customer("gqlcalls").await;
+    // The issue's document: 1,400 aliases of `me` passed the complexity limit and made 1,400 calls.
+    // It is over the token limit first (8,400); 60 aliases are within every size limit and over the calls.
+    let aliases: String = (0..1_400).map(|i| format!("m{i}: me {{ id }} ")).collect();
+    app.assert_refused_before_validation(&token, &format!("{{ {aliases} }}"), "more than 5000 tokens").await;
+    let aliases: String = (0..60).map(|i| format!("m{i}: me {{ id }} ")).collect();
+    app.assert_refused_before_validation(&token, &format!("{{ {aliases} }}"), "would make 60 calls to the services behind the gateway").await;
+    let orders: String = (0..51).map(|i| format!("o{i}: orders(first: 1) {{ nodes {{ id }} }} ")).collect();
+    app.assert_refused_before_validation(&token, &format!("{{ {orders} }}"), "would make 51 calls").await;
+    // Within the limit, identical calls are made once: three reads of the same user, one call.
+    let (traceparent, trace_id) = trace();
+    let query = "query($id: ID!) { a: me { id } b: me { username } c: user(id: $id) { role } }";
+    let answer = app.graphql(Some(&token), &traceparent, query, json!({"id": user["id"]})).await;
+    assert_eq!((answer.status, answer.codes()), (200, vec![]), "{}", answer.body);
+    assert_eq!(answer.body["data"]["b"]["username"], user["username"]);
+    assert_eq!(app.gateway_calls(&trace_id).len(), 1, "{:#?}", app.gateway_calls(&trace_id));
+}
+
+#[tokio::test]
+async fn the_ide_loads_only_pinned_assets_under_a_content_security_policy() {
+    let app = spawn_app();
+    let resp = app.http.get(app.url("/graphql")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let policy = resp.headers().get("content-security-policy").expect("a Content-Security-Policy").to_str().unwrap().to_owned();
+    let page = resp.text().await.unwrap();
+    let directive = |name: &str| {
+        policy.split(';').map(str::trim).find(|d| d.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("no {name}: {policy}")).to_owned()
+    };
+    assert_eq!(directive("default-src"), "default-src 'none'");
+    assert_eq!(directive("connect-src"), "connect-src 'self'");
+    let script_src = directive("script-src");
+    assert!(!script_src.contains("'unsafe-inline'") && !script_src.contains("'unsafe-eval'") && !script_src.contains('*'), "{script_src}");
+    // Every <script> and <link> that loads something from elsewhere is pinned by a hash, and
+    // the policy names exactly that file (not the CDN as a whole).
+    let tags: Vec<&str> = page.split('<').filter(|t| t.starts_with("script") || t.starts_with("link")).collect();
+    let external: Vec<&str> = tags.iter().copied().filter(|t| t.contains("https://")).collect();
+    assert_eq!(external.len(), 4, "{page}");
+    for tag in external {
+        assert!(tag.contains("integrity=\"sha384-") && tag.contains("crossorigin=\"anonymous\""), "{tag}");
+        let url = tag.split('"').find(|part| part.starts_with("https://")).expect("url");
+        assert!(url.contains('@') && !url.contains("@latest"), "an exact version: {url}");
+        let allowed = if tag.starts_with("script") { &script_src } else { &directive("style-src") };
+        assert!(allowed.split(' ').any(|source| source == url), "{url} not in {allowed}");
+    }
+    // The one inline script is allowed by its hash, not by 'unsafe-inline'.
+    assert_eq!(tags.iter().filter(|t| t.starts_with("script>")).count(), 1, "{page}");
+    assert!(script_src.contains("'sha256-"), "{script_src}");
+}

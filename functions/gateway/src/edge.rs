@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::http::{parse_query_string, GraphiQLSource};
+use async_graphql::http::parse_query_string;
 use futures::future::{BoxFuture, FutureExt};
 use galley_common::auth::{self, AuthError};
 use galley_common::body::{self, BodyError};
@@ -19,11 +19,9 @@ use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Response};
 
 use crate::downstream::{Backend, Failure};
-use crate::limits;
+use crate::{ide, limits};
 use crate::schema::{self, Viewer};
 
-/// Where the IDE sends its queries.
-const ENDPOINT: &str = "/graphql";
 /// Largest request body: a GraphQL document with its variables, not an upload.
 const BODY_LIMIT: usize = 64 * 1024;
 
@@ -127,10 +125,15 @@ fn body_status(error: &BodyError) -> u16 {
     error.status()
 }
 
-/// The GraphiQL IDE, which loads its scripts from a CDN and queries [`ENDPOINT`].
+/// The GraphiQL IDE: its assets pinned by integrity hashes, and a policy that allows only them.
 fn ide() -> Response {
-    let html = GraphiQLSource::build().endpoint(ENDPOINT).title("Galley GraphQL").finish();
-    Response::builder().status(200).header("content-type", "text/html; charset=utf-8").body(html).build()
+    Response::builder()
+        .status(200)
+        .header("content-type", "text/html; charset=utf-8")
+        .header("content-security-policy", ide::content_security_policy())
+        .header("x-content-type-options", "nosniff")
+        .body(ide::PAGE)
+        .build()
 }
 
 /// A request that is not a GraphQL request at all, answered in GraphQL's error shape.
