@@ -26,6 +26,8 @@ cargo test --release -p galley -p galley-migrate
 # End-to-end: real HTTP against target/release/galley, real Postgres and Redis (replicas.rs
 # starts three galley processes behind nginx, installed here if absent).
 scripts/replicas.sh install
+# grpcio (gRPC C-core), the reference client the gRPC tests call beside tonic (tests/api/grpc.rs).
+scripts/venv.sh .data/venv-grpc tests/grpc/requirements.txt
 cargo test --release -p galley-e2e -- --skip recovery::
 # The recovery tests alone: their recoverers take every unsettled saga in the shared orders
 # database at once (saga_recovery_after_secs 0), which would cancel other tests' sagas in flight.

@@ -1,6 +1,8 @@
 //! gRPC `galley.user.v1.UserService` (user-grpc) through a real gRPC client: tonic over
 //! cleartext HTTP/2 with prior knowledge, on the same port as the REST API, reading each call's
-//! status from the response trailers. Plus gRPC-Web over HTTP/1.1 on the same route.
+//! status from the response trailers. Plus gRPC-Web over HTTP/1.1 on the same route, and the
+//! same status cases through grpcio (gRPC C-core, behind Python, C++, Ruby, PHP and C#), which
+//! is stricter about framing than tonic: `tests/grpc/grpcio_client.py` in `.data/venv-grpc`.
 
 use galley_common::auth::{self, Claims, Role};
 use galley_common::user_proto::{method_path, UserRequest, UserResponse, GET_USER_INFO};
@@ -9,7 +11,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
-use crate::support::{spawn_app, spawn_app_with_databases_down, TestApp, TEST_SECRET};
+use crate::support::{assert_problem, repo_root, spawn_app, spawn_app_with_databases_down, TestApp, TEST_SECRET};
 
 /// A hand-written client for `UserService` (what tonic-build would generate, without protoc).
 struct UserServiceClient {
@@ -221,6 +223,97 @@ async fn what_is_not_grpc_gets_an_http_status() {
     let response = app.http.get(app.url(&path)).send().await.expect("an answer");
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "POST");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(assert_problem(response, 405).await["type"], "/problems/method-not-allowed");
     let response = app.http.post(app.url(&path)).header("content-type", "application/json").body("{}").send().await.expect("an answer");
     assert_eq!(response.status(), 415);
+    assert_eq!(response.headers()["accept"], "application/grpc+proto");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(assert_problem(response, 415).await["type"], "/problems/unsupported-media-type");
+}
+
+/// What grpcio made of one call: its status code's name (`OK`, `NOT_FOUND`…), the status
+/// message, and the response message's bytes when it succeeded.
+#[derive(Debug, serde::Deserialize)]
+struct GrpcioOutcome {
+    code: String,
+    details: String,
+    response_hex: Option<String>,
+}
+
+/// Makes `calls` (see tests/grpc/grpcio_client.py for their shape) through grpcio against
+/// `app`, one after another, in one Python process.
+async fn grpcio_calls(app: &TestApp, calls: Vec<serde_json::Value>) -> Vec<GrpcioOutcome> {
+    use std::io::Write;
+    let python = repo_root().join(".data/venv-grpc/bin/python");
+    assert!(python.exists(), "{} is missing: `make test` makes it (scripts/venv.sh .data/venv-grpc tests/grpc/requirements.txt)", python.display());
+    let target = app.base.trim_start_matches("http://").to_string();
+    let input: String = calls
+        .into_iter()
+        .map(|mut call| {
+            call["target"] = serde_json::Value::String(target.clone());
+            format!("{call}\n")
+        })
+        .collect();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(python)
+            .arg(repo_root().join("tests/grpc/grpcio_client.py"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("the grpcio client starts");
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("the calls are written");
+        child.wait_with_output().expect("the grpcio client ends")
+    })
+    .await
+    .expect("the client's thread");
+    assert!(output.status.success(), "the grpcio client failed: {:?}", output.status);
+    String::from_utf8_lossy(&output.stdout).lines().map(|line| serde_json::from_str(line).expect("one outcome a line")).collect()
+}
+
+/// A `GetUserInfo` call for grpcio: the encoded request and the token, if any.
+fn grpcio_get_user_info(user_id: &str, token: Option<&str>) -> serde_json::Value {
+    use prost::Message;
+    let message = UserRequest { user_id: user_id.to_string() }.encode_to_vec();
+    let metadata: Vec<[String; 2]> = token.map(|t| ["authorization".to_string(), format!("Bearer {t}")]).into_iter().collect();
+    serde_json::json!({ "method": method_path(GET_USER_INFO), "message_hex": hex::encode(message), "metadata": metadata })
+}
+
+#[tokio::test]
+async fn grpcio_reads_every_status_the_service_answers() {
+    use prost::Message;
+    let app = spawn_app();
+    let (user, token) = app.customer("grpcio_status").await;
+    let id = user["id"].as_str().expect("id");
+    let sized = |size: usize| serde_json::json!({ "method": method_path(GET_USER_INFO), "message_size": size, "metadata": [["authorization", format!("Bearer {token}")]] });
+    let cases = [
+        ("a user reading itself", grpcio_get_user_info(id, Some(&token)), "OK"),
+        ("a missing user", grpcio_get_user_info(&uuid(), Some(&token)), "NOT_FOUND"),
+        ("no token", grpcio_get_user_info(id, None), "UNAUTHENTICATED"),
+        ("a forged token", grpcio_get_user_info(id, Some("not.a.token")), "UNAUTHENTICATED"),
+        ("an id that is not a UUID", grpcio_get_user_info("42", Some(&token)), "INVALID_ARGUMENT"),
+        ("an unknown method", serde_json::json!({ "method": method_path("DeleteUser"), "message_hex": "" }), "UNIMPLEMENTED"),
+        ("a message just over 16 KiB", sized(16 * 1024 + 1), "RESOURCE_EXHAUSTED"),
+        ("a 5 MiB message", sized(5 * 1024 * 1024), "RESOURCE_EXHAUSTED"),
+    ];
+    let outcomes = grpcio_calls(&app, cases.iter().map(|(_, call, _)| call.clone()).collect()).await;
+    assert_eq!(outcomes.len(), cases.len());
+    for ((what, _, expected), outcome) in cases.iter().zip(&outcomes) {
+        assert_eq!(outcome.code, *expected, "{what}: {outcome:?}");
+    }
+    // The success carries the user, and the statuses carry their messages.
+    let response = hex::decode(outcomes[0].response_hex.as_deref().expect("a response")).expect("hex");
+    assert_eq!(UserResponse::decode(&response[..]).expect("a UserResponse").id, id);
+    assert_eq!(outcomes[4].details, "user_id must be a UUID");
+    assert!(outcomes[6].details.contains("larger than"), "{:?}", outcomes[6]);
+}
+
+#[tokio::test]
+async fn grpcio_sees_a_database_outage_as_unavailable() {
+    let app = spawn_app_with_databases_down();
+    let id = uuid();
+    let token = auth::issue(&Claims::new(id.as_str(), Role::Customer, galley_common::unix_now()), TEST_SECRET.as_bytes()).expect("a token");
+    let outcomes = grpcio_calls(&app, vec![grpcio_get_user_info(&id, Some(&token))]).await;
+    assert_eq!(outcomes[0].code, "UNAVAILABLE", "{:?}", outcomes[0]);
 }

@@ -464,3 +464,96 @@ async fn events_wait_in_the_outbox_while_redis_is_down_and_are_recorded_once() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(notifications_of(&id).await, 1);
 }
+
+/// A host whose saga gives up (202) after 0.6 s of steps, with a card slower than that: its
+/// replays wait at most `reserve + charge + 3 s` (3.6 s) after the order was recorded.
+fn quick_giving_up_host() -> TestApp {
+    let env = [("SPIN_VARIABLE_RESERVE_TIMEOUT_MS", "300"), ("SPIN_VARIABLE_CHARGE_TIMEOUT_MS", "300"), ("SPIN_VARIABLE_PAYMENT_SLOW_MS", "1500")];
+    spawn_app_with(HostOptions { env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..HostOptions::default() })
+}
+
+/// How long a replay may wait on [`quick_giving_up_host`]: what the first saga may take.
+const QUICK_SETTLE_WAIT: Duration = Duration::from_millis(300 + 300 + 3000);
+
+/// Once the first request's saga has stopped (answered 202), replays of its key answer the
+/// order as it stands without waiting, however many come at once, and another customer's
+/// reads are served meanwhile. Before, each replay waited the whole settle time again, holding
+/// a database connection, and 80 of them stalled everyone's orders.
+#[tokio::test]
+async fn replays_of_an_unsettled_order_answer_at_once_and_starve_no_one() {
+    let app = quick_giving_up_host();
+    let product = app.stocked_product(5).await;
+    let (_, token) = customer();
+    let (_, other) = customer();
+    let key = new_key();
+    let body = json!({"items": [{"product_id": product, "quantity": 1}], "payment_method": "pm_card_slow"});
+    let placed = app.order(&token, Some(&key), &body).await;
+    assert_eq!(placed.status, 202, "{}", placed.body);
+    let id = placed.id();
+    // Past the time the first saga could run: it has answered, and nothing runs it now.
+    tokio::time::sleep(QUICK_SETTLE_WAIT + Duration::from_millis(400)).await;
+
+    let timed_replay = || async {
+        let started = std::time::Instant::now();
+        let answer = app.order(&token, Some(&key), &body).await;
+        (answer, started.elapsed())
+    };
+    let others_reads = async {
+        let resp = app.http.get(app.url("/api/v1/orders")).bearer_auth(&other).send().await.expect("a list");
+        resp.status().as_u16()
+    };
+    let (replays, others_status) = tokio::join!(futures::future::join_all((0..80).map(|_| timed_replay())), others_reads);
+    assert_eq!(others_status, 200, "another customer's list");
+    for (answer, took) in &replays {
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        assert_eq!(answer.id(), id);
+        // Waiting again would take the whole settle time: each answered well before that.
+        assert!(*took < QUICK_SETTLE_WAIT, "a replay of a stopped saga waited {took:?}");
+    }
+}
+
+/// A replay while the first request's saga is still running waits for it, and answers what it
+/// answered (the wait is for a live saga only).
+#[tokio::test]
+async fn a_replay_during_the_saga_answers_what_the_saga_answered() {
+    let app = spawn_app();
+    let product = app.stocked_product(5).await;
+    let (_, token) = customer();
+    let key = new_key();
+    let body = json!({"items": [{"product_id": product, "quantity": 1}], "payment_method": "pm_card_ok"});
+    let (first, replay) = tokio::join!(app.order(&token, Some(&key), &body), async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        app.order(&token, Some(&key), &body).await
+    });
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert_eq!((replay.status, replay.id()), (201, first.id()), "{}", replay.body);
+}
+
+/// Two `Idempotency-Key` headers: which one names the purchase would be a guess, so neither
+/// does; nothing is written.
+#[tokio::test]
+async fn two_idempotency_keys_are_a_400_and_write_nothing() {
+    let app = spawn_app();
+    let product = app.stocked_product(5).await;
+    let (user, token) = customer();
+    let body = json!({"items": [{"product_id": product, "quantity": 1}], "payment_method": "pm_card_ok"});
+    for keys in [[new_key(), new_key()], { let k = new_key(); [k.clone(), k] }] {
+        let resp = app
+            .http
+            .post(app.url("/api/v1/orders"))
+            .bearer_auth(&token)
+            .header("idempotency-key", &keys[0])
+            .header("idempotency-key", &keys[1])
+            .json(&body)
+            .send()
+            .await
+            .expect("an answer");
+        let problem = assert_problem(resp, 400).await;
+        assert_eq!(problem["type"], "/problems/invalid-idempotency-key");
+        assert!(problem["detail"].as_str().unwrap().contains("one `Idempotency-Key`"), "{problem}");
+    }
+    let orders = database("orders").await;
+    let n: i64 = orders.query_one("SELECT count(*) FROM orders WHERE user_id = $1::text::uuid", &[&user]).await.unwrap().get(0);
+    assert_eq!(n, 0);
+    assert_eq!(app.on_hand(product).await, 5);
+}

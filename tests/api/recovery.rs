@@ -368,3 +368,32 @@ async fn a_recovery_call_takes_no_new_saga_once_its_budget_is_spent() {
     let report = consistency::check_until_consistent(&db, &scope, Duration::from_secs(60), || recover(&app)).await.expect("check");
     assert!(report.is_consistent() && report.cancelled == 3, "later calls settled the rest: {report}");
 }
+
+/// An order recovery cancelled because a step never completed: a repeat of its key answers
+/// 409 `/problems/order-cancelled` with the order (reason `abandoned`), as the contract says.
+#[tokio::test]
+async fn a_replay_of_an_order_recovery_cancelled_is_a_409_order_cancelled() {
+    let options = HostOptions {
+        env: vec![
+            ("SPIN_VARIABLE_SAGA_RECOVERY_AFTER_SECS".into(), "0".into()),
+            ("SPIN_VARIABLE_CHARGE_TIMEOUT_MS".into(), "300".into()),
+            // Slower than the wait and than the recovery below: the charge never lands first.
+            ("SPIN_VARIABLE_PAYMENT_SLOW_MS".into(), "3000".into()),
+        ],
+        ..HostOptions::default()
+    };
+    let app = spawn_app_with(options);
+    let product = app.stocked_product(3).await;
+    let (_, token) = customer();
+    let key = format!("abandoned-{}", uuid::Uuid::new_v4().simple());
+    let body = json!({"items": [{"product_id": product, "quantity": 1}], "payment_method": "pm_card_slow"});
+    let (status, first) = place(&app, &token, &key, &body).await.expect("an answer");
+    assert_eq!(status, 202, "{first}");
+    recover(&app).await;
+    let resp = app.http.post(app.url("/api/v1/orders")).bearer_auth(&token).header("idempotency-key", &key).json(&body).send().await.expect("a replay");
+    let problem = assert_problem(resp, 409).await;
+    assert_eq!(problem["type"], "/problems/order-cancelled", "{problem}");
+    assert_eq!(problem["order"]["id"], first["id"]);
+    assert_eq!(problem["order"]["cancel_reason"], "abandoned");
+    assert_eq!(problem["order"]["status"], 2);
+}

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 /// anything near this is a mistake or an attack, and is refused before it is buffered whole.
 pub const DEFAULT_LIMIT: usize = 16 * 1024;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum BodyError {
     #[error("request body is larger than the {limit}-byte limit")]
     TooLarge { limit: usize },
@@ -19,6 +19,8 @@ pub enum BodyError {
     Invalid(String),
     #[error("the request body could not be read: it ended before its declared length, or stopped arriving")]
     Unreadable,
+    #[error("the request body arrives too slowly to finish in time: after {grace_secs} s it must keep up at least {min_rate} bytes a second on average, and end within {deadline_secs} s", grace_secs = PACE.grace.as_secs(), min_rate = PACE.min_rate, deadline_secs = PACE.deadline.as_secs())]
+    TooSlow,
 }
 
 impl crate::problem::ApiError for BodyError {
@@ -28,6 +30,7 @@ impl crate::problem::ApiError for BodyError {
             Self::UnsupportedMediaType(_) => 415,
             Self::Malformed(_) | Self::Unreadable => 400,
             Self::Invalid(_) => 422,
+            Self::TooSlow => 408,
         }
     }
     fn kind(&self) -> &'static str {
@@ -36,6 +39,7 @@ impl crate::problem::ApiError for BodyError {
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::Malformed(_) | Self::Unreadable => "malformed-body",
             Self::Invalid(_) => "invalid-body",
+            Self::TooSlow => "body-too-slow",
         }
     }
     fn title(&self) -> &'static str {
@@ -44,7 +48,45 @@ impl crate::problem::ApiError for BodyError {
             Self::UnsupportedMediaType(_) => "Unsupported media type",
             Self::Malformed(_) | Self::Unreadable => "Malformed request body",
             Self::Invalid(_) => "Invalid request body",
+            Self::TooSlow => "Request body too slow",
         }
+    }
+}
+
+/// How fast a request body must arrive. A body trickled in (a byte every few seconds, each
+/// inside the host's idle timeout) would otherwise hold an instance, and for an upload a
+/// connection slot, until the host's request limit cut it off with no answer; here it is
+/// refused with a 408 as soon as it falls behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// Time before any rate is asked for (a slow start, a TLS proxy buffering).
+    pub grace: std::time::Duration,
+    /// Bytes a second on average after the grace, at least.
+    pub min_rate: u64,
+    /// The whole body by then: under galley's default 60 s request limit, with time left to
+    /// store and answer.
+    pub deadline: std::time::Duration,
+}
+
+/// The pace every body is held to: 1 KiB/s is a crawl for any real client (a 2G phone sends
+/// more), and 10 MiB (the upload limit) at the pace the deadline asks is ~210 KiB/s.
+pub const PACE: Pace = Pace { grace: std::time::Duration::from_secs(5), min_rate: 1024, deadline: std::time::Duration::from_secs(50) };
+
+impl Pace {
+    /// How much longer the body may take to send its next bytes, `elapsed` after it started
+    /// with `received` bytes in (of `declared`, when its length is known); `TooSlow` once it
+    /// is behind. The rate asked for is the minimum, or what finishing the declared length by
+    /// the deadline needs, whichever is higher.
+    pub fn allowance(&self, elapsed: std::time::Duration, received: u64, declared: Option<u64>) -> Result<std::time::Duration, BodyError> {
+        let budget = self.deadline.saturating_sub(self.grace).as_secs_f64();
+        let rate = declared.map_or(0.0, |total| total as f64 / budget).max(self.min_rate as f64);
+        // When the bytes received stop being enough: grace + received / rate after the start.
+        let behind_at = self.grace.as_secs_f64() + received as f64 / rate;
+        let until = behind_at.min(self.deadline.as_secs_f64()) - elapsed.as_secs_f64();
+        if until <= 0.0 {
+            return Err(BodyError::TooSlow);
+        }
+        Ok(std::time::Duration::from_secs_f64(until))
     }
 }
 
@@ -179,6 +221,35 @@ pub fn in_json_terms(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn a_body_keeping_pace_may_wait_and_one_falling_behind_is_too_slow() {
+        let secs = Duration::from_secs;
+        // Within the grace anything goes, until the grace is over.
+        assert_eq!(PACE.allowance(secs(0), 0, None), Ok(secs(5)));
+        assert_eq!(PACE.allowance(secs(4), 0, None), Ok(secs(1)));
+        assert_eq!(PACE.allowance(secs(5), 0, None), Err(BodyError::TooSlow));
+        // A byte every 4 s is behind as soon as the grace ends.
+        assert!(PACE.allowance(secs(8), 2, None).is_err());
+        // 1 KiB/s keeps it going: 10 KiB in means 10 s more than the grace.
+        assert_eq!(PACE.allowance(secs(12), 10 * 1024, None), Ok(secs(3)));
+        // Nothing past the deadline, however fast.
+        assert!(PACE.allowance(secs(50), u64::MAX / 2, None).is_err());
+    }
+
+    #[test]
+    fn a_declared_length_asks_for_the_rate_that_ends_it_by_the_deadline() {
+        let pace = Pace { grace: Duration::from_secs(5), min_rate: 1024, deadline: Duration::from_secs(50) };
+        let ten_mib = 10 * 1024 * 1024;
+        // 45 s for 10 MiB: half of it due by 27.5 s.
+        let half = pace.allowance(Duration::from_secs(20), ten_mib / 2, Some(ten_mib)).expect("on pace");
+        assert!((half.as_secs_f64() - 7.5).abs() < 0.01, "{half:?}");
+        assert!(pace.allowance(Duration::from_secs(30), ten_mib / 2, Some(ten_mib)).is_err());
+        // A small body is held to the minimum rate, not less.
+        assert_eq!(pace.allowance(Duration::from_secs(6), 0, Some(10)), Err(BodyError::TooSlow));
+    }
+
     use super::*;
     use serde::Deserialize;
 

@@ -15,6 +15,8 @@ use sha2::{Digest, Sha256};
 pub const COLLECTION: &str = "/api/v1/files";
 /// Where stored files are served: `/media/<name>`.
 pub const MEDIA: &str = "/media";
+/// The operators' view of stored bytes that no name refers to (GET finds, DELETE reclaims).
+pub const ORPHANS: &str = "/api/v1/admin/files/orphans";
 /// The default of the `upload_max_bytes` variable: 10 MiB.
 pub const DEFAULT_LIMIT: u64 = 10 * 1024 * 1024;
 /// The largest `upload_max_bytes` accepted: a file is held in the instance's memory once
@@ -73,6 +75,7 @@ pub enum Target {
     Collection,
     Item(FileId),
     Media(MediaName),
+    Orphans,
 }
 
 impl Target {
@@ -80,6 +83,9 @@ impl Target {
         let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
         if path == COLLECTION {
             return Ok(Target::Collection);
+        }
+        if path == ORPHANS {
+            return Ok(Target::Orphans);
         }
         if let Some(segment) = path.strip_prefix(COLLECTION).and_then(|rest| rest.strip_prefix('/')) {
             if segment.contains('/') {
@@ -100,6 +106,7 @@ impl Target {
             Target::Collection => &[Method::Post],
             Target::Item(_) => &[Method::Delete],
             Target::Media(_) => &[Method::Get],
+            Target::Orphans => &[Method::Get, Method::Delete],
         }
     }
 }
@@ -163,8 +170,9 @@ pub fn declared_length(content_length: Option<&str>, limit: u64) -> Result<Optio
 enum Stop {
     #[error("the body is larger than the limit allows")]
     TooLarge,
-    #[error("the body could not be read")]
-    Unreadable,
+    /// The body itself failed: it could not be read, or it arrived too slowly.
+    #[error(transparent)]
+    Body(BodyError),
 }
 
 /// The one file of an upload, read whole, with its digest.
@@ -193,7 +201,7 @@ where
     let body_cap = limit.saturating_add(FRAMING_ALLOWANCE);
     let mut seen: u64 = 0;
     let body = body.map(move |chunk| {
-        let chunk = chunk.map_err(|_| Stop::Unreadable)?;
+        let chunk = chunk.map_err(Stop::Body)?;
         seen = seen.saturating_add(chunk.len() as u64);
         if seen > body_cap {
             return Err(Stop::TooLarge);
@@ -253,7 +261,8 @@ fn classify(e: multer::Error, limit: u64) -> FileError {
     match e {
         multer::Error::StreamReadFailed(inner) => match inner.downcast_ref::<Stop>() {
             Some(Stop::TooLarge) => FileError::TooLarge { limit },
-            Some(Stop::Unreadable) | None => FileError::Common(BodyError::Unreadable.into()),
+            Some(Stop::Body(e)) => FileError::Common(e.clone().into()),
+            None => FileError::Common(BodyError::Unreadable.into()),
         },
         multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => FileError::TooLarge { limit },
         multer::Error::IncompleteStream | multer::Error::IncompleteFieldData { .. } | multer::Error::IncompleteHeaders => {
@@ -571,6 +580,16 @@ mod tests {
     }
 
     #[test]
+    fn a_body_that_arrives_too_slowly_is_408() {
+        let chunks = vec![Ok(part("file", Some("a"), None, b"abc")), Err(BodyError::TooSlow)];
+        let got = block_on(receive(stream::iter(chunks), BOUNDARY.into(), 100, None));
+        match got {
+            Err(FileError::Common(e)) => assert_eq!(galley_common::problem::ApiError::status(&e), 408),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn only_multipart_form_data_is_accepted() {
         assert_eq!(boundary(Some("multipart/form-data; boundary=abc")).unwrap(), "abc");
         assert_eq!(boundary(Some("Multipart/Form-Data; boundary=\"a b\"")).unwrap(), "a b");
@@ -662,6 +681,7 @@ mod tests {
         let id = "7ab45f0f-9291-42eb-922d-130b806315c2";
         assert_eq!(Target::of("/api/v1/files").unwrap(), Target::Collection);
         assert_eq!(Target::of("/api/v1/files/").unwrap(), Target::Collection);
+        assert_eq!(Target::of("/api/v1/admin/files/orphans").unwrap(), Target::Orphans);
         assert!(matches!(Target::of(&format!("/api/v1/files/{}", id.to_uppercase())).unwrap(), Target::Item(f) if f.as_str() == id));
         assert!(matches!(Target::of("/api/v1/files/nope"), Err(FileError::Common(_))), "a bad id is a 400");
         assert!(matches!(Target::of(&format!("/media/{id}.png")).unwrap(), Target::Media(_)));

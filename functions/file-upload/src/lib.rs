@@ -10,7 +10,10 @@
 //!   → 304, one `Range` → 206, `cache-control: immutable`, `nosniff`, and `attachment` for
 //!   anything a browser could run or lay out as a page.
 //! - `DELETE /api/v1/files/:id`: the owner or an admin (anyone else: 404); the bytes go with
-//!   the last name that refers to them.
+//!   the last name that refers to them, decided under a lock on the bytes' row, so two names
+//!   deleted at once cannot each leave the bytes to the other.
+//! - `GET /api/v1/admin/files/orphans` (admins): how many stored contents no name refers to
+//!   (none, unless something outside this component deleted names); `DELETE` reclaims them.
 //!
 //! **Storage.** `file_contents` holds each distinct content once, keyed by its sha256; `files`
 //! holds one row per upload (id, name, owner, original name, type, size, sha256). Identical
@@ -48,6 +51,7 @@ async fn serve(mut req: Request) -> Result<Response, FileError> {
         Target::Collection => upload(&mut req).await,
         Target::Item(id) => remove(&req, &id),
         Target::Media(name) => download(&req, &name),
+        Target::Orphans => orphans(&req),
     }
 }
 
@@ -148,17 +152,54 @@ fn remove(req: &Request, id: &FileId) -> Result<Response, FileError> {
     let conn = database()?;
     pg::transaction(&conn, |c| {
         // Someone else's file is not found: whether it exists is not revealed.
-        let sql = "DELETE FROM files WHERE id = CAST($1::text AS uuid) AND ($2::boolean OR owner_id = CAST($3::text AS uuid)) \
-                   RETURNING sha256";
+        let sql = "SELECT sha256 FROM files WHERE id = CAST($1::text AS uuid) AND ($2::boolean OR owner_id = CAST($3::text AS uuid))";
         let rows = c.query(sql, &[id.into(), admin.into(), (&me).into()]).map_err(DbError::from)?;
         let sha256: String = match rows.rows().next() {
             Some(row) => pg::col(&row, "sha256")?,
             None => return Err(FileError::NotFound),
         };
+        // The bytes' row first: deletes of names of the same bytes then run one after the
+        // other, and the last one sees that no other name is left. (Deleting the name first
+        // let two deletes each see the other's name still there, and both kept the bytes.)
+        c.execute("SELECT 1 FROM file_contents WHERE sha256 = $1 FOR UPDATE", &[pg::text(&sha256)]).map_err(DbError::from)?;
+        // A delete of the same name that got there first leaves nothing to delete.
+        if c.execute("DELETE FROM files WHERE id = CAST($1::text AS uuid)", &[id.into()]).map_err(DbError::from)? == 0 {
+            return Err(FileError::NotFound);
+        }
         release_content(c, &sha256)?;
         Ok(())
     })?;
     Ok(Response::new(204u16, ()))
+}
+
+/// Stored contents that no name refers to: `GET` counts them (and lists up to 100 of them),
+/// `DELETE` reclaims them. Contents an upload holds at the moment are neither counted nor
+/// touched (an upload locks the row it will name).
+fn orphans(req: &Request) -> Result<Response, FileError> {
+    req.require_admin()?;
+    let conn = database()?;
+    const NAMELESS: &str = "NOT EXISTS (SELECT 1 FROM files f WHERE f.sha256 = c.sha256)";
+    if req.method == galley_common::method::Method::Delete {
+        let sql = format!(
+            "DELETE FROM file_contents c WHERE c.sha256 IN (SELECT sha256 FROM file_contents c WHERE {NAMELESS} FOR UPDATE SKIP LOCKED) \
+             AND {NAMELESS} RETURNING size"
+        );
+        let rows = conn.query(&sql, &[]).map_err(DbError::from)?;
+        let sizes = rows.rows().map(|row| pg::col::<i64>(&row, "size")).collect::<Result<Vec<_>, _>>()?;
+        eprintln!("file-upload: reclaimed {} orphaned contents ({} bytes)", sizes.len(), sizes.iter().sum::<i64>());
+        return Ok(json(200, &serde_json::json!({ "reclaimed": sizes.len(), "bytes": sizes.iter().sum::<i64>() })));
+    }
+    let sql = format!("SELECT c.sha256, c.size FROM file_contents c WHERE {NAMELESS} FOR KEY SHARE SKIP LOCKED");
+    let rows = conn.query(&sql, &[]).map_err(DbError::from)?;
+    let mut found = Vec::new();
+    let mut bytes = 0i64;
+    for row in rows.rows() {
+        bytes += pg::col::<i64>(&row, "size")?;
+        found.push(pg::col::<String>(&row, "sha256")?);
+    }
+    let count = found.len();
+    found.truncate(100);
+    Ok(json(200, &serde_json::json!({ "count": count, "bytes": bytes, "sha256": found })))
 }
 
 /// Deletes the content once no name refers to it. An upload of the same bytes that holds the

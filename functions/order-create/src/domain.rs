@@ -2,6 +2,7 @@
 //! `Idempotency-Key` is, and what each state of an order answers. No Spin types.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use galley_common::error::CommonError;
 use galley_common::ids::ProductId;
@@ -44,6 +45,8 @@ pub enum OrderError {
     Invalid(String),
     #[error("the `Idempotency-Key` header is required: 1 to {KEY_MAX} printable ASCII characters naming this purchase")]
     BadKey,
+    #[error("send one `Idempotency-Key` header, not several")]
+    TwoKeys,
     #[error("this Idempotency-Key was used for a different order; use a new key for a new order")]
     KeyReused,
     #[error("product {0} does not exist")]
@@ -60,7 +63,7 @@ pub enum OrderError {
 
 galley_common::api_error!(OrderError {
     Self::Invalid(_) | Self::TooExpensive | Self::UnknownProduct(_) => (422, "validation", "Invalid order"),
-    Self::BadKey => (400, "invalid-idempotency-key", "Invalid Idempotency-Key"),
+    Self::BadKey | Self::TwoKeys => (400, "invalid-idempotency-key", "Invalid Idempotency-Key"),
     Self::KeyReused => (422, "idempotency-key-reused", "Idempotency-Key reused"),
     Self::NotFound => (404, "not-found", "Not found"),
     Self::RecoveryForbidden => (403, "forbidden", "Forbidden"),
@@ -115,10 +118,23 @@ impl ValidOrder {
 
 /// 1 to [`KEY_MAX`] visible ASCII characters (no spaces or controls, so a key cannot hide
 /// differences a human would not see).
-pub fn parse_key(header: Option<&str>) -> Result<String, OrderError> {
-    let key = header.ok_or(OrderError::BadKey)?;
+/// Exactly one header: with two, which one names the purchase would be a guess. Two headers
+/// relayed by service chaining arrive as one field of values joined by `", "` (RFC 9110
+/// §5.3); a key cannot hold a space, so that form is two keys too.
+pub fn parse_key<'a>(mut values: impl Iterator<Item = &'a str>) -> Result<String, OrderError> {
+    let key = values.next().ok_or(OrderError::BadKey)?;
+    if values.next().is_some() || key.contains(", ") {
+        return Err(OrderError::TwoKeys);
+    }
     let ok = (1..=KEY_MAX).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
     ok.then(|| key.to_owned()).ok_or(OrderError::BadKey)
+}
+
+/// How long a replay of a key waits for the saga of the order `age` old: what is left of the
+/// time the first request's saga may take (`settle_wait`), nothing once that is over (that
+/// request has answered 202, or died, and recovery settles the order).
+pub fn replay_wait(settle_wait: Duration, age: Duration) -> Duration {
+    settle_wait.saturating_sub(age)
 }
 
 /// How an order is answered, by where its saga stands.
@@ -205,12 +221,27 @@ mod tests {
 
     #[test]
     fn idempotency_keys() {
-        assert_eq!(parse_key(Some("order-2026-11-26-001")).unwrap(), "order-2026-11-26-001");
+        let one = |key: Option<&str>| parse_key(key.into_iter());
+        assert_eq!(one(Some("order-2026-11-26-001")).unwrap(), "order-2026-11-26-001");
         for bad in [None, Some(""), Some("has space"), Some("tab\there"), Some("ключ")] {
-            assert_eq!(parse_key(bad).unwrap_err().status(), 400, "{bad:?}");
+            assert_eq!(one(bad).unwrap_err().status(), 400, "{bad:?}");
         }
-        assert!(parse_key(Some(&"k".repeat(64))).is_ok());
-        assert!(parse_key(Some(&"k".repeat(65))).is_err());
+        assert!(one(Some(&"k".repeat(64))).is_ok());
+        assert!(one(Some(&"k".repeat(65))).is_err());
+        // Two headers are refused, even two equal ones.
+        assert!(matches!(parse_key(["a", "b"].into_iter()), Err(OrderError::TwoKeys)));
+        assert!(matches!(parse_key(["a", "a"].into_iter()), Err(OrderError::TwoKeys)));
+        assert!(matches!(parse_key(["a, b"].into_iter()), Err(OrderError::TwoKeys)), "joined by a relay");
+        assert_eq!(parse_key(["a,b"].into_iter()).unwrap(), "a,b", "a comma alone is part of a key");
+    }
+
+    #[test]
+    fn a_replay_waits_only_while_the_first_saga_can_still_run() {
+        let settle = Duration::from_secs(7);
+        assert_eq!(replay_wait(settle, Duration::ZERO), settle);
+        assert_eq!(replay_wait(settle, Duration::from_secs(5)), Duration::from_secs(2));
+        assert_eq!(replay_wait(settle, Duration::from_secs(7)), Duration::ZERO);
+        assert_eq!(replay_wait(settle, Duration::from_secs(3600)), Duration::ZERO, "long after: at once");
     }
 
     #[test]

@@ -18,7 +18,9 @@
 //! recoverer can never both take a step, and a step repeated is a step taken once.
 //!
 //! The same `Idempotency-Key` from the same user is the same order (a unique index decides
-//! races): a repeat waits for the first request's saga to settle and answers what it answered.
+//! races): a repeat while the first request's saga can still be running waits for it (holding
+//! no database connection) and answers what it answered; a repeat after that answers the
+//! order as it stands at once. A request with two `Idempotency-Key` headers is refused.
 
 pub mod domain;
 mod saga;
@@ -53,20 +55,21 @@ async fn create(mut req: Request) -> Result<Response, OrderError> {
     // (The request is kept whole to the end: its trace id tags a refusal.)
     let claims = req.claims()?;
     let user = UserId::parse(&claims.sub).map_err(galley_common::error::CommonError::from)?;
-    let key = domain::parse_key(req.header("idempotency-key"))?;
+    let key = domain::parse_key(req.header_values("idempotency-key"))?;
     let order = req.json::<OrderRequest>().await?.validate()?;
     let prices = saga::prices(&req, &order).await?;
     let amount = order.amount(&prices)?;
     let config = Config::read()?;
     let conn = database()?;
-    let saga = Saga::new(&req, &conn, &config);
     let answer = match saga::record(&conn, &user, &key, &order, &prices, amount)? {
-        saga::Recorded::New(id) => saga.run(&id).await?,
-        saga::Recorded::Existing { id, fingerprint } => {
+        saga::Recorded::New(id) => Saga::new(&req, &conn, &config).run(&id).await?,
+        saga::Recorded::Existing { id, fingerprint, age } => {
             if fingerprint != order.fingerprint() {
                 return Err(OrderError::KeyReused);
             }
-            settled(&conn, &id, config.settle_wait()).await?
+            // A replay waits holding no connection: the pool is for requests doing work.
+            drop(conn);
+            settled(&id, domain::replay_wait(config.settle_wait(), age)).await?
         }
     };
     Ok(order_response(&answer, req_trace(&req)))
@@ -76,18 +79,21 @@ fn req_trace(req: &Request) -> Option<String> {
     req.trace_id.clone()
 }
 
-/// The order once its saga has settled (or the wait is over): a repeated request answers what
-/// the first one answered.
-async fn settled(conn: &spin_sdk::pg4::Connection, id: &galley_common::ids::OrderId, wait: Duration) -> Result<Order, OrderError> {
-    let mut waited = Duration::ZERO;
-    let step = Duration::from_millis(50);
+/// The order once its saga has settled, or as it stands when `wait` is over: a repeated
+/// request answers what the first one answered. Each look takes a connection for one read
+/// and gives it back; the pauses between looks grow (25 ms to 400 ms), so replays that wait
+/// together cost the database a few reads a second each.
+async fn settled(id: &galley_common::ids::OrderId, wait: Duration) -> Result<Order, OrderError> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(25);
     loop {
-        let order = orders_db::load(conn, id)?.ok_or(OrderError::NotFound)?;
+        let order = orders_db::load(&database()?, id)?.ok_or(OrderError::NotFound)?;
+        let waited = started.elapsed();
         if order.status != Status::Unpaid || waited >= wait {
             return Ok(order);
         }
-        time::sleep(step).await;
-        waited += step;
+        time::sleep(pause.min(wait - waited)).await;
+        pause = (pause * 2).min(Duration::from_millis(400));
     }
 }
 

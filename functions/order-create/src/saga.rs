@@ -58,8 +58,10 @@ pub async fn prices(req: &Request, order: &ValidOrder) -> Result<Vec<Money>, Ord
 pub enum Recorded {
     /// A new order: this request runs its saga.
     New(OrderId),
-    /// The key was used before (perhaps by a request still running): that order.
-    Existing { id: OrderId, fingerprint: String },
+    /// The key was used before (perhaps by a request still running): that order, and how long
+    /// ago it was recorded (by the database's clock), which tells whether its saga can still
+    /// be running in the request that recorded it.
+    Existing { id: OrderId, fingerprint: String, age: std::time::Duration },
 }
 
 /// Step 1: the order, its lines and the saga's first state, in one transaction. The unique
@@ -86,12 +88,15 @@ pub fn record(
         let Some(row) = inserted.rows().next() else {
             let existing = c
                 .query(
-                    "SELECT id::text AS id, request_hash FROM orders WHERE user_id = CAST($1::text AS uuid) AND idempotency_key = $2",
+                    "SELECT id::text AS id, request_hash, \
+                     CAST(GREATEST(0, extract(epoch FROM (now() AT TIME ZONE 'utc') - created_at) * 1000) AS bigint) AS age_ms \
+                     FROM orders WHERE user_id = CAST($1::text AS uuid) AND idempotency_key = $2",
                     &[user.into(), pg::text(key)],
                 )
                 .map_err(DbError::from)?;
             let row = existing.rows().next().ok_or_else(|| no_row("orders"))?;
-            return Ok(Recorded::Existing { id: order_id(&pg::col::<String>(&row, "id")?)?, fingerprint: pg::col(&row, "request_hash")? });
+            let age = std::time::Duration::from_millis(u64::try_from(pg::col::<i64>(&row, "age_ms")?).unwrap_or(0));
+            return Ok(Recorded::Existing { id: order_id(&pg::col::<String>(&row, "id")?)?, fingerprint: pg::col(&row, "request_hash")?, age });
         };
         let id = order_id(&pg::col::<String>(&row, "id")?)?;
         for (line, price) in order.lines.iter().zip(prices) {

@@ -2,9 +2,8 @@
 //!
 //! gRPC over cleartext HTTP/2 (the host serves h2c with prior knowledge on the app's port):
 //! one length-prefixed message each way, `content-type: application/grpc+proto`, HTTP 200, and
-//! the outcome in the response trailers (`grpc-status`, percent-encoded `grpc-message`). A call
-//! refused before any answer is a trailers-only response (the status in the headers, no body).
-//! gRPC-Web (`application/grpc-web+proto`) is served on the same route for HTTP/1.1 callers,
+//! the outcome in the response trailers (`grpc-status`, percent-encoded `grpc-message`), for a
+//! refused call too (headers, no message, trailers). gRPC-Web (`application/grpc-web+proto`) is served on the same route for HTTP/1.1 callers,
 //! the status then in a trailers frame at the end of the body.
 //!
 //! The REST API's tokens and authorisation apply unchanged (`authorization: Bearer` metadata;
@@ -20,6 +19,7 @@ use galley_common::edge::http::{read_bytes, RequestInfo};
 use galley_common::edge::users_db;
 use galley_common::error::CommonError;
 use galley_common::method::Method;
+use galley_common::problem::Problem;
 use galley_common::user_proto::UserResponse;
 use prost::Message;
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
@@ -40,20 +40,24 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
 
 /// What to send back.
 enum Answer {
-    /// Not a gRPC call at all: a plain HTTP status (405 wrong method, 415 not a gRPC body).
-    NotGrpc { status: u16, headers: Vec<(String, Vec<u8>)> },
+    /// Not a gRPC call at all: a plain HTTP status (405 wrong method, 415 not a gRPC body) with
+    /// a problem+json body, as the REST API answers.
+    NotGrpc { problem: Problem, headers: Vec<(String, Vec<u8>)> },
     /// A gRPC answer: the response message when the call succeeded, and its status.
     Grpc { protocol: Protocol, message: Option<Vec<u8>>, status: Status },
 }
 
 async fn answer(request: IncomingRequest, info: &RequestInfo) -> Answer {
     // gRPC is always POST (the spec lets a server refuse anything else with an HTTP status).
-    if info.method != Method::Post {
-        return Answer::NotGrpc { status: 405, headers: vec![("allow".into(), b"POST".to_vec())] };
+    if let Err(refused) = info.allow(&[Method::Post]) {
+        let problem = Problem::from_error(&CommonError::from(refused)).with_trace_id(info.trace_id.clone());
+        return Answer::NotGrpc { problem, headers: vec![("allow".into(), b"POST".to_vec())] };
     }
     let Some(protocol) = Protocol::of(info.header("content-type")) else {
         // What the gRPC spec asks of a server for a content type it does not speak.
-        return Answer::NotGrpc { status: 415, headers: vec![("accept".into(), Protocol::Grpc.content_type().as_bytes().to_vec())] };
+        let detail = format!("a gRPC call is sent as {} (or application/grpc-web+proto)", Protocol::Grpc.content_type());
+        let problem = Problem::new(415, "unsupported-media-type", "Unsupported media type", detail).with_trace_id(info.trace_id.clone());
+        return Answer::NotGrpc { problem, headers: vec![("accept".into(), Protocol::Grpc.content_type().as_bytes().to_vec())] };
     };
     match call(request, info).await {
         Ok(message) => Answer::Grpc { protocol, message: Some(message), status: Status::ok() },
@@ -84,16 +88,28 @@ fn get_user_info(info: &RequestInfo, message: &[u8]) -> Result<UserResponse, Sta
 
 impl Answer {
     fn send(self, response_out: ResponseOutparam) -> Result<(), String> {
-        let (status, headers, body, trailers) = match self {
-            Answer::NotGrpc { status, headers } => (status, headers, Vec::new(), None),
+        let (status, mut headers, body, trailers) = match self {
+            Answer::NotGrpc { problem, mut headers } => {
+                headers.push(("content-type".into(), galley_common::problem::CONTENT_TYPE.as_bytes().to_vec()));
+                (problem.status, headers, problem.to_json(), None)
+            }
             Answer::Grpc { protocol, message, status } => {
                 let mut headers = vec![
                     ("content-type".to_string(), protocol.content_type().as_bytes().to_vec()),
                     ("grpc-accept-encoding".to_string(), b"identity".to_vec()),
                 ];
                 match (protocol, message) {
-                    // Trailers-only: nothing to send but the status, so it goes in the headers.
-                    (_, None) => {
+                    // No message over HTTP/2: the headers, no data, then the status in trailers.
+                    // Not "trailers-only" (the status in the headers): that form needs the
+                    // headers to end the stream, and a wasi:http guest cannot ask for that: the
+                    // host sends the head before it knows the body is empty, so the end comes
+                    // as an empty DATA frame, which gRPC C-core (grpcio) refuses as UNKNOWN.
+                    // Real trailers are sent as their own HEADERS frame that ends the stream by
+                    // every host (galley, Spin), and every gRPC client reads them.
+                    (Protocol::Grpc, None) => (200, headers, Vec::new(), Some(status.fields())),
+                    // gRPC-Web has no HTTP trailers: with no message, the status goes in the
+                    // headers of a response with an empty body (its trailers-only form).
+                    (Protocol::GrpcWeb, None) => {
                         headers.extend(status.fields());
                         (200, headers, Vec::new(), None)
                     }
@@ -106,6 +122,8 @@ impl Answer {
                 }
             }
         };
+        // No browser may guess another type than the one declared, as for every REST answer.
+        headers.push(("x-content-type-options".into(), b"nosniff".to_vec()));
         send_response(response_out, status, &headers, &body, trailers)
     }
 }

@@ -96,8 +96,20 @@ impl Client {
     async fn send(&self, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Result<Response, ClientError> {
         let mut builder = Request::builder();
         builder.method(method).uri(component_url(&self.component, path));
+        // The SDK's builder keeps one value per name: a repeated header goes as one field, its
+        // values joined by ", " (RFC 9110 §5.3), so the callee still sees that it was repeated.
+        let mut fields: Vec<(&str, String)> = Vec::new();
         for (name, value) in &self.headers {
-            builder.header(name.as_str(), value.as_str());
+            match fields.iter_mut().find(|(n, _)| n == name) {
+                Some((_, joined)) => {
+                    joined.push_str(", ");
+                    joined.push_str(value);
+                }
+                None => fields.push((name.as_str(), value.clone())),
+            }
+        }
+        for (name, value) in fields {
+            builder.header(name, value);
         }
         if let Some(content_type) = content_type {
             builder.header("content-type", content_type);
@@ -162,8 +174,9 @@ pub async fn relay_within(
     let method = req.method();
     let bytes = read_bytes(req, info, body::DEFAULT_LIMIT).await?;
     let mut client = Client::new(component, info).with_timeout(timeout);
+    // Every value, as sent: the callee decides what a repeated header means.
     for name in crate::client::RELAYED_HEADERS {
-        if let Some(value) = info.header(name) {
+        for value in info.header_values(name) {
             client = client.with_header(name, value);
         }
     }

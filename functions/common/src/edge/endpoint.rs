@@ -85,10 +85,12 @@ impl Request {
     /// The raw body, chunk by chunk as it arrives, for an endpoint whose body is not JSON (a
     /// file upload parses and bounds it itself, without holding more than it needs). Taken
     /// once. A chunk that cannot be read (the client closed early, or stopped sending for
-    /// galley's body idle timeout) is [`BodyError::Unreadable`], a 400.
+    /// galley's body idle timeout) is [`BodyError::Unreadable`], a 400; a body that falls behind
+    /// [`crate::body::PACE`] is [`BodyError::TooSlow`], a 408.
     pub fn body_stream(&mut self) -> Result<impl futures::Stream<Item = Result<Vec<u8>, BodyError>> + Send + 'static, BodyError> {
         use futures::StreamExt;
-        Ok(self.take_body()?.into_body_stream().map(|chunk| chunk.map_err(|_| BodyError::Unreadable)))
+        let body = self.take_body()?.into_body_stream().map(|chunk| chunk.map_err(|_| BodyError::Unreadable));
+        Ok(crate::edge::http::paced(body, &self.info))
     }
 
     /// Passes this request (method, body, content type, identity, trace) on to `path` of

@@ -64,6 +64,12 @@ impl RequestInfo {
         self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a header, in the order sent (name is case-insensitive).
+    pub fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().filter(move |(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
         self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
@@ -145,16 +151,48 @@ pub async fn read_json<T: DeserializeOwned>(req: IncomingRequest, info: &Request
 pub async fn read_bytes(req: IncomingRequest, info: &RequestInfo, limit: usize) -> Result<Vec<u8>, BodyError> {
     use futures::StreamExt;
     body::check_declared_length(info.header("content-length"), limit)?;
-    let mut stream = req.into_body_stream();
+    let mut stream = Box::pin(paced(req.into_body_stream().map(|chunk| chunk.map_err(|_| BodyError::Unreadable)), info));
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
+        let chunk = chunk?;
         if bytes.len() + chunk.len() > limit {
             return Err(BodyError::TooLarge { limit });
         }
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
+}
+
+/// `body`, held to [`body::PACE`]: each next chunk is awaited only as long as the body can
+/// still keep pace, then the stream ends with [`BodyError::TooSlow`] (a 408). The wait races
+/// the clock, so a body that stalls altogether is refused on time too.
+pub fn paced<S>(body: S, info: &RequestInfo) -> impl futures::Stream<Item = Result<Vec<u8>, BodyError>> + Send + 'static
+where
+    S: futures::Stream<Item = Result<Vec<u8>, BodyError>> + Send + 'static,
+{
+    use futures::future::{select, Either};
+    use futures::StreamExt;
+    let declared = info.header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    let started = std::time::Instant::now();
+    // (stream, bytes received, ended)
+    futures::stream::unfold((Box::pin(body), 0u64, false), move |(mut body, received, ended)| async move {
+        if ended {
+            return None;
+        }
+        let allowance = match body::PACE.allowance(started.elapsed(), received, declared) {
+            Ok(allowance) => allowance,
+            Err(too_slow) => return Some((Err(too_slow), (body, received, true))),
+        };
+        match select(body.next(), crate::edge::time::sleep(allowance)).await {
+            Either::Left((Some(Ok(chunk)), _)) => {
+                let received = received + chunk.len() as u64;
+                Some((Ok(chunk), (body, received, false)))
+            }
+            Either::Left((Some(Err(e)), _)) => Some((Err(e), (body, received, true))),
+            Either::Left((None, _)) => None,
+            Either::Right(((), _)) => Some((Err(BodyError::TooSlow), (body, received, true))),
+        }
+    })
 }
 
 /// A JSON response with `status`.
