@@ -66,6 +66,9 @@ for run in $(seq "$RUNS"); do
   sleep 1
   healthy_load "+faults"
   wait "${failing[@]}" || true
+  # Requests wrk left in flight keep running to their 5 s deadline: let them end before the
+  # next run's "alone" phase, or it is not alone.
+  sleep 6
 done
 
 {

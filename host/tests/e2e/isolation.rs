@@ -111,6 +111,7 @@ async fn throttled_guests_together_take_a_bounded_share_of_the_cpu() {
     let (cpu_before, wall_before) = (cpu_seconds(host.pid()), std::time::Instant::now());
     tokio::time::sleep(Duration::from_secs(3)).await;
     let cores_used = (cpu_seconds(host.pid()) - cpu_before) / wall_before.elapsed().as_secs_f64();
+    println!("six throttled loops: {cores_used:.2} cores");
     let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1) as f64;
     let share = (cores / 2.0).floor().max(1.0) * 0.2;
     // The gate's share, plus room for the ticker, the runtime and the test's own requests.
