@@ -384,3 +384,34 @@ async fn the_ide_loads_only_pinned_assets_under_a_content_security_policy() {
     assert_eq!(tags.iter().filter(|t| t.starts_with("script>")).count(), 1, "{page}");
     assert!(script_src.contains("'sha256-"), "{script_src}");
 }
+
+/// A product page built on the graph can say whether a product can be bought: `stock` is what
+/// `GET /api/v1/products/:id` answers, and all the products of a screen take one inventory call.
+#[tokio::test]
+async fn products_carry_their_stock_in_one_batch_per_screen() {
+    let app = spawn_app();
+    let (user, token) = app.customer("gqlstock").await;
+    let mut products = Vec::new();
+    for _ in 0..3 {
+        products.push(app.stocked_product(10).await);
+    }
+    for _ in 0..2 {
+        app.paid_order(&token, &products).await;
+    }
+    let (traceparent, trace_id) = trace();
+    let query = "query($id: ID!) { userWithOrders(id: $id, first: 5) { orders { nodes { lines { product { id stock } } } } } }";
+    let answer = app.graphql(Some(&token), &traceparent, query, json!({"id": user["id"]})).await;
+    assert_eq!((answer.status, answer.codes()), (200, vec![]), "{}", answer.body);
+    let orders = answer.body["data"]["userWithOrders"]["orders"]["nodes"].as_array().expect("orders").clone();
+    assert_eq!(orders.len(), 2);
+    for line in orders.iter().flat_map(|o| o["lines"].as_array().unwrap().clone()) {
+        let id = line["product"]["id"].as_str().expect("id");
+        let rest: Value = app.http.get(app.url(&format!("/api/v1/products/{id}"))).send().await.unwrap().json().await.unwrap();
+        assert_eq!(line["product"]["stock"], rest["stock"], "product {id}");
+        assert_eq!(line["product"]["stock"], 8, "two paid units of ten");
+    }
+    // The user's orders, one batch of products, one batch of their stock.
+    let calls = app.gateway_calls(&trace_id);
+    assert_eq!(calls.iter().filter(|c| c.contains("GET inventory-adjust/stock?ids=")).count(), 1, "{calls:#?}");
+    assert_eq!(calls.len(), 4, "{calls:#?}");
+}

@@ -43,6 +43,19 @@ impl Settlement {
     }
 }
 
+/// Private: `GET` of [`STOCK_PATH`] with `?ids=3,1,7` reads the stock of several products at
+/// once ([`StockLevels`]).
+pub fn stocks_path(ids: &[ProductId]) -> String {
+    let list = ids.iter().map(ProductId::to_string).collect::<Vec<_>>().join(",");
+    format!("{STOCK_PATH}?ids={list}")
+}
+
+/// The answer of a batch stock read: the products that have a stock row, by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockLevels {
+    pub items: Vec<StockLevel>,
+}
+
 /// A product's stock: how many can still be reserved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockLevel {

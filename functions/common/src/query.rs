@@ -57,6 +57,25 @@ pub fn limit(value: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("limit must be a whole number from 1 to {MAX_LIMIT}"))
 }
 
+/// `ids=3,1,7`: the product ids of a batch read, sorted and each once, or `None` when the query
+/// names no `ids`. 1 to [`MAX_LIMIT`] ids, counted as sent (repeats included: the contract's
+/// `maxItems` says so); otherwise the message saying what is wrong.
+pub fn product_ids(query: &str) -> Result<Option<Vec<crate::ids::ProductId>>, String> {
+    let Some((_, list)) = pairs(query).find(|(key, _)| key == "ids") else {
+        return Ok(None);
+    };
+    let mut ids = list
+        .split(',')
+        .map(|id| crate::ids::ProductId::parse(id).map_err(|e| format!("ids: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    if ids.len() > MAX_LIMIT as usize {
+        return Err(format!("ids: at most {MAX_LIMIT} ids at a time"));
+    }
+    ids.sort_by_key(|id| id.get());
+    ids.dedup();
+    Ok(Some(ids))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

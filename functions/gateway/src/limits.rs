@@ -159,15 +159,15 @@ impl Cost {
 }
 
 /// The calls a field makes, by name: a root field its own reads (`userWithOrders` two, at the
-/// same time); below the root, only an order line's `product` calls, and all the lines of an
-/// answer share one batch, so it counts one wherever it appears. Everything else is read with
+/// same time); below the root, only an order line's `product` and a product's `stock` call,
+/// and all of an answer's share one batch each, so each counts one wherever it appears. Everything else is read with
 /// its parent. A root field missing here would count nothing: a unit test checks every field
 /// of `Query` is listed.
 pub fn calls_of(field: &str, root: bool) -> usize {
     match (root, field) {
         (true, "me" | "user" | "product" | "products" | "order" | "orders") => 1,
         (true, "userWithOrders") => 2,
-        (false, "product") => 1,
+        (false, "product" | "stock") => 1,
         _ => 0,
     }
 }

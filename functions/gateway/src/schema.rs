@@ -17,7 +17,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 use crate::downstream::{decode, Code, Failure, Memoised, SharedBackend, CATALOG, ORDERS, USERS};
-use crate::loader::ProductLoader;
+use crate::loader::{ProductLoader, StockLoader};
 
 pub type GatewaySchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
@@ -44,7 +44,7 @@ pub fn build() -> GatewaySchema {
 /// loader, and who the caller is.
 pub fn prepare(request: Request, backend: SharedBackend, viewer: Viewer) -> Request {
     let backend: SharedBackend = Arc::new(Memoised::new(backend));
-    request.data(ProductLoader::new(backend.clone())).data(backend).data(viewer)
+    request.data(ProductLoader::new(backend.clone())).data(StockLoader::new(backend.clone())).data(backend).data(viewer)
 }
 
 /// The caller as the bearer token says, for `me`. Every other field leaves the token to the
@@ -70,7 +70,7 @@ pub struct User {
     pub created_at: String,
 }
 
-/// A product as the catalog shows it (`GET /api/v1/products`). Stock is not part of the graph.
+/// A product as the catalog shows it (`GET /api/v1/products`), with its stock from the inventory.
 #[derive(Debug, Clone, PartialEq, Deserialize, SimpleObject)]
 #[graphql(complex)]
 pub struct Product {
@@ -87,6 +87,12 @@ impl Product {
     /// The product's id (a positive whole number, as text).
     async fn id(&self) -> ID {
         ID(self.id.to_string())
+    }
+
+    /// How many can be bought now (on hand, not reserved), as `GET /api/v1/products/:id`
+    /// answers it. Every product of one answer is read in one batch from the inventory.
+    async fn stock(&self, ctx: &Context<'_>) -> Option<i64> {
+        nullable(ctx, load_stock(ctx, self.id).await)
     }
 }
 
@@ -372,6 +378,17 @@ async fn load_product(ctx: &Context<'_>, id: i64) -> Result<Product, Failure> {
     })
 }
 
+async fn load_stock(ctx: &Context<'_>, product_id: i64) -> Result<i64, Failure> {
+    let loader = ctx.data::<StockLoader>().map_err(|e| Failure::new(Code::Internal, e.message))?;
+    let level = loader.load(product_id).await?.ok_or_else(|| Failure {
+        code: Code::NotFound,
+        message: format!("the inventory has no stock row for product {product_id}"),
+        service: Some(galley_common::inventory::COMPONENT.to_owned()),
+        status: None,
+    })?;
+    Ok(level.on_hand)
+}
+
 async fn fetch<T: DeserializeOwned>(ctx: &Context<'_>, component: &'static str, path: String) -> Result<T, Failure> {
     let backend = ctx.data::<SharedBackend>().map_err(|e| Failure::new(Code::Internal, e.message))?;
     decode(component, backend.get(component, path).await?)
@@ -503,6 +520,29 @@ mod tests {
         let calls = fake.calls();
         assert_eq!(calls.len(), 3, "{calls:?}");
         assert_eq!(calls[2], format!("{CATALOG} /api/v1/products?ids=3,1,2"));
+    }
+
+    #[tokio::test]
+    async fn every_products_stock_in_an_answer_is_one_batch_from_the_inventory() {
+        use galley_common::inventory::COMPONENT as INVENTORY;
+        let orders = json!({"items": [order(ORDER, &[3, 1, 2]), order("7f1c2b3a-4d5e-4f60-8a1b-2c3d4e5f6a7b", &[2, 3])], "next_before": null});
+        let fake = Arc::new(
+            Fake::default()
+                .answer(USERS, &format!("/api/v1/users/{ALICE}"), Ok(user()))
+                .answer(ORDERS, &format!("/api/v1/orders?limit=2&user_id={ALICE}"), Ok(orders))
+                .answer(CATALOG, "/api/v1/products?ids=3,1,2", Ok(json!({"items": [product(1), product(2), product(3)]})))
+                // Product 2 has no stock row: null with an error on that field only.
+                .answer(INVENTORY, "/stock?ids=3,1,2", Ok(json!({"items": [{"product_id": 1, "on_hand": 7}, {"product_id": 3, "on_hand": 0}]}))),
+        );
+        let query = format!(r#"{{ userWithOrders(id: "{ALICE}", first: 2) {{ orders {{ nodes {{ lines {{ product {{ id stock }} }} }} }} }} }}"#);
+        let response = run(fake.clone(), Viewer::Anonymous, &query).await;
+        let lines = &response["data"]["userWithOrders"]["orders"]["nodes"][0]["lines"];
+        let stock: Vec<&Value> = lines.as_array().unwrap().iter().map(|l| &l["product"]["stock"]).collect();
+        assert_eq!(stock, [&json!(0), &json!(7), &Value::Null]);
+        assert!(codes(&response).iter().all(|(_, code)| code == "NOT_FOUND"), "{response}");
+        let calls = fake.calls();
+        assert_eq!(calls.len(), 4, "user, orders, one batch of products, one of stock: {calls:?}");
+        assert_eq!(calls[3], format!("{INVENTORY} /stock?ids=3,1,2"));
     }
 
     #[tokio::test]

@@ -17,6 +17,9 @@ pub enum Op {
     CreateStock,
     /// `GET /stock/:product_id`
     GetStock(ProductId),
+    /// `GET /stock?ids=3,1,7`: the stock of each product that has a row, in one read (the
+    /// GraphQL gateway's batch of a screen's products).
+    GetStocks(Vec<ProductId>),
     /// `PUT /stock/:product_id` `{"on_hand": n}` or `{"delta": n}`
     ChangeStock(ProductId),
     /// `POST /reservations` `{order_id, lines: [{product_id, quantity}]}`
@@ -45,11 +48,14 @@ pub enum InventoryError {
     Closed { order: OrderId, state: &'static str, action: &'static str },
     #[error("product {product_id} has {on_hand} on hand; a change of {delta} would leave it out of range")]
     OutOfRange { product_id: ProductId, on_hand: i64, delta: i64 },
+    #[error("{0}")]
+    BadQuery(String),
     #[error(transparent)]
     Common(#[from] CommonError),
 }
 
 galley_common::api_error!(InventoryError {
+    Self::BadQuery(_) => (400, "bad-query", "Bad query"),
     Self::NoSuchOperation { .. } => (404, "not-found", "Not found"),
     Self::Invalid(_) => (422, "validation", "Invalid request"),
     Self::UnknownProduct(_) | Self::UnknownOrder(_) => (404, "not-found", "Not found"),
@@ -60,12 +66,16 @@ galley_common::api_error!(InventoryError {
 });
 
 impl Op {
-    pub fn route(method: &Method, path: &str) -> Result<Op, InventoryError> {
+    pub fn route(method: &Method, path: &str, query: &str) -> Result<Op, InventoryError> {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let stock = STOCK_PATH.trim_start_matches('/');
         let reservations = RESERVATIONS_PATH.trim_start_matches('/');
         let op = match (method, segments.as_slice()) {
             (Method::Post, [s]) if *s == stock => Op::CreateStock,
+            (Method::Get, [s]) if *s == stock => {
+                let ids = galley_common::query::product_ids(query).map_err(InventoryError::BadQuery)?;
+                Op::GetStocks(ids.ok_or_else(|| InventoryError::BadQuery("ids: name 1 to 100 product ids".into()))?)
+            }
             (Method::Get, [s, id]) if *s == stock => Op::GetStock(ProductId::parse(id)?),
             (Method::Put, [s, id]) if *s == stock => Op::ChangeStock(ProductId::parse(id)?),
             (Method::Post, [r]) if *r == reservations => Op::Reserve,
@@ -167,17 +177,20 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert_eq!(Op::route(&Method::Post, "/stock").unwrap(), Op::CreateStock);
-        assert_eq!(Op::route(&Method::Get, "/stock/5").unwrap(), Op::GetStock(product(5)));
-        assert_eq!(Op::route(&Method::Put, "/stock/5/").unwrap(), Op::ChangeStock(product(5)));
-        assert_eq!(Op::route(&Method::Post, "/reservations").unwrap(), Op::Reserve);
-        assert_eq!(Op::route(&Method::Post, &format!("/reservations/{ORDER}/release")).unwrap(), Op::Release(order()));
-        assert_eq!(Op::route(&Method::Post, &format!("/reservations/{ORDER}/commit")).unwrap(), Op::Commit(order()));
-        assert_eq!(Op::route(&Method::Delete, "/stock/5").unwrap_err().status(), 404);
-        assert_eq!(Op::route(&Method::Get, "/api/v1/inventory/5").unwrap_err().status(), 404);
-        assert_eq!(Op::route(&Method::Get, "/stock/abc").unwrap_err().status(), 400);
-        assert_eq!(Op::route(&Method::Get, "/stock/05").unwrap_err().status(), 400);
-        assert_eq!(Op::route(&Method::Post, "/reservations/nope/commit").unwrap_err().status(), 400);
+        assert_eq!(Op::route(&Method::Post, "/stock", "").unwrap(), Op::CreateStock);
+        assert_eq!(Op::route(&Method::Get, "/stock/5", "").unwrap(), Op::GetStock(product(5)));
+        assert_eq!(Op::route(&Method::Put, "/stock/5/", "").unwrap(), Op::ChangeStock(product(5)));
+        assert_eq!(Op::route(&Method::Post, "/reservations", "").unwrap(), Op::Reserve);
+        assert_eq!(Op::route(&Method::Post, &format!("/reservations/{ORDER}/release"), "").unwrap(), Op::Release(order()));
+        assert_eq!(Op::route(&Method::Post, &format!("/reservations/{ORDER}/commit"), "").unwrap(), Op::Commit(order()));
+        assert_eq!(Op::route(&Method::Delete, "/stock/5", "").unwrap_err().status(), 404);
+        assert_eq!(Op::route(&Method::Get, "/api/v1/inventory/5", "").unwrap_err().status(), 404);
+        assert_eq!(Op::route(&Method::Get, "/stock/abc", "").unwrap_err().status(), 400);
+        assert_eq!(Op::route(&Method::Get, "/stock/05", "").unwrap_err().status(), 400);
+        assert_eq!(Op::route(&Method::Get, "/stock", "ids=3,1,3").unwrap(), Op::GetStocks(vec![product(1), product(3)]));
+        assert_eq!(Op::route(&Method::Get, "/stock", "").unwrap_err().status(), 400, "no ids");
+        assert_eq!(Op::route(&Method::Get, "/stock", "ids=1,x").unwrap_err().status(), 400);
+        assert_eq!(Op::route(&Method::Post, "/reservations/nope/commit", "").unwrap_err().status(), 400);
     }
 
     fn reserve(lines: Vec<Line>) -> Result<(OrderId, Vec<Line>), InventoryError> {

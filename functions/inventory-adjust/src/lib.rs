@@ -17,7 +17,7 @@ use galley_common::edge::endpoint::{database, Request};
 use galley_common::edge::http::json;
 use galley_common::edge::{kv, pg};
 use galley_common::ids::{OrderId, ProductId};
-use galley_common::inventory::{Line, NewStock, Reservation, ReserveRequest, State, StockLevel};
+use galley_common::inventory::{Line, NewStock, Reservation, ReserveRequest, State, StockLevel, StockLevels};
 use spin_sdk::http::Response;
 use spin_sdk::pg4::{Connection, ParameterValue};
 
@@ -26,7 +26,7 @@ use domain::{InventoryError, Op, StockChange, StockChangeRequest};
 galley_common::http_endpoint!(serve);
 
 async fn serve(mut req: Request) -> Result<Response, InventoryError> {
-    let op = Op::route(&req.method, req.path())?;
+    let op = Op::route(&req.method, req.path(), req.query())?;
     let conn = database()?;
     let response = match op {
         Op::CreateStock => {
@@ -34,6 +34,7 @@ async fn serve(mut req: Request) -> Result<Response, InventoryError> {
             json(200, &create_stock(&conn, new.product_id)?)
         }
         Op::GetStock(id) => json(200, &stock(&conn, id)?.ok_or(InventoryError::UnknownProduct(id))?),
+        Op::GetStocks(ids) => json(200, &StockLevels { items: stocks(&conn, &ids)? }),
         Op::ChangeStock(id) => {
             let change = req.json::<StockChangeRequest>().await?.validate()?;
             let level = change_stock(&conn, id, change)?;
@@ -68,6 +69,13 @@ const STOCK_COLUMNS: &str = "product_id, on_hand::bigint AS on_hand";
 
 fn stock(conn: &Connection, product_id: ProductId) -> Result<Option<StockLevel>, DbError> {
     pg::query_opt(conn, &format!("SELECT {STOCK_COLUMNS} FROM stock WHERE product_id = $1"), &[product_id.into()])
+}
+
+/// The stock rows of `ids` (those that exist), in one statement with one parameter.
+fn stocks(conn: &Connection, ids: &[ProductId]) -> Result<Vec<StockLevel>, DbError> {
+    let list = ids.iter().map(ProductId::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!("SELECT {STOCK_COLUMNS} FROM stock WHERE product_id = ANY(string_to_array($1, ',')::bigint[]) ORDER BY product_id");
+    pg::map_rows(&conn.query(&sql, &[list.into()])?)
 }
 
 /// Idempotent: a product that already has a row keeps it (and its quantity).

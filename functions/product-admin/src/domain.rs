@@ -209,20 +209,7 @@ impl Page {
 /// the products of an answer's order lines in one call). `None` when the query has no `ids`
 /// (a listing page then). 1 to [`query::MAX_LIMIT`] ids, each a product id; repeats are read once.
 pub fn batch_ids(raw: &str) -> Result<Option<Vec<ProductId>>, AdminError> {
-    let Some((_, list)) = query::pairs(raw).find(|(key, _)| key == "ids") else {
-        return Ok(None);
-    };
-    let mut ids = list
-        .split(',')
-        .map(|id| ProductId::parse(id).map_err(|e| AdminError::BadQuery(format!("ids: {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    // The limit counts the ids as sent, repeats included: the contract's `maxItems` says so.
-    if ids.len() > query::MAX_LIMIT as usize {
-        return Err(AdminError::BadQuery(format!("ids: at most {} ids at a time", query::MAX_LIMIT)));
-    }
-    ids.sort_by_key(|id| id.get());
-    ids.dedup();
-    Ok(Some(ids))
+    query::product_ids(raw).map_err(AdminError::BadQuery)
 }
 
 #[cfg(test)]
