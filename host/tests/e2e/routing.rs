@@ -110,7 +110,10 @@ async fn health_static_unmatched_and_private() {
     for path in ["/nothing/here", "/echo", "/echo/exact/more", "/probe-private"] {
         let response = host.get(path).await;
         assert_eq!(response.status(), 404, "{path}");
-        assert_eq!(response.text().await.unwrap(), "", "{path}: a 404 has an empty body");
+        // galley's own 404 is problem+json (host/README.md: where galley differs from Spin).
+        assert_eq!(response.headers()["content-type"], "application/problem+json", "{path}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["status"], 404, "{path}");
     }
 }
 
