@@ -92,6 +92,10 @@ const CPU_BURST: Duration = Duration::from_millis(100);
 /// at most one tick per turn: a fifth of a core, however many throttled guests share it.
 const THROTTLE_TURN: Duration = Duration::from_millis(50);
 
+/// How long a throttled guest must go without running before it gets a new unthrottled burst:
+/// longer than any wait for a worker thread, as long as a real wait on a host call takes.
+const THROTTLE_FORGET: Duration = Duration::from_secs(1);
+
 /// The one gate every throttled guest of the process passes before each tick it runs, so
 /// that throttled guests *together* take a bounded share of the machine: six runaway loops
 /// get what one would, instead of a fifth of a core each (more than one of two cores), and
@@ -148,8 +152,14 @@ pub fn arm_deadline<T>(store: &mut Store<T>, timeout: Duration) {
             return Ok(UpdateDeadline::Interrupt);
         }
         let gate_left = started + Duration::from_micros(passed_gate.load(Ordering::Acquire));
-        // Callbacks further apart than a few ticks mean the guest waited: a new burst.
-        if now.duration_since(last_callback.max(gate_left)) > EPOCH_TICK * 3 {
+        let throttled = now.duration_since(burst_started) >= CPU_BURST;
+        // Callbacks further apart than a few ticks mean the guest waited: a new burst. Once
+        // throttled, only a long wait counts: a guest let through the gate may wait for a
+        // worker thread for tens of milliseconds on a busy machine, and if that reset the
+        // burst, every throttled guest would soon run unthrottled again (six loops on two
+        // busy cores did: two cores, not a fifth of one).
+        let new_burst_after = if throttled { THROTTLE_FORGET } else { EPOCH_TICK * 3 };
+        if now.duration_since(last_callback.max(gate_left)) > new_burst_after {
             burst_started = now;
         }
         last_callback = now;
