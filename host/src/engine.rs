@@ -84,9 +84,12 @@ pub fn start_epoch_ticker(engine: &Engine) {
         .expect("spawning the epoch ticker thread");
 }
 
-/// How long a guest may compute without waiting for anything before it is throttled.
-/// Ordinary requests stay under it: an argon2 password check is a few tens of milliseconds.
-const CPU_BURST: Duration = Duration::from_millis(100);
+/// How many ticks a guest may compute without waiting for anything before it is throttled:
+/// 100 ms of its own running. Ordinary requests stay under it: an argon2 password check is a
+/// few tens of milliseconds. Counted in ticks the guest was running at, not in wall-clock
+/// time, so a request that waits for a worker thread on a saturated machine, or makes many
+/// short host calls, is not mistaken for a runaway.
+const CPU_BURST_TICKS: u32 = 10;
 /// How long one turn at the [`ThrottleGate`] holds a permit: the one tick the guest then runs
 /// (at most [`EPOCH_TICK`], until the next epoch) plus a 40 ms pause. A permit so lets through
 /// at most one tick per turn: a fifth of a core, however many throttled guests share it.
@@ -96,9 +99,10 @@ const THROTTLE_TURN: Duration = Duration::from_millis(50);
 /// before it queues at the shared gate: at most 50 ms of CPU per burst outside the gate.
 const OWN_PACE_TICKS: u32 = 5;
 
-/// How long a throttled guest must go without running before it gets a new unthrottled burst:
-/// longer than any wait for a worker thread, as long as a real wait on a host call takes.
-const THROTTLE_FORGET: Duration = Duration::from_secs(1);
+/// A guest that went this long between getting its thread back and its next tick waited on a
+/// host call (it cannot run longer than a tick without one): a pause of its own, and its next
+/// computing is a new burst.
+const OWN_PAUSE: Duration = Duration::from_millis(30);
 
 /// The one gate every throttled guest of the process passes before each tick it runs, so
 /// that throttled guests *together* take a bounded share of the machine: six runaway loops
@@ -136,57 +140,58 @@ impl ThrottleGate {
 }
 
 /// Arms a store's deadline: yield at every tick, trap once `timeout` has passed. A guest that
-/// has computed for longer than [`CPU_BURST`] without a pause (epoch callbacks at most a few
-/// ticks apart: no long wait on a host call in between) is throttled: before each further
-/// tick it passes the process's [`ThrottleGate`], so a runaway loop or a memory bomb cannot
-/// take the cores from every other request while it waits for its deadline, however many of
-/// them run. `bench/isolation.sh` measures the effect; the burst is wall-clock time, so on a
-/// saturated machine a heavy request is throttled sooner.
+/// has run for [`CPU_BURST_TICKS`] ticks without a pause of its own (a wait on a host call) is
+/// throttled: its next few ticks are paced, then before each further tick it passes the
+/// process's [`ThrottleGate`], so a runaway loop or a memory bomb cannot take the cores from
+/// every other request while it waits for its deadline, however many of them run.
+/// `bench/isolation.sh` measures the effect.
+///
+/// Whether the guest paused is told by time since it last got its thread back after one of
+/// these yields (the yield's future records the moment it is polled again): the time it then
+/// waits for a worker thread, at the gate or in a pause is never its own pause, so a loop on a
+/// busy machine stays throttled, while a request waiting on Postgres starts afresh.
 pub fn arm_deadline<T>(store: &mut Store<T>, timeout: Duration) {
     let started = Instant::now();
-    let mut burst_started = started;
-    let mut last_callback = started;
-    let mut paced_ticks = 0;
-    // When the guest last got through the gate (micros after `started`; 0: never): the wait
-    // at the gate is not a pause of the guest's own, so it must not start a new burst.
-    let passed_gate = std::sync::Arc::new(AtomicU64::new(0));
+    let mut ticks = 0u32;
+    let mut paced_ticks = 0u32;
+    // When the guest last got its thread back after a yield here (micros after `started`).
+    let resumed = std::sync::Arc::new(AtomicU64::new(0));
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
         let now = Instant::now();
         if now.duration_since(started) >= timeout {
             return Ok(UpdateDeadline::Interrupt);
         }
-        let gate_left = started + Duration::from_micros(passed_gate.load(Ordering::Acquire));
-        let throttled = now.duration_since(burst_started) >= CPU_BURST;
-        // Callbacks further apart than a few ticks mean the guest waited: a new burst. Once
-        // throttled, only a long wait counts: a guest let through the gate may wait for a
-        // worker thread for tens of milliseconds on a busy machine, and if that reset the
-        // burst, every throttled guest would soon run unthrottled again (six loops on two
-        // busy cores did: two cores, not a fifth of one).
-        let new_burst_after = if throttled { THROTTLE_FORGET } else { EPOCH_TICK * 3 };
-        if now.duration_since(last_callback.max(gate_left)) > new_burst_after {
-            burst_started = now;
+        let resumed_at = started + Duration::from_micros(resumed.load(Ordering::Acquire));
+        if now.duration_since(resumed_at) > OWN_PAUSE {
+            ticks = 0;
             paced_ticks = 0;
         }
-        last_callback = now;
-        if now.duration_since(burst_started) < CPU_BURST {
-            return Ok(UpdateDeadline::Yield(1));
-        }
-        // The first few throttled ticks are paced on their own, not queued behind the
-        // runaways at the gate: a heavy but finite request that a saturated machine pushed past
-        // the burst (wall-clock time) finishes without waiting for every throttled guest's turn.
-        if paced_ticks < OWN_PACE_TICKS {
+        ticks += 1;
+        let mark = resumed.clone();
+        let mark_resumed = move || mark.store(started.elapsed().as_micros() as u64, Ordering::Release);
+        let wait: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = if ticks <= CPU_BURST_TICKS {
+            // One turn for the other tasks on this worker, as a plain yield would.
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                mark_resumed();
+            })
+        } else if paced_ticks < OWN_PACE_TICKS {
+            // The first few throttled ticks are paced on their own, not queued behind the
+            // runaways at the gate: a heavy but finite request finishes without waiting for
+            // every throttled guest's turn.
             paced_ticks += 1;
-            return Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(THROTTLE_TURN - EPOCH_TICK))));
-        }
-        let passed_gate = passed_gate.clone();
-        Ok(UpdateDeadline::YieldCustom(
-            1,
+            Box::pin(async move {
+                tokio::time::sleep(THROTTLE_TURN - EPOCH_TICK).await;
+                mark_resumed();
+            })
+        } else {
             Box::pin(async move {
                 ThrottleGate::shared().pass().await;
-                passed_gate.store(started.elapsed().as_micros() as u64, Ordering::Release);
-            }),
-        ))
+                mark_resumed();
+            })
+        };
+        Ok(UpdateDeadline::YieldCustom(1, wait))
     });
 }
 
