@@ -1,6 +1,6 @@
 //! The inventory service's contract: what inventory-adjust's private routes take and answer,
 //! shared by it and every function that calls it by service chaining (product-admin,
-//! product-query, inventory-restock; next, order-create).
+//! product-query, inventory-restock, order-create, and the gateway for batches of stock).
 
 use serde::{Deserialize, Deserializer, Serialize};
 
