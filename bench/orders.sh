@@ -49,14 +49,51 @@ cat > "$state/read.lua" <<LUA
 wrk.headers["authorization"] = "Bearer $customer"
 LUA
 
-# wrk_run with a script: LABEL URL SCRIPT
-wrk_script_run() { wrk_run "$1" "$2" "$CONNECTIONS" "$DURATION" "$raw" -s "$3"; }
+# The ceiling: the saga's own SQL (bench/orders-ceiling/<database>.sql: the same statements
+# in the same transactions, flushed or not as the saga commits them), prepared, run by pgbench
+# on the orders, inventory and payments databases at once, CONNECTIONS clients each, for the
+# same time. Every order needs all three shares, so the ceiling is the slowest share's rate.
+# (The catalog's share is nil: pricing reads product-query's cache.) The faster shares keep
+# running and take CPU the slowest could have had, so this errs low by at most their surplus.
+pg_ceiling_run() {
+  local out=() db
+  for db in orders inventory payments; do
+    pgbench -n -M prepared -h 127.0.0.1 -p "${GALLEY_TEST_PG_PORT:-54331}" -U galley -c "$CONNECTIONS" -j 2 \
+      -T "$DURATION" -D product="$product" -D run="$RANDOM$RANDOM$i" -f "bench/orders-ceiling/$db.sql" "$db" \
+      > "$state/pgbench-$db.out" 2>&1 &
+    out+=("$!")
+  done
+  wait "${out[@]}"
+  python3 - "$state" >> "$ceiling" <<'PY'
+import re, sys
+tps = {}
+for db in ("orders", "inventory", "payments"):
+    text = open(f"{sys.argv[1]}/pgbench-{db}.out").read()
+    found = re.search(r"tps = ([\d.]+) \(without initial connection time\)", text)
+    if not found:
+        sys.exit(f"pgbench on {db} failed:\n{text}")
+    tps[db] = float(found.group(1))
+print(min(tps.values()), tps["orders"], tps["inventory"], tps["payments"])
+PY
+}
+ceiling="$state/ceiling"
+
+# wrk_run with a script: LABEL URL SCRIPT [CONNECTIONS]
+wrk_script_run() { wrk_run "$1" "$2" "${4:-$CONNECTIONS}" "$DURATION" "$raw" -s "$3"; }
 wrk -t2 -c"$CONNECTIONS" -d2s -s "$state/create.lua" "$base/api/v1/orders" >/dev/null   # warm-up
 for i in $(seq "$RUNS"); do
   echo "run $i/$RUNS"
   wrk_script_run order-create "$base/api/v1/orders" "$state/create.lua"
+  pg_ceiling_run
+  wrk_script_run order-create-alone "$base/api/v1/orders" "$state/create.lua" 1
   wrk_script_run order-query "$base/api/v1/orders/$order" "$state/read.lua"
 done
+read -r ceiling_tps ceiling_orders ceiling_inventory ceiling_payments < <(python3 -c '
+import statistics, sys
+rows = [[float(v) for v in l.split()] for l in open(sys.argv[1]) if l.strip()]
+print(*(f"{statistics.median(r[i] for r in rows):.0f}" for i in range(4)))' "$ceiling")
+created=$(median_of "$raw" order-create "$CONNECTIONS" 2)
+fraction=$(python3 -c "print(f'{100 * $created / $ceiling_tps:.0f}')")
 not_completed=$(psql -h 127.0.0.1 -p "${GALLEY_TEST_PG_PORT:-54331}" -U galley -d orders -Atc \
   "SELECT count(*) FROM orders WHERE saga_state NOT IN ('completed','cancelled')")
 
@@ -73,6 +110,11 @@ not_completed=$(psql -h 127.0.0.1 -p "${GALLEY_TEST_PG_PORT:-54331}" -U galley -
   echo "  request: order-query's relay, pricing (product-query), the order's transaction, reservation"
   echo "  (inventory-adjust), charge (payment), paid + outbox, reservation commit, event publish."
   echo "  Every request must be a 201 (non-2xx 0). Orders left unsettled afterwards: $not_completed."
+  echo "- **order-create-alone**: the same at one connection: one order's latency with the machine otherwise idle."
+  echo "- **Ceiling**: the saga's own SQL run by pgbench (\`bench/orders-ceiling/\`, prepared, $CONNECTIONS clients"
+  echo "  per database, the three databases at once): **$ceiling_tps orders/s** (the slowest share; orders"
+  echo "  $ceiling_orders, inventory $ceiling_inventory, payments $ceiling_payments transactions-scripts/s)."
+  echo "  galley's order-create is **$fraction %** of it."
   echo "- **order-query**: \`GET /api/v1/orders/:id\` of one paid order (its head and lines, two SELECTs)."
 } > bench/results/orders.md
 cat bench/results/orders.md

@@ -56,7 +56,10 @@ async fn serve(mut req: Request) -> Result<Response, InventoryError> {
             }
             json(200, &released)
         }
-        Op::Commit(order) => json(200, &pg::transaction(&conn, |c| commit(c, &order))?),
+        // Unflushed: the stock was taken, durably, at reserve; a commit lost in a database
+        // crash leaves the reservation `reserved` under an order that recovery finds
+        // `committing` and commits again (nothing ever releases a paid order's reservation).
+        Op::Commit(order) => json(200, &pg::transaction_redriven(&conn, |c| commit(c, &order))?),
     };
     Ok(response)
 }

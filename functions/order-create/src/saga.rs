@@ -16,7 +16,7 @@ use galley_common::edge::{orders_db, pg, redis};
 use galley_common::ids::{OrderId, UserId};
 use galley_common::inventory::{self, Reservation, ReserveRequest, Settlement, StockRefusal};
 use galley_common::money::Money;
-use galley_common::orders::{delivered_key, CancelReason, Order, OrderEvent, EVENTS_CHANNEL, ORDER_PAID};
+use galley_common::orders::{delivered_key, CancelReason, Order, OrderEvent, OrderLine, Status, EVENTS_CHANNEL, ORDER_PAID};
 use galley_common::payments::{self, Charge, ChargeRequest, PaymentRefusal};
 use serde::{Deserialize, Serialize};
 use spin_sdk::pg4::{Connection, ParameterValue};
@@ -56,8 +56,9 @@ pub async fn prices(req: &Request, order: &ValidOrder) -> Result<Vec<Money>, Ord
 
 /// What recording an order found.
 pub enum Recorded {
-    /// A new order: this request runs its saga.
-    New(OrderId),
+    /// A new order, as recorded (built from what was inserted, not read back): this request
+    /// runs its saga.
+    New(Order),
     /// The key was used before (perhaps by a request still running): that order, and how long
     /// ago it was recorded (by the database's clock), which tells whether its saga can still
     /// be running in the request that recorded it.
@@ -81,7 +82,8 @@ pub fn record(
             .query(
                 "INSERT INTO orders (user_id, idempotency_key, status, total, payment_method, request_hash, saga_state) \
                  VALUES (CAST($1::text AS uuid), $2, 0, $3, $4, $5, 'reserving') \
-                 ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id::text AS id",
+                 ON CONFLICT (user_id, idempotency_key) DO NOTHING \
+                 RETURNING id::text AS id, to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at",
                 &[user.into(), pg::text(key), amount.into(), pg::text(&order.payment_method), pg::text(&fingerprint)],
             )
             .map_err(DbError::from)?;
@@ -99,6 +101,7 @@ pub fn record(
             return Ok(Recorded::Existing { id: order_id(&pg::col::<String>(&row, "id")?)?, fingerprint: pg::col(&row, "request_hash")?, age });
         };
         let id = order_id(&pg::col::<String>(&row, "id")?)?;
+        let created_at: String = pg::col(&row, "created_at")?;
         for (line, price) in order.lines.iter().zip(prices) {
             c.execute(
                 "INSERT INTO order_items (order_id, product_id, quantity, unit_price) VALUES (CAST($1::text AS uuid), $2, $3, $4)",
@@ -107,7 +110,23 @@ pub fn record(
             .map_err(DbError::from)?;
         }
         log_step(c, &id, "created", "reserving")?;
-        Ok(Recorded::New(id))
+        let lines = order
+            .lines
+            .iter()
+            .zip(prices)
+            .map(|(line, price)| OrderLine { product_id: line.product_id, quantity: line.quantity, unit_price: *price })
+            .collect();
+        Ok(Recorded::New(Order {
+            id,
+            user_id: user.clone(),
+            status: Status::Unpaid,
+            amount,
+            payment_method: order.payment_method.clone(),
+            cancel_reason: None,
+            cancel_detail: None,
+            lines,
+            created_at,
+        }))
     })
 }
 
@@ -152,15 +171,20 @@ impl<'a> Saga<'a> {
         Saga { req, conn, config }
     }
 
-    /// Steps 2 to 4 for a freshly recorded order; the order as it stands afterwards.
-    pub async fn run(&self, id: &OrderId) -> Result<Order, OrderError> {
-        let order = self.load(id)?;
-        let _ = self.reserve_and_charge(&order).await;
-        self.publish_outbox(Some(id));
-        self.load(id)
+    /// Steps 2 to 4 for a freshly recorded order; the order as it stands afterwards. A saga
+    /// this request carried to `paid` answers from what it knows; any other outcome (a
+    /// refusal, a step left for recovery, recovery taking over) reads the order back.
+    pub async fn run(&self, mut order: Order) -> Result<Order, OrderError> {
+        match self.reserve_and_charge(&order).await {
+            Ok(Outcome::Paid) => {
+                order.status = Status::Paid;
+                Ok(order)
+            }
+            Ok(Outcome::Other) | Err(Unsettled) => self.load(&order.id),
+        }
     }
 
-    async fn reserve_and_charge(&self, order: &Order) -> Result<(), Unsettled> {
+    async fn reserve_and_charge(&self, order: &Order) -> Result<Outcome, Unsettled> {
         // Step 2: reserve.
         let reserve = ReserveRequest {
             order_id: order.id.clone(),
@@ -177,14 +201,14 @@ impl<'a> Saga<'a> {
             Ok(_) => {
                 // Not moved: recovery took the saga over meanwhile; it finishes it.
                 if !self.advance(&order.id, "reserving", "charging", "reserved").map_err(|_| Unsettled)? {
-                    return Ok(());
+                    return Ok(Outcome::Other);
                 }
             }
             Err(CallError::Refused(StockRefusal::InsufficientStock(detail))) => {
-                return self.cancel(&order.id, "reserving", CancelReason::InsufficientStock, &detail).await;
+                return self.cancel(&order.id, "reserving", CancelReason::InsufficientStock, &detail).await.map(|()| Outcome::Other);
             }
             Err(CallError::Refused(other)) => {
-                return self.cancel(&order.id, "reserving", CancelReason::Abandoned, &other.to_string()).await;
+                return self.cancel(&order.id, "reserving", CancelReason::Abandoned, &other.to_string()).await.map(|()| Outcome::Other);
             }
             Err(CallError::Failed(error)) => {
                 eprintln!("saga {}: reserve did not complete ({error}); left for recovery", order.id);
@@ -205,10 +229,10 @@ impl<'a> Saga<'a> {
         match charged {
             Ok(_) => {}
             Err(CallError::Refused(PaymentRefusal::Declined(detail))) => {
-                return self.cancel(&order.id, "charging", CancelReason::PaymentDeclined, &detail).await;
+                return self.cancel(&order.id, "charging", CancelReason::PaymentDeclined, &detail).await.map(|()| Outcome::Other);
             }
             Err(CallError::Refused(other)) => {
-                return self.cancel(&order.id, "charging", CancelReason::Abandoned, &other.to_string()).await;
+                return self.cancel(&order.id, "charging", CancelReason::Abandoned, &other.to_string()).await.map(|()| Outcome::Other);
             }
             Err(CallError::Failed(error)) => {
                 eprintln!("saga {}: charge did not complete ({error}); left for recovery", order.id);
@@ -221,10 +245,17 @@ impl<'a> Saga<'a> {
         // Not moved: recovery took the saga over while the charge was in flight and is
         // compensating it (refund, release). Committing the reservation now would race that
         // release and could leave a cancelled order's stock committed, its saga stuck.
-        if !self.mark_paid(order)? {
-            return Ok(());
-        }
-        self.commit_reservation(&order.id).await
+        let Some(event) = self.mark_paid(order)? else {
+            return Ok(Outcome::Other);
+        };
+        // Paid and durable from here: the rest is re-driven by recovery if it is lost (an
+        // unpublished event by the outbox, an uncommitted reservation from `committing`), so
+        // it costs the request no flushed commit. The event goes out first: it needs nothing
+        // but the payment, and a subscriber should not wait for the reservation's bookkeeping.
+        let published = self.publish(&event.id, &event.payload);
+        let committed = self.commit_reservation_call(&order.id).await.is_ok();
+        self.settle_paid(&order.id, committed, published.then_some(event.id.as_str()));
+        Ok(Outcome::Paid)
     }
 
     /// The test-only fault switch (`saga_fault`): trap here, as a crash would.
@@ -234,8 +265,9 @@ impl<'a> Saga<'a> {
         }
     }
 
-    /// Whether this call moved the saga to `committing` (false: another actor had moved it).
-    fn mark_paid(&self, order: &Order) -> Result<bool, Unsettled> {
+    /// Moves the saga to `committing` with its `order.paid` event in the outbox, in one
+    /// flushed transaction; the event as stored, or `None` when another actor had moved it.
+    fn mark_paid(&self, order: &Order) -> Result<Option<OutboxEvent>, Unsettled> {
         let event = OrderEvent {
             event_id: String::new(),
             event_type: ORDER_PAID.into(),
@@ -244,7 +276,7 @@ impl<'a> Saga<'a> {
             amount: order.amount,
             occurred_at: String::new(),
         };
-        let paid = pg::transaction(self.conn, |c| -> Result<bool, DbError> {
+        let paid = pg::transaction(self.conn, |c| -> Result<Option<OutboxEvent>, DbError> {
             let moved = c.execute(
                 &format!(
                     "UPDATE orders SET status = 1, saga_state = 'committing', updated_at = {NOW} \
@@ -253,22 +285,24 @@ impl<'a> Saga<'a> {
                 &[(&order.id).into()],
             )?;
             if moved == 0 {
-                return Ok(false);
+                return Ok(None);
             }
             // The event id is the row's own uuid, and the time the commit's: both are filled in
             // by the database, then written into the payload in the same statement.
-            c.execute(
+            let stored = c.query(
                 &format!(
                     "WITH e AS (SELECT gen_random_uuid() AS id, to_char({NOW}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS at) \
                      INSERT INTO outbox (id, event_type, order_id, payload) \
                      SELECT e.id, $2, CAST($1::text AS uuid), \
                             jsonb_set(jsonb_set(CAST($3::text AS jsonb), '{{event_id}}', to_jsonb(e.id::text)), '{{occurred_at}}', to_jsonb(e.at)) \
-                     FROM e"
+                     FROM e RETURNING id::text AS id, payload::text AS payload"
                 ),
                 &[(&order.id).into(), pg::text(ORDER_PAID), pg::text(&serde_json::to_string(&event).unwrap_or_default())],
             )?;
+            let row = stored.rows().next().ok_or_else(|| DbError::Decode { column: "outbox".into(), reason: "the insert returned no row".into() })?;
+            let event = OutboxEvent { id: pg::col(&row, "id")?, payload: pg::col(&row, "payload")? };
             log_step(c, &order.id, "charged", "committing")?;
-            Ok(true)
+            Ok(Some(event))
         });
         match paid {
             Ok(moved) => Ok(moved),
@@ -279,34 +313,50 @@ impl<'a> Saga<'a> {
         }
     }
 
+    /// Recovery's last step of a paid saga: commit the reservation, then `completed`.
     async fn commit_reservation(&self, id: &OrderId) -> Result<(), Unsettled> {
+        self.commit_reservation_call(id).await?;
+        self.advance(id, "committing", "completed", "committed").map(drop).map_err(|_| Unsettled)
+    }
+
+    async fn commit_reservation_call(&self, id: &OrderId) -> Result<(), Unsettled> {
         let committed: Result<Reservation, ClientError> = self
             .req
             .call(inventory::COMPONENT)
             .with_timeout(self.config.reserve_timeout)
             .post_empty(&inventory::settle_path(id, Settlement::Commit))
             .await;
-        match committed {
-            Ok(_) => self.advance(id, "committing", "completed", "committed").map(drop).map_err(|_| Unsettled),
-            Err(error) => {
-                eprintln!("saga {id}: committing the reservation did not complete ({error}); left for recovery");
-                Err(Unsettled)
+        committed.map(drop).map_err(|error| {
+            eprintln!("saga {id}: committing the reservation did not complete ({error}); left for recovery");
+            Unsettled
+        })
+    }
+
+    /// After a paid saga's last calls, one unflushed transaction records what they did:
+    /// `completed` if the reservation was committed, the event as published if it went out.
+    /// Either mark lost in a crash is re-driven (see [`pg::transaction_redriven`]): recovery
+    /// commits a `committing` saga's reservation again, and publishes an unpublished event
+    /// again (order-events ignores a duplicate).
+    fn settle_paid(&self, id: &OrderId, committed: bool, published: Option<&str>) {
+        let settled = pg::transaction_redriven(self.conn, |c| -> Result<(), DbError> {
+            if committed {
+                advance_in(c, id, "committing", "completed", "committed")?;
             }
+            if let Some(event) = published {
+                mark_published(c, event)?;
+            }
+            Ok(())
+        });
+        if let Err(error) = settled {
+            eprintln!("saga {id}: recording the paid saga's last steps failed ({error}); left for recovery");
         }
     }
 
-    /// Moves the saga from `from` to `to` if it is still in `from`; whether it moved.
+    /// Moves the saga from `from` to `to` if it is still in `from`; whether it moved. Unflushed:
+    /// every transition it makes is re-driven after a crash that loses it (from `reserving`,
+    /// recovery compensates exactly as from `charging`; from `committing`, it commits again).
     fn advance(&self, id: &OrderId, from: &str, to: &str, step: &str) -> Result<bool, DbError> {
-        pg::transaction(self.conn, |c| {
-            let moved = c.execute(
-                &format!("UPDATE orders SET saga_state = $3, updated_at = {NOW} WHERE id = CAST($1::text AS uuid) AND saga_state = $2"),
-                &[id.into(), pg::text(from), pg::text(to)],
-            )?;
-            if moved == 1 {
-                log_step(c, id, step, to)?;
-            }
-            Ok(moved == 1)
-        })
+        pg::transaction_redriven(self.conn, |c| advance_in(c, id, from, to, step))
     }
 
     /// Compensates from `from`: claims the saga for compensation (with its reason), then
@@ -396,7 +446,7 @@ impl<'a> Saga<'a> {
             }
             report.settled.push(Settled { order_id: id, from: state, to });
         }
-        report.events_published = self.publish_outbox(None) + self.redeliver_unconfirmed();
+        report.events_published = self.publish_outbox() + self.redeliver_unconfirmed();
         Ok(report)
     }
 
@@ -499,41 +549,79 @@ impl<'a> Saga<'a> {
         again
     }
 
-    /// Publishes unpublished outbox rows (of one order, or all) on `order_events` and marks
-    /// them published once a subscriber received them; returns how many went out. A Redis
-    /// outage, or a moment with no subscriber (order-events reconnecting), leaves them for the
-    /// next call: events are delivered at least once, never lost.
-    fn publish_outbox(&self, order: Option<&OrderId>) -> usize {
+    /// Publishes unpublished outbox rows on `order_events` and marks them published once a
+    /// subscriber received them; returns how many went out. A Redis outage, or a moment with
+    /// no subscriber (order-events reconnecting), leaves them for the next call: events are
+    /// delivered at least once, never lost.
+    fn publish_outbox(&self) -> usize {
         let rows = self.outbox_rows(
-            "SELECT id::text AS id, payload::text AS payload FROM outbox \
-             WHERE published_at IS NULL AND ($1::text IS NULL OR order_id = CAST($1::text AS uuid)) \
-             ORDER BY created_at LIMIT 500",
-            &[pg::nullable(order.map(|id| id.to_string()))],
+            "SELECT id::text AS id, payload::text AS payload FROM outbox WHERE published_at IS NULL ORDER BY created_at LIMIT 500",
+            &[],
             "unpublished",
         );
         let mut published = 0;
         for (id, payload) in rows {
-            match redis::publish(&self.config.redis_url, EVENTS_CHANNEL, payload.as_bytes()) {
-                Ok(receivers) if receivers > 0 => {}
-                outcome => {
-                    match outcome {
-                        Ok(_) => eprintln!("outbox: event {id} had no subscriber on `{EVENTS_CHANNEL}`; kept for the next publish"),
-                        Err(error) => eprintln!("outbox: event {id} not published yet: {error}"),
-                    }
-                    let _ = self.conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = CAST($1::text AS uuid)", &[pg::text(&id)]);
-                    break;
-                }
+            if !self.publish(&id, &payload) {
+                break;
             }
-            let marked = self.conn.execute(
-                &format!("UPDATE outbox SET published_at = {NOW}, attempts = attempts + 1 WHERE id = CAST($1::text AS uuid)"),
-                &[pg::text(&id)],
-            );
-            if marked.is_ok() {
+            if mark_published(self.conn, &id).is_ok() {
                 published += 1;
             }
         }
         published
     }
+
+    /// Publishes one outbox event on `order_events`; whether a subscriber received it. When
+    /// none did (Redis down, order-events reconnecting), the attempt is counted and the event
+    /// stays unpublished for the next call.
+    fn publish(&self, id: &str, payload: &str) -> bool {
+        match redis::publish(&self.config.redis_url, EVENTS_CHANNEL, payload.as_bytes()) {
+            Ok(receivers) if receivers > 0 => true,
+            outcome => {
+                match outcome {
+                    Ok(_) => eprintln!("outbox: event {id} had no subscriber on `{EVENTS_CHANNEL}`; kept for the next publish"),
+                    Err(error) => eprintln!("outbox: event {id} not published yet: {error}"),
+                }
+                let _ = self.conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = CAST($1::text AS uuid)", &[pg::text(id)]);
+                false
+            }
+        }
+    }
+}
+
+/// What a saga run by a request came to.
+enum Outcome {
+    /// Paid (and, unless left for recovery, completed): the request knows the order's state.
+    Paid,
+    /// Refused, compensated, or taken over by recovery: the order must be read back.
+    Other,
+}
+
+/// An `order.paid` row of the outbox, as stored.
+struct OutboxEvent {
+    id: String,
+    payload: String,
+}
+
+/// [`Saga::advance`]'s statements, inside the caller's transaction.
+fn advance_in(c: &Connection, id: &OrderId, from: &str, to: &str, step: &str) -> Result<bool, DbError> {
+    let moved = c.execute(
+        &format!("UPDATE orders SET saga_state = $3, updated_at = {NOW} WHERE id = CAST($1::text AS uuid) AND saga_state = $2"),
+        &[id.into(), pg::text(from), pg::text(to)],
+    )?;
+    if moved == 1 {
+        log_step(c, id, step, to)?;
+    }
+    Ok(moved == 1)
+}
+
+/// Marks an outbox event published (a subscriber received it).
+fn mark_published(c: &Connection, event: &str) -> Result<(), DbError> {
+    c.execute(
+        &format!("UPDATE outbox SET published_at = {NOW}, attempts = attempts + 1 WHERE id = CAST($1::text AS uuid)"),
+        &[pg::text(event)],
+    )?;
+    Ok(())
 }
 
 /// One row of the saga log: what happened, and the state it led to.

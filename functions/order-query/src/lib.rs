@@ -3,19 +3,18 @@
 //! keyset page at a time (`?limit=&before=`). A user sees only their own orders (another's is
 //! the same 404 as a missing one); an admin sees anyone's and may filter by `?user_id=`.
 //!
-//! Spin routes by path, not method: this component owns `/api/v1/orders` and relays `POST`
-//! to order-create, which runs the saga, with a deadline long enough for it.
+//! Spin routes by path, not method: order-create owns `/api/v1/orders` (it runs the saga on
+//! `POST`) and relays a listing (`GET`) here.
 
 pub mod domain;
 
-use std::time::Duration;
 
 use galley_common::auth::Role;
 use galley_common::edge::endpoint::{database, Request};
 use galley_common::edge::{http::json, orders_db};
 use galley_common::ids::{item_segment, OrderId};
 use galley_common::method::Method;
-use galley_common::orders::{Order, COLLECTION, CREATE_COMPONENT};
+use galley_common::orders::{Order, COLLECTION};
 use serde::Serialize;
 use spin_sdk::http::Response;
 
@@ -23,20 +22,13 @@ use domain::{Owner, Page, QueryError};
 
 galley_common::http_endpoint!(serve);
 
-/// The saga answers within its own step timeouts (a few seconds); this only bounds a hang.
-const CREATE_TIMEOUT: Duration = Duration::from_secs(30);
-
-async fn serve(mut req: Request) -> Result<Response, QueryError> {
+async fn serve(req: Request) -> Result<Response, QueryError> {
     // From the path, not the `:id` match: the gateway calls this by service chaining too.
     let id = item_segment(COLLECTION, req.path()).to_owned();
+    req.allow(&[Method::Get])?;
     if id.is_empty() {
-        req.allow(&[Method::Get, Method::Post])?;
-        if req.method == Method::Post {
-            return Ok(req.relay_within(CREATE_COMPONENT, COLLECTION, CREATE_TIMEOUT).await?);
-        }
         return list(&req);
     }
-    req.allow(&[Method::Get])?;
     let claims = req.claims()?;
     // A malformed id is the same 404 as a missing or foreign one.
     let id = OrderId::parse(&id).map_err(|_| QueryError::NotFound)?;

@@ -61,6 +61,26 @@ pub fn transaction<T, E: From<DbError>>(
     end(conn, work(conn))
 }
 
+/// [`transaction`] for a step whose loss in a database crash is harmless because recovery
+/// re-drives it: its `COMMIT` returns without waiting for the WAL flush
+/// (`SET LOCAL synchronous_commit = off`, this transaction only). Postgres still applies it
+/// atomically and in order, and any later flushed commit on the same server (the next step's)
+/// makes it durable too; what a server crash can lose is at most the last few hundred
+/// milliseconds of such commits, never a half of one. Use it only where the step's effect is
+/// re-derived after such a loss (a saga marker behind a durable one, a re-publishable
+/// event's "published" mark); a step another service acts on must stay [`transaction`].
+pub fn transaction_redriven<T, E: From<DbError>>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
+    begin(conn)?;
+    if let Err(error) = conn.execute("SET LOCAL synchronous_commit = off", &[]) {
+        let _ = conn.execute("ROLLBACK", &[]);
+        return Err(E::from(error.into()));
+    }
+    end(conn, work(conn))
+}
+
 /// [`transaction`] for work that awaits inside it (a payment provider's answer, while the
 /// order's row stays locked). Ended the same way on every path that returns; only a component
 /// cancelled in mid-await (its caller gave up and the host dropped it) leaves the ending to
