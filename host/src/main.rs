@@ -118,6 +118,10 @@ struct UpArgs {
     /// Set TCP_NODELAY on accepted sockets.
     #[arg(long, hide = true, env = "GALLEY_TCP_NODELAY", value_enum, default_value_t = Switch::On)]
     tcp_nodelay: Switch,
+    /// KiB of each pooled memory and table slot reset in place (not handed back to the kernel)
+    /// when an instance ends (`0`: wasmtime's default, every slot reset by `madvise`).
+    #[arg(long, hide = true, env = "GALLEY_KEEP_RESIDENT_KB", default_value_t = engine::DEFAULT_KEEP_RESIDENT_KB)]
+    keep_resident_kb: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -198,6 +202,7 @@ async fn up(args: UpArgs) -> Result<()> {
         state_dir: args.state_dir.clone(),
         limits: InstanceLimits {
             memory_bytes: args.memory_limit_mb << 20,
+            keep_resident_bytes: args.keep_resident_kb << 10,
             request_timeout: Duration::from_secs_f64(args.request_timeout_secs),
             max_instances: args.max_instances,
             body_idle_timeout: Duration::from_secs_f64(args.body_idle_timeout_secs),
