@@ -105,8 +105,10 @@ pg_up() {
     log "starting postgres on 127.0.0.1:$pg_port"
     # max_connections: the host pools up to 64 connections per connection string, per process;
     # the replicas profile and its tests run several processes (3 x 64 per database at most).
+    # pg_stat_statements: calls, time and WAL per statement, for an operator and bench/orders.sh
+    # (`CREATE EXTENSION pg_stat_statements` in a database to read them there).
     run_pg "$bin/pg_ctl" -D "$pgdata" -l "$home/postgres.log" -w -t 60 \
-      -o "-p $pg_port -k $sock -c listen_addresses=127.0.0.1 -c max_connections=1000" start >/dev/null
+      -o "-p $pg_port -k $sock -c listen_addresses=127.0.0.1 -c max_connections=1000 -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" start >/dev/null
   fi
 }
 

@@ -7,13 +7,12 @@
 //! Every call made is idempotent per order id (reserve, release, commit, charge, refund), so a
 //! step taken twice by a crash-and-retry is a step taken once.
 
-use futures::future::join_all;
 use galley_common::catalog;
 use galley_common::client::{CallError, ClientError};
 use galley_common::db::{DbError, NOW_UTC as NOW};
 use galley_common::edge::endpoint::Request;
 use galley_common::edge::{orders_db, pg, redis};
-use galley_common::ids::{OrderId, UserId};
+use galley_common::ids::{OrderId, ProductId, UserId};
 use galley_common::inventory::{self, Reservation, ReserveRequest, Settlement, StockRefusal};
 use galley_common::money::Money;
 use galley_common::orders::{delivered_key, CancelReason, Order, OrderEvent, OrderLine, Status, EVENTS_CHANNEL, ORDER_PAID};
@@ -31,27 +30,45 @@ const RECOVERY_BATCH: usize = 100;
 /// How long a recoverer's claim on a saga lasts; past it, another recoverer may take over.
 const LEASE_SECS: i64 = 60;
 
-/// A product as the catalog answers it; only the price matters here.
+/// A product as the catalog lists it; only its id and price matter here.
 #[derive(Debug, Deserialize)]
 struct CatalogProduct {
+    id: ProductId,
     price: Money,
 }
 
-/// Each line's unit price, from the catalog (product-query, concurrently); an unknown product
-/// is the client's mistake (422), a failing catalog an outage (502/504).
+/// The catalog's batch read: the products that exist, unknown ids left out.
+#[derive(Debug, Deserialize)]
+struct CatalogListing {
+    items: Vec<CatalogProduct>,
+}
+
+/// Each line's unit price, from the catalog's own database: one batch read of every line's
+/// product (product-admin, `GET /api/v1/products?ids=`), not product-query's cached view, which
+/// carries the stock and so is invalidated by every reservation (each order's pricing missed
+/// it and paid for a catalog read and a stock call anyway). An unknown product is the client's
+/// mistake (422), a failing catalog an outage (502/504).
 pub async fn prices(req: &Request, order: &ValidOrder) -> Result<Vec<Money>, OrderError> {
-    let catalog = req.call(catalog::QUERY_COMPONENT).with_timeout(CATALOG_TIMEOUT);
-    let paths: Vec<String> = order.lines.iter().map(|line| catalog::item_path(line.product_id)).collect();
-    let lookups = paths.iter().map(|path| catalog.get::<CatalogProduct>(path));
-    let mut prices = Vec::with_capacity(order.lines.len());
-    for (line, found) in order.lines.iter().zip(join_all(lookups).await) {
-        match found {
-            Ok(product) => prices.push(product.price),
-            Err(ClientError::Status { status: 404, .. }) => return Err(OrderError::UnknownProduct(line.product_id)),
-            Err(other) => return Err(galley_common::error::CommonError::from(other).into()),
-        }
-    }
-    Ok(prices)
+    let ids: Vec<String> = order.lines.iter().map(|line| line.product_id.to_string()).collect();
+    let path = format!("{}?ids={}", catalog::COLLECTION, ids.join(","));
+    let listing: CatalogListing = req
+        .call(catalog::ADMIN_COMPONENT)
+        .with_timeout(CATALOG_TIMEOUT)
+        .get(&path)
+        .await
+        .map_err(galley_common::error::CommonError::from)?;
+    order
+        .lines
+        .iter()
+        .map(|line| {
+            listing
+                .items
+                .iter()
+                .find(|product| product.id == line.product_id)
+                .map(|product| product.price)
+                .ok_or(OrderError::UnknownProduct(line.product_id))
+        })
+        .collect()
 }
 
 /// What recording an order found.
@@ -334,11 +351,11 @@ impl<'a> Saga<'a> {
 
     /// After a paid saga's last calls, one unflushed transaction records what they did:
     /// `completed` if the reservation was committed, the event as published if it went out.
-    /// Either mark lost in a crash is re-driven (see [`pg::transaction_redriven`]): recovery
+    /// Either mark lost in a crash is re-driven (see [`pg::transaction_unflushed`]): recovery
     /// commits a `committing` saga's reservation again, and publishes an unpublished event
     /// again (order-events ignores a duplicate).
     fn settle_paid(&self, id: &OrderId, committed: bool, published: Option<&str>) {
-        let settled = pg::transaction_redriven(self.conn, |c| -> Result<(), DbError> {
+        let settled = pg::transaction_unflushed(self.conn, |c| -> Result<(), DbError> {
             if committed {
                 advance_in(c, id, "committing", "completed", "committed")?;
             }
@@ -356,7 +373,7 @@ impl<'a> Saga<'a> {
     /// every transition it makes is re-driven after a crash that loses it (from `reserving`,
     /// recovery compensates exactly as from `charging`; from `committing`, it commits again).
     fn advance(&self, id: &OrderId, from: &str, to: &str, step: &str) -> Result<bool, DbError> {
-        pg::transaction_redriven(self.conn, |c| advance_in(c, id, from, to, step))
+        pg::transaction_unflushed(self.conn, |c| advance_in(c, id, from, to, step))
     }
 
     /// Compensates from `from`: claims the saga for compensation (with its reason), then

@@ -61,15 +61,15 @@ pub fn transaction<T, E: From<DbError>>(
     end(conn, work(conn))
 }
 
-/// [`transaction`] for a step whose loss in a database crash is harmless because recovery
-/// re-drives it: its `COMMIT` returns without waiting for the WAL flush
+/// [`transaction`] whose `COMMIT` returns without waiting for the WAL flush
 /// (`SET LOCAL synchronous_commit = off`, this transaction only). Postgres still applies it
-/// atomically and in order, and any later flushed commit on the same server (the next step's)
-/// makes it durable too; what a server crash can lose is at most the last few hundred
-/// milliseconds of such commits, never a half of one. Use it only where the step's effect is
-/// re-derived after such a loss (a saga marker behind a durable one, a re-publishable
-/// event's "published" mark); a step another service acts on must stay [`transaction`].
-pub fn transaction_redriven<T, E: From<DbError>>(
+/// atomically and in order, and any later flushed commit on the same server makes it durable
+/// too (the WAL is one sequence); what a server crash can lose is at most the last few hundred
+/// milliseconds of such commits, never a half of one. Two uses, each argued where it is made:
+/// a step whose loss recovery re-drives (a saga marker behind a durable one, an event's
+/// "published" mark), and work followed by [`flush_wal`] before anyone is answered, which
+/// releases its row locks before the disk wait instead of after it.
+pub fn transaction_unflushed<T, E: From<DbError>>(
     conn: &Connection,
     work: impl FnOnce(&Connection) -> Result<T, E>,
 ) -> Result<T, E> {
@@ -79,6 +79,17 @@ pub fn transaction_redriven<T, E: From<DbError>>(
         return Err(E::from(error.into()));
     }
     end(conn, work(conn))
+}
+
+/// Waits until everything this server has committed so far is flushed to disk: a transaction
+/// of its own with a transaction id and no data (`pg_current_xact_id()` assigns one, so its
+/// commit writes a record and, synchronous, waits for the WAL up to it, which holds every
+/// earlier commit). After [`transaction_unflushed`] it makes that work as durable as a
+/// [`transaction`] before the caller answers anyone, without the work's locks held during the
+/// wait.
+pub fn flush_wal(conn: &Connection) -> Result<(), DbError> {
+    conn.query("SELECT pg_current_xact_id()::text AS xid", &[])?;
+    Ok(())
 }
 
 /// [`transaction`] for work that awaits inside it (a payment provider's answer, while the
