@@ -64,7 +64,7 @@ ratio=$(python3 -c "print(f'{$(median_of "$raw" galley "$CONNECTIONS" 2) / $(med
   echo
   median_table "$raw"
   echo
-  echo "- galley / wasmtime serve throughput at $CONNECTIONS connections: **${ratio}×** (target ≥ 0.9×)."
+  echo "- galley / wasmtime serve throughput at $CONNECTIONS connections: **${ratio}×** (target ≥ 1.2×)."
   echo "- galley peak RSS during the runs: $((peak_rss_kb / 1024)) MiB."
   echo "- \`galley-nodelay-off\` is galley with \`GALLEY_TCP_NODELAY=off\` (Spin's socket setting): compare its"
   echo "  1-connection p50 with galley's."

@@ -81,9 +81,24 @@ ceiling="$state/ceiling"
 # wrk_run with a script: LABEL URL SCRIPT [CONNECTIONS]
 wrk_script_run() { wrk_run "$1" "$2" "${4:-$CONNECTIONS}" "$DURATION" "$raw" -s "$3"; }
 wrk -t2 -c"$CONNECTIONS" -d2s -s "$state/create.lua" "$base/api/v1/orders" >/dev/null   # warm-up
+# Per statement, in the last run's order-create window: pg_stat_statements (loaded by
+# scripts/services.sh) reset before it and read after it, per database.
+pg_sql() { psql -h 127.0.0.1 -p "${GALLEY_TEST_PG_PORT:-54331}" -U galley -qAt "$@"; }
+saga_databases="orders inventory payments catalog notifications"
+for db in $saga_databases; do pg_sql -d "$db" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null; done
 for i in $(seq "$RUNS"); do
   echo "run $i/$RUNS"
+  if [ "$i" = "$RUNS" ]; then
+    pg_sql -d orders -c "SELECT pg_stat_statements_reset()" >/dev/null
+    before=$(pg_sql -d orders -c "SELECT count(*) FROM orders")
+  fi
   wrk_script_run order-create "$base/api/v1/orders" "$state/create.lua"
+  if [ "$i" = "$RUNS" ]; then
+    window_orders=$(( $(pg_sql -d orders -c "SELECT count(*) FROM orders") - before ))
+    pg_sql -d orders -F $'\t' -c "SELECT d.datname, s.calls, s.total_exec_time, s.wal_bytes, regexp_replace(s.query, '\s+', ' ', 'g')
+      FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+      WHERE d.datname IN ('orders', 'inventory', 'payments', 'catalog', 'notifications') ORDER BY s.total_exec_time DESC" > "$state/statements"
+  fi
   pg_ceiling_run
   wrk_script_run order-create-alone "$base/api/v1/orders" "$state/create.lua" 1
   wrk_script_run order-query "$base/api/v1/orders/$order" "$state/read.lua"
@@ -107,8 +122,9 @@ not_completed=$(psql -h 127.0.0.1 -p "${GALLEY_TEST_PG_PORT:-54331}" -U galley -
   median_table "$raw"
   echo
   echo "- **order-create**: \`POST /api/v1/orders\`, one line, \`pm_card_ok\`, a fresh Idempotency-Key per"
-  echo "  request: order-query's relay, pricing (product-query), the order's transaction, reservation"
-  echo "  (inventory-adjust), charge (payment), paid + outbox, reservation commit, event publish."
+  echo "  request, all of one product (its stock row is every order's): pricing (one batch read of"
+  echo "  product-admin), the order's transaction, reservation (inventory-adjust), charge (payment),"
+  echo "  paid + outbox, event publish, reservation commit, completed."
   echo "  Every request must be a 201 (non-2xx 0). Orders left unsettled afterwards: $not_completed."
   echo "- **order-create-alone**: the same at one connection: one order's latency with the machine otherwise idle."
   echo "- **Ceiling**: the saga's own SQL run by pgbench (\`bench/orders-ceiling/\`, prepared, $CONNECTIONS clients"
@@ -116,5 +132,28 @@ not_completed=$(psql -h 127.0.0.1 -p "${GALLEY_TEST_PG_PORT:-54331}" -U galley -
   echo "  $ceiling_orders, inventory $ceiling_inventory, payments $ceiling_payments transactions-scripts/s)."
   echo "  galley's order-create is **$fraction %** of it."
   echo "- **order-query**: \`GET /api/v1/orders/:id\` of one paid order (its head and lines, two SELECTs)."
+  echo
+  echo "## Where an order's database time goes"
+  echo
+  echo "pg_stat_statements over the last run's order-create window ($window_orders orders), statements called"
+  echo "at least once per 20 orders; time includes lock waits (transaction control is not listed)."
+  echo
+  python3 - "$state/statements" "$window_orders" <<'PY'
+import sys
+orders = max(int(sys.argv[2]), 1)
+rows = [l.rstrip("\n").split("\t", 4) for l in open(sys.argv[1]) if l.strip()]
+print("| database | per order | ms per call | WAL bytes per order | statement |")
+print("|---|---|---|---|---|")
+total = {}
+for db, calls, ms, wal, query in rows:
+    calls, ms, wal = int(calls), float(ms), float(wal or 0)
+    if calls * 20 < orders:
+        continue
+    total[db] = total.get(db, 0) + calls / orders
+    query = query.replace("|", "\\|")
+    print(f"| {db} | {calls / orders:.2f} | {ms / calls:.3f} | {wal / orders:.0f} | `{query[:90]}` |")
+print()
+print("Statements per order: " + ", ".join(f"{db} {n:.1f}" for db, n in sorted(total.items())) + ".")
+PY
 } > bench/results/orders.md
 cat bench/results/orders.md
