@@ -23,6 +23,7 @@ pub mod whole;
 pub mod catalog;
 pub mod inventory;
 pub mod orders;
+pub mod order_listing;
 pub mod payments;
 pub mod users;
 #[cfg(feature = "grpc")]

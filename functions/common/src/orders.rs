@@ -8,11 +8,6 @@ use crate::ids::{OrderId, ProductId, UserId};
 use crate::inventory::Quantity;
 use crate::money::Money;
 
-/// The component that runs the order saga: it owns the collection route (`POST` creates) and
-/// the public recovery route.
-pub const CREATE_COMPONENT: &str = "order-create";
-/// The orders' read side: order-create relays `GET /api/v1/orders` (a listing) to it.
-pub const QUERY_COMPONENT: &str = "order-query";
 /// The public collection route.
 pub const COLLECTION: &str = "/api/v1/orders";
 /// The public recovery route, for schedulers.

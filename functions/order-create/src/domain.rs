@@ -8,6 +8,7 @@ use galley_common::error::CommonError;
 use galley_common::ids::ProductId;
 use galley_common::inventory::{Line, Quantity};
 use galley_common::money::Money;
+use galley_common::order_listing::PageError;
 use galley_common::orders::{CancelReason, Order, Status, MAX_LINES, MAX_UNITS_PER_LINE};
 use galley_common::payments;
 use serde::Deserialize;
@@ -57,6 +58,10 @@ pub enum OrderError {
     NotFound,
     #[error("recovery needs an admin token or the scheduler's recovery token")]
     RecoveryForbidden,
+    #[error("{0}")]
+    BadListing(String),
+    #[error("only an admin may list another user's orders")]
+    ListingForbidden,
     #[error(transparent)]
     Common(#[from] CommonError),
 }
@@ -66,8 +71,18 @@ galley_common::api_error!(OrderError {
     Self::BadKey | Self::TwoKeys => (400, "invalid-idempotency-key", "Invalid Idempotency-Key"),
     Self::KeyReused => (422, "idempotency-key-reused", "Idempotency-Key reused"),
     Self::NotFound => (404, "not-found", "Not found"),
-    Self::RecoveryForbidden => (403, "forbidden", "Forbidden"),
+    Self::RecoveryForbidden | Self::ListingForbidden => (403, "forbidden", "Forbidden"),
+    Self::BadListing(_) => (400, "invalid-query", "Invalid query"),
 });
+
+impl From<PageError> for OrderError {
+    fn from(error: PageError) -> Self {
+        match error {
+            PageError::BadQuery(detail) => OrderError::BadListing(detail),
+            PageError::Forbidden => OrderError::ListingForbidden,
+        }
+    }
+}
 
 impl OrderRequest {
     pub fn validate(self) -> Result<ValidOrder, OrderError> {

@@ -4,21 +4,23 @@
 //! the same 404 as a missing one); an admin sees anyone's and may filter by `?user_id=`.
 //!
 //! Spin routes by path, not method: order-create owns `/api/v1/orders` (it runs the saga on
-//! `POST`) and relays a listing (`GET`) here.
+//! `POST` and answers listings with the same shared code, `galley_common::order_listing`);
+//! the gateway reaches the listing here, by service chaining.
 
 pub mod domain;
-
 
 use galley_common::auth::Role;
 use galley_common::edge::endpoint::{database, Request};
 use galley_common::edge::{http::json, orders_db};
-use galley_common::ids::{item_segment, OrderId};
+use galley_common::ids::{item_segment, OrderId, UserId};
 use galley_common::method::Method;
-use galley_common::orders::{Order, COLLECTION};
-use serde::Serialize;
+use galley_common::orders::COLLECTION;
 use spin_sdk::http::Response;
 
-use domain::{Owner, Page, QueryError};
+use galley_common::error::CommonError;
+use galley_common::order_listing::Page;
+
+use domain::QueryError;
 
 galley_common::http_endpoint!(serve);
 
@@ -39,39 +41,10 @@ async fn serve(req: Request) -> Result<Response, QueryError> {
     Ok(json(200, &order))
 }
 
-/// A page of orders; `next_before` is the `before` of the next page, absent on the last.
-#[derive(Debug, Serialize)]
-struct Listing {
-    items: Vec<Order>,
-    next_before: Option<i64>,
-}
-
+/// `GET /api/v1/orders`, as the gateway asks for it.
 fn list(req: &Request) -> Result<Response, QueryError> {
     let claims = req.claims()?;
-    let page = Page::parse(req.query(), &claims)?;
-    let conn = database()?;
-    // One row more than asked tells whether another page follows; `seq` orders them newest
-    // first, stable however many orders arrive meanwhile.
-    let sql = format!(
-        "SELECT {}, seq FROM orders WHERE ($1::text IS NULL OR user_id = CAST($1::text AS uuid)) \
-         AND ($2::bigint IS NULL OR seq < $2::bigint) ORDER BY seq DESC LIMIT $3",
-        orders_db::ORDER_COLUMNS
-    );
-    let owner = match &page.owner {
-        Owner::User(user) => Some(user.to_string()),
-        Owner::Everyone => None,
-    };
-    let params = [
-        galley_common::edge::pg::nullable(owner),
-        galley_common::edge::pg::nullable(page.before),
-        (i64::from(page.limit) + 1).into(),
-    ];
-    let (mut items, seqs) = orders_db::load_page(&conn, &sql, &params)?;
-    let next_before = if items.len() > page.limit as usize {
-        items.truncate(page.limit as usize);
-        seqs.get(page.limit as usize - 1).copied()
-    } else {
-        None
-    };
-    Ok(json(200, &Listing { items, next_before }))
+    let me = UserId::parse(&claims.sub).map_err(CommonError::from)?;
+    let page = Page::parse(req.query(), &me, &claims)?;
+    Ok(json(200, &orders_db::list(&database()?, &page)?))
 }

@@ -1,11 +1,12 @@
 //! Reading orders from the `orders` database, for the two components of the orders service
-//! (order-create answers an order, order-query reads them).
+//! (order-create answers an order and lists them on its route, order-query reads them).
 
 use spin_sdk::pg4::{Connection, ParameterValue, Row};
 
 use super::pg::{self, col, FromRow};
 use crate::db::DbError;
 use crate::ids::{OrderId, UserId};
+use crate::order_listing::{Listing, Owner, Page};
 use crate::orders::{Order, OrderLine, Status};
 
 /// The `SELECT` list that yields an order's head (its lines come from [`lines`]).
@@ -86,4 +87,27 @@ fn lines(conn: &Connection, id: &OrderId) -> Result<Vec<OrderLine>, DbError> {
         &[id.into()],
     )?;
     pg::map_rows(&rows)
+}
+
+/// The listing page `page` asks for, newest first.
+pub fn list(conn: &Connection, page: &Page) -> Result<Listing, DbError> {
+    // One row more than asked tells whether another page follows; `seq` orders them newest
+    // first, stable however many orders arrive meanwhile.
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS}, seq FROM orders WHERE ($1::text IS NULL OR user_id = CAST($1::text AS uuid)) \
+         AND ($2::bigint IS NULL OR seq < $2::bigint) ORDER BY seq DESC LIMIT $3"
+    );
+    let owner = match &page.owner {
+        Owner::User(user) => Some(user.to_string()),
+        Owner::Everyone => None,
+    };
+    let params = [pg::nullable(owner), pg::nullable(page.before), (i64::from(page.limit) + 1).into()];
+    let (mut items, seqs) = load_page(conn, &sql, &params)?;
+    let next_before = if items.len() > page.limit as usize {
+        items.truncate(page.limit as usize);
+        seqs.get(page.limit as usize - 1).copied()
+    } else {
+        None
+    };
+    Ok(Listing { items, next_before })
 }
