@@ -4,6 +4,8 @@
 #
 #   scripts/services.sh up|down|reset|status dev|test
 #   scripts/services.sh mqtt test      only the MQTT broker (the host tests call this)
+#   scripts/services.sh prometheus test  only installs Prometheus and promtool, no service
+#                                        (`up test` does too; scripts/test.sh calls this first)
 #
 # dev  (make up):   Postgres 54330, Redis 63790, .data/dev/
 # test (make test): Postgres 54331, Redis 63791, mosquitto 18831, .data/test/
@@ -229,6 +231,24 @@ mqtt_up() {
   echo "mosquitto did not start; see $mqtt_dir/mosquitto.log" >&2; exit 1
 }
 
+# Prometheus and promtool, for the tests: `make test` checks deploy/prometheus/ with promtool
+# (docs/observability.md), and the observability tests run a Prometheus of their own. Debian's
+# prometheus package, whose binaries are all that is wanted: not its Recommends
+# (prometheus-node-exporter, another daemon), and not the system Prometheus on :9090 that its
+# postinst starts and enables (systemd's unit; without systemd, the init script, unless a
+# policy-rc.d forbids it, as in a container image): stopped and disabled right after the install.
+prometheus_install() {
+  command -v prometheus >/dev/null && command -v promtool >/dev/null && return 0
+  apt_install --no-install-recommends prometheus
+  if [ -d /run/systemd/system ]; then
+    as_root systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/prometheus ]; then
+    as_root /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+    as_root update-rc.d prometheus disable >/dev/null 2>&1 || true
+  fi
+  command -v prometheus >/dev/null && command -v promtool >/dev/null
+}
+
 mqtt_down() {
   local pid
   if pid=$(mqtt_pid); then
@@ -250,11 +270,14 @@ case $action in
     pg_up
     pg_require_passwords
     redis_up
-    if [ "$profile" = test ]; then mqtt_up; fi
+    if [ "$profile" = test ]; then mqtt_up; prometheus_install; fi
     write_runtime_config
     ;;
   mqtt)
     mqtt_up
+    ;;
+  prometheus)
+    prometheus_install
     ;;
   down)
     pg_down

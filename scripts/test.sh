@@ -14,6 +14,14 @@ export GALLEY_TEST_MQTT_PORT=${GALLEY_TEST_MQTT_PORT:-18831}
 export GALLEY_PG_PORT=$GALLEY_TEST_PG_PORT GALLEY_REDIS_PORT=$GALLEY_TEST_REDIS_PORT GALLEY_MQTT_PORT=$GALLEY_TEST_MQTT_PORT
 # The SpinKube manifests in deploy/ against the SpinApp CRD and Kubernetes' schemas (seconds).
 scripts/deploy-check.sh
+# The Prometheus rules, their unit tests (every alert firing and not) and the scrape config in
+# deploy/prometheus/ (promtool: Debian's prometheus package, installed by services.sh). `check
+# config` wants the saga metrics token file the config names to exist: an empty one will do.
+scripts/services.sh prometheus test
+(umask 077 && mkdir -p .data/prometheus && touch .data/prometheus/saga-metrics.token)
+promtool check rules deploy/prometheus/rules.yml
+promtool check config deploy/prometheus/prometheus.yml
+promtool test rules deploy/prometheus/rules.test.yml
 scripts/services.sh up test
 make --no-print-directory build
 target/release/galley-migrate --port "$GALLEY_TEST_PG_PORT" --secrets-file .data/test/db-secrets.env --fresh

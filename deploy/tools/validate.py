@@ -4,9 +4,10 @@
 1. Every object that `kubectl apply -k deploy/` would send, read from kustomization.yaml's
    resources and generators (the generators' inputs are the *.example files when the real,
    uncommitted ones are absent).
-2. SpinApp / SpinAppExecutor against the vendored CRD's openAPIV3Schema (jsonschema), made
-   strict the way the API server's field validation is (`kubectl apply` defaults to
-   --validate=strict): a field the schema does not name is an error, not silently pruned.
+2. SpinApp / SpinAppExecutor, and the Prometheus Operator's PodMonitor / PrometheusRule,
+   against the vendored CRDs' openAPIV3Schema (jsonschema; deploy/vendor/), made strict the way
+   the API server's field validation is (`kubectl apply` defaults to --validate=strict): a
+   field the schema does not name is an error, not silently pruned.
 3. Built-in kinds (Namespace, ConfigMap, Secret, HPA, Ingress, CronJob) against Kubernetes'
    own schemas shipped in the kubernetes-validate package, strict, for the oldest and newest
    Kubernetes versions checked (no network at run time).
@@ -16,7 +17,9 @@
    database passwords its components use and no secret they do not; Secret and ConfigMap
    references resolve; probes use Spin's health route; every workload has resource limits;
    the HPA targets an autoscaled SpinApp; the recovery CronJob calls the app that has
-   order-create.
+   order-create; the PodMonitor scrapes the saga metrics on the pods of a SpinApp that has
+   order-create, on the port those pods have, with a token the Secret holds; the
+   PrometheusRule's spec is exactly deploy/prometheus/rules.yml (scripts/prometheus-rule.sh).
 
    validate.py            validate deploy/, exit 1 on any error
    validate.py --selftest also prove that typical mistakes (a typo in a field name, a chain
@@ -38,9 +41,17 @@ ROOT = DEPLOY.parent
 K8S_VERSIONS = ["1.30", "1.37"]
 HEALTH = "/.well-known/spin/health"
 CRDS = {
-    ("core.spinkube.dev/v1alpha1", "SpinApp"): "core.spinkube.dev_spinapps.yaml",
-    ("core.spinkube.dev/v1alpha1", "SpinAppExecutor"): "core.spinkube.dev_spinappexecutors.yaml",
+    ("core.spinkube.dev/v1alpha1", "SpinApp"): "spinkube/core.spinkube.dev_spinapps.yaml",
+    ("core.spinkube.dev/v1alpha1", "SpinAppExecutor"): "spinkube/core.spinkube.dev_spinappexecutors.yaml",
+    ("monitoring.coreos.com/v1", "PodMonitor"): "prometheus-operator/monitoring.coreos.com_podmonitors.yaml",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheus-operator/monitoring.coreos.com_prometheusrules.yaml",
 }
+# What spin-operator puts on a SpinApp's pods (pkg/spinapp at the vendored commit): the label
+# naming the app, and one container port.
+SPINAPP_POD_LABEL = "core.spinkube.dev/app-name"
+SPINAPP_POD_PORT = "http-app"
+SAGA_METRICS = "/api/v1/admin/sagas/metrics"
+RULES = DEPLOY / "prometheus/rules.yml"
 
 
 def strict(schema):
@@ -56,9 +67,9 @@ def strict(schema):
     return schema
 
 
-def crd_schema(file):
-    crd = yaml.safe_load((DEPLOY / "vendor/spinkube" / file).read_text())
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+def crd_schema(file, api_version):
+    crd = yaml.safe_load((DEPLOY / "vendor" / file).read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == api_version.split("/")[1]]
     schema = strict(version["schema"]["openAPIV3Schema"])
     # metadata is `type: object` in a CRD; the API server checks it as ObjectMeta.
     schema["properties"]["metadata"] = {
@@ -124,7 +135,7 @@ def check(kust, objects, manifest):
         name = f"{where} {obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
         crd = CRDS.get((obj.get("apiVersion"), obj.get("kind")))
         if crd:
-            validator = jsonschema.Draft7Validator(crd_schema(crd))
+            validator = jsonschema.Draft7Validator(crd_schema(crd, obj["apiVersion"]))
             for e in sorted(validator.iter_errors(obj), key=lambda e: list(e.path)):
                 err(name, f"{'.'.join(map(str, e.path)) or '(top)'}: {e.message}")
             continue
@@ -276,6 +287,30 @@ def check(kust, objects, manifest):
     if not any("/api/v1/admin/sagas/recover" in " ".join(c.get("args", [])) for _, j in by_kind.get("CronJob", [])
                for c in j["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]):
         err("CronJob", "nothing calls POST /api/v1/admin/sagas/recover on a schedule")
+
+    # Monitoring (docs/observability.md, "On SpinKube").
+    for where, pm in by_kind.get("PodMonitor", []):
+        name = f"PodMonitor/{pm['metadata']['name']}"
+        match = pm["spec"].get("selector", {}).get("matchLabels", {})
+        selected = [a for a, o in spinapps.items()
+                    if match and match.items() <= {SPINAPP_POD_LABEL: a, **o["spec"].get("podLabels", {})}.items()]
+        if not selected:
+            err(name, f"its selector matches no SpinApp's pods (they carry {SPINAPP_POD_LABEL}: <SpinApp>)")
+        for ep in pm["spec"].get("podMetricsEndpoints", []):
+            if ep.get("port") != SPINAPP_POD_PORT:
+                err(name, f"port {ep.get('port')!r}: a SpinApp's pod has one port, {SPINAPP_POD_PORT!r}")
+            if ep.get("path") == SAGA_METRICS:
+                for a in selected:
+                    if "order-create" not in (spinapps[a]["spec"].get("components") or list(components)):
+                        err(name, f"scrapes {SAGA_METRICS} on {a}, which does not run order-create")
+            cred = ep.get("authorization", {}).get("credentials")
+            if cred:
+                ref_ok(f"{name} authorization", {"secretKeyRef": cred})
+    rules = yaml.safe_load(RULES.read_text())
+    for where, pr in by_kind.get("PrometheusRule", []):
+        if pr.get("spec") != rules:
+            err(f"PrometheusRule/{pr['metadata']['name']}",
+                "differs from deploy/prometheus/rules.yml, its only source: run scripts/prometheus-rule.sh")
     return errors
 
 
@@ -323,6 +358,21 @@ MUTATIONS = [
      lambda o: o["spec"]["checks"]["readiness"]["httpGet"].__setitem__("path", "/healthz"), "checks.readiness.httpGet.path"),
     ("replicas beside enableAutoscaling", "SpinApp", "galley-orders",
      lambda o: o["spec"].__setitem__("replicas", 2), "replicas cannot be set"),
+    ("a typo in the PodMonitor (podMetricsEndpoints[].path -> pth)", "PodMonitor", "galley-sagas",
+     lambda o: rename(o["spec"]["podMetricsEndpoints"][0], "path", "pth"), "'pth' was unexpected"),
+    ("a typo in a PrometheusRule rule (for -> fro)", "PrometheusRule", "galley",
+     lambda o: rename(next(r for g in o["spec"]["groups"] for r in g["rules"] if "for" in r), "for", "fro"),
+     "'fro' was unexpected"),
+    ("the PrometheusRule edited by hand (an alert's threshold)", "PrometheusRule", "galley",
+     lambda o: next(r for g in o["spec"]["groups"] for r in g["rules"] if "alert" in r).__setitem__("expr", "vector(1) > 0"),
+     "differs from deploy/prometheus/rules.yml"),
+    ("the saga metrics scraped on galley-web (no order-create there)", "PodMonitor", "galley-sagas",
+     lambda o: o["spec"]["selector"]["matchLabels"].__setitem__(SPINAPP_POD_LABEL, "galley-web"), "does not run order-create"),
+    ("the PodMonitor on a port SpinApp pods do not have (metrics)", "PodMonitor", "galley-sagas",
+     lambda o: o["spec"]["podMetricsEndpoints"][0].__setitem__("port", "metrics"), "port 'metrics'"),
+    ("the saga metrics token from a key galley-secrets does not have", "PodMonitor", "galley-sagas",
+     lambda o: o["spec"]["podMetricsEndpoints"][0]["authorization"]["credentials"].__setitem__("key", "metrics_token"),
+     "has no key 'metrics_token'"),
 ]
 
 
@@ -336,7 +386,7 @@ def main():
         for e in errors:
             print("  " + e)
         return 1
-    print(f"deploy/: {len(objects)} objects valid ({', '.join(kinds)}); SpinApps against the vendored CRD, "
+    print(f"deploy/: {len(objects)} objects valid ({', '.join(kinds)}); SpinKube and Prometheus Operator kinds against the vendored CRDs, "
           f"built-in kinds against Kubernetes {' and '.join(K8S_VERSIONS)}, strict")
     if "--selftest" in sys.argv:
         passed = failed = 0

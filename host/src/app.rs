@@ -69,6 +69,9 @@ pub struct AppComponent {
 
 pub struct App {
     pub name: String,
+    /// The manifest's `application.version` and a digest of the manifest and every
+    /// component's code: what the metrics report as the version serving.
+    pub version: String,
     pub engine: Engine,
     pub limits: InstanceLimits,
     pub components: HashMap<String, Arc<AppComponent>>,
@@ -218,8 +221,10 @@ impl App {
 
         // The version being replaced keeps its own handles to its code until it is dropped.
         compiled.retain(&code_in_use);
+        let version = version_label(manifest.application.version.as_deref(), &options.manifest, &code_in_use);
         let app = App {
             name: manifest.application.name.clone(),
+            version,
             engine,
             limits: options.limits,
             components,
@@ -248,6 +253,21 @@ impl App {
 /// The folder holding the manifest, where component sources, `.env` and the default state dir
 /// are found. Resolved once, to an absolute path, so that every path derived from it names its
 /// file plainly in messages.
+/// `1.2.0+3f9a0c1d2e4b`: the declared version, and what actually runs (the manifest's bytes
+/// and each component's code), so two loads of "1.2.0" with different code tell apart.
+fn version_label(declared: Option<&str>, manifest: &Path, code_keys: &HashSet<String>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    digest.update(std::fs::read(manifest).unwrap_or_default());
+    let mut keys: Vec<&String> = code_keys.iter().collect();
+    keys.sort();
+    for key in keys {
+        digest.update(key.as_bytes());
+    }
+    let hash = hex::encode(digest.finalize());
+    format!("{}+{}", declared.unwrap_or("unversioned"), &hash[..12])
+}
+
 fn manifest_dir(manifest: &Path) -> Result<PathBuf> {
     let dir = match manifest.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,

@@ -2,14 +2,33 @@
 //!
 //! Guests write whatever they like; the host prints each complete line as
 //! `[component-id] text` on its own stdout or stderr so interleaved requests stay readable.
+//! With `--log-format json` each line is instead a JSON log event on stderr (with the host's
+//! own lines) carrying the component, the stream and the request's trace id, so a log shipper
+//! can join a component's output to the request and its trace.
 
 use std::io::Write;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+
+use crate::trace::TraceContext;
+
+/// Set once at start-up by `--log-format json`.
+static AS_JSON_EVENTS: AtomicBool = AtomicBool::new(false);
+
+/// Component output becomes JSON log events from now on.
+pub fn emit_as_json_events() {
+    AS_JSON_EVENTS.store(true, Ordering::Relaxed);
+}
+
+/// Whether logs are JSON events (`--log-format json`).
+pub fn json_events() -> bool {
+    AS_JSON_EVENTS.load(Ordering::Relaxed)
+}
 
 #[derive(Clone, Copy)]
 enum Target {
@@ -21,15 +40,17 @@ enum Target {
 pub struct ComponentLog {
     label: Arc<str>,
     target: Target,
+    /// The request (or message) the instance serves.
+    trace: TraceContext,
 }
 
 impl ComponentLog {
-    pub fn stdout(component_id: &str) -> ComponentLog {
-        ComponentLog { label: component_id.into(), target: Target::Stdout }
+    pub fn stdout(component_id: &Arc<str>, trace: TraceContext) -> ComponentLog {
+        ComponentLog { label: component_id.clone(), target: Target::Stdout, trace }
     }
 
-    pub fn stderr(component_id: &str) -> ComponentLog {
-        ComponentLog { label: component_id.into(), target: Target::Stderr }
+    pub fn stderr(component_id: &Arc<str>, trace: TraceContext) -> ComponentLog {
+        ComponentLog { label: component_id.clone(), target: Target::Stderr, trace }
     }
 }
 
@@ -55,6 +76,15 @@ impl LineWriter {
     fn emit(&self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches('\r');
+        if json_events() {
+            let stream = match self.log.target {
+                Target::Stdout => "stdout",
+                Target::Stderr => "stderr",
+            };
+            let trace_id = self.log.trace.trace_id();
+            tracing::info!(target: "galley::component", component = %self.log.label, stream, trace_id, "{text}");
+            return;
+        }
         // Writes to the host's own stdio are small and rare enough to do inline.
         let _ = match self.log.target {
             Target::Stdout => writeln!(std::io::stdout().lock(), "[{}] {}", self.log.label, text),

@@ -23,11 +23,13 @@ use hyper_util::server::graceful::GracefulShutdown;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::KeyValue;
 use tokio::net::TcpListener;
+use tracing::Instrument as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
 use crate::app::{App, AppComponent, HttpTarget};
+use crate::metrics::{self, Refusal};
 use crate::connections::{AnswerBadHeads, ConnectionsPerAddress, FirstRequest};
 use crate::reload::LiveApp;
 use crate::body_timeout::IdleTimeout;
@@ -174,6 +176,7 @@ async fn handle_inbound(
             Ok(permit) => Some(permit),
             Err(_) => {
                 tracing::warn!(method = %request.method(), path = %request.uri().path(), "refused: at the concurrency limit");
+                metrics::refused(Refusal::Concurrency);
                 return overloaded();
             }
         },
@@ -226,21 +229,18 @@ async fn run_inbound(app: &Arc<App>, request: Request<Incoming>, peer: SocketAdd
         .or_else(|| request.uri().authority().map(|a| a.as_str()))
         .unwrap_or("localhost")
         .to_string();
-    let (component, response) = dispatch(app, request, peer, &authority, trace).await;
+    let dispatched = dispatch(app, request, peer, &authority, trace);
+    // For JSON logs, every line logged while the request runs names its trace (`span.trace_id`).
+    let (served, response) = match crate::component_log::json_events() {
+        true => dispatched.instrument(tracing::info_span!("request", trace_id = %trace.trace_id())).await,
+        false => dispatched.await,
+    };
+    let Served { component, route } = served;
     let status = response.status().as_u16();
-    telemetry::record(|| SpanRecord {
-        name: format!("{method} {}", component.as_deref().unwrap_or("(no component)")),
-        kind: SpanKind::Server,
-        trace,
-        start: started_at,
-        attributes: vec![
-            KeyValue::new("http.request.method", method.to_string()),
-            KeyValue::new("url.path", path.clone()),
-            KeyValue::new("http.response.status_code", i64::from(status)),
-            KeyValue::new("spin.component", component.clone().unwrap_or_default()),
-        ],
-        failed: status >= 500,
-    });
+    if path != HEALTH_PATH {
+        metrics::request_finished(component.as_deref().unwrap_or("-"), route.as_deref().unwrap_or("-"), &method, status, started.elapsed());
+    }
+    server_span(trace, started_at, method.as_str(), &path, status, component.as_deref().unwrap_or("(no component)"));
     tracing::info!(
         component = %component.as_deref().unwrap_or("-"),
         %method,
@@ -253,49 +253,83 @@ async fn run_inbound(app: &Arc<App>, request: Request<Incoming>, peer: SocketAdd
     response
 }
 
+/// What served a request: the component that ran and the route that chose it (as the
+/// manifest names it), each `None` when there was none.
+#[derive(Default)]
+pub struct Served {
+    pub component: Option<String>,
+    pub route: Option<String>,
+}
+
 /// Routes a request (from a client or a self-request) and runs what the route names.
-/// Returns the component that ran, if any, and the response.
 pub async fn dispatch(
     app: &Arc<App>,
     request: Request<WasiBody>,
     client_addr: SocketAddr,
     authority: &str,
     trace: TraceContext,
-) -> (Option<String>, Response<WasiBody>) {
+) -> (Served, Response<WasiBody>) {
     let path = request.uri().path();
     if path == HEALTH_PATH {
-        return (None, text_response(StatusCode::OK, "OK"));
+        return (Served::default(), text_response(StatusCode::OK, "OK"));
     }
     let routed = match path.starts_with(RESERVED_PREFIX) {
         true => None,
         false => app.router.route(path),
     };
     let Some((route, target, found)) = routed else {
-        return (None, problem(StatusCode::NOT_FOUND, "no route of this app matches the path", Some(&trace)));
+        return (Served::default(), problem(StatusCode::NOT_FOUND, "no route of this app matches the path", Some(&trace)));
     };
+    let route_name = Some(route.to_string());
     match target {
-        HttpTarget::Static(response) => (None, static_response(response)),
+        HttpTarget::Static(response) => (Served { component: None, route: route_name }, static_response(response)),
         HttpTarget::Component(id) => {
+            let served = Served { component: Some(id.clone()), route: route_name };
             let Some(component) = app.component(id) else {
                 tracing::error!(component = %id, "the route names a component the app did not load");
-                return (Some(id.clone()), problem(StatusCode::INTERNAL_SERVER_ERROR, "the component this route names is not loaded", Some(&trace)));
+                return (served, problem(StatusCode::INTERNAL_SERVER_ERROR, "the component this route names is not loaded", Some(&trace)));
             };
             let headers = SpinHeaders::routed(route, &found, authority, client_addr);
             let response = run_or_500(app, component, request, headers, trace).await;
-            (Some(id.clone()), response)
+            (served, response)
         }
     }
 }
 
-/// Runs a component for a service-chained request: as if its route were `/...`.
+/// Runs a component for a service-chained request: as if its route were `/...`. `caller` is
+/// the calling component's client span; the chained component gets a server span of its own
+/// under it, as a component behind a network hop would.
 pub async fn run_chained(
     app: &Arc<App>,
     component: &Arc<AppComponent>,
     request: Request<WasiBody>,
-    trace: TraceContext,
+    caller: TraceContext,
 ) -> Response<WasiBody> {
-    let headers = SpinHeaders::chained(request.uri().path());
-    run_or_500(app, component, request, headers, trace).await
+    let started_at = std::time::SystemTime::now();
+    let trace = caller.child();
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let headers = SpinHeaders::chained(&path);
+    let response = run_or_500(app, component, request, headers, trace).await;
+    server_span(trace, started_at, &method, &path, response.status().as_u16(), &component.id);
+    response
+}
+
+/// Records a request a component served (from a client or chained) as a server span.
+fn server_span(trace: TraceContext, start: std::time::SystemTime, method: &str, path: &str, status: u16, component: &str) {
+    telemetry::record(|| SpanRecord {
+        name: format!("{method} {component}"),
+        kind: SpanKind::Server,
+        trace,
+        start,
+        attributes: vec![
+            KeyValue::new("http.request.method", method.to_string()),
+            KeyValue::new("url.path", path.to_string()),
+            KeyValue::new("http.response.status_code", i64::from(status)),
+            KeyValue::new("spin.component", component.to_string()),
+        ],
+        failed: status >= 500,
+    });
 }
 
 async fn run_or_500(
@@ -305,12 +339,14 @@ async fn run_or_500(
     headers: SpinHeaders,
     trace: TraceContext,
 ) -> Response<WasiBody> {
+    let _in_flight = metrics::InFlight::start(&component.id);
     match run_component(app, component, request, headers, trace).await {
         Ok(response) => response,
         // Every instance slot is taken (a burst of chained calls can get here below the
         // request limit): that is load, not a fault of the component.
         Err(error) if error.chain().any(|cause| cause.is::<wasmtime::PoolConcurrencyLimitError>()) => {
             tracing::warn!(component = %component.id, "refused: no free instance slot");
+            metrics::refused(Refusal::Instances);
             overloaded()
         }
         // The head has not been sent (else `run_component` would have returned it): the client

@@ -17,10 +17,14 @@ use crate::app::{App, AppComponent};
 use crate::bindings::key_value::{self, Error};
 use crate::runtime_config::{KeyValueStoreConfig, RuntimeConfig};
 use crate::state::View;
+use crate::telemetry;
+use crate::trace::TraceContext;
+use opentelemetry::KeyValue;
 
 /// A store opened by a guest.
 pub struct OpenStore {
     backend: Arc<Backend>,
+    label: Arc<str>,
 }
 
 enum Backend {
@@ -215,11 +219,51 @@ fn other(error: impl std::fmt::Display) -> Error {
 pub struct KeyValueState {
     stores: Arc<KeyValueStores>,
     allowed_labels: Arc<HashSet<String>>,
+    component_id: Arc<str>,
+    /// The instance's span: each call is a client span under it.
+    trace: TraceContext,
 }
 
 impl KeyValueState {
-    pub fn new(app: &App, component: &AppComponent) -> KeyValueState {
-        KeyValueState { stores: app.key_value.clone(), allowed_labels: component.key_value_labels.clone() }
+    pub fn new(app: &App, component: &AppComponent, trace: TraceContext) -> KeyValueState {
+        KeyValueState {
+            stores: app.key_value.clone(),
+            allowed_labels: component.key_value_labels.clone(),
+            component_id: component.id.clone(),
+            trace,
+        }
+    }
+}
+
+impl View<'_, KeyValueState> {
+    fn opened(&self, store: &Resource<OpenStore>) -> wasmtime::Result<(Arc<Backend>, Arc<str>)> {
+        let open = self.table.get(store)?;
+        Ok((open.backend.clone(), open.label.clone()))
+    }
+}
+
+/// Runs one call on an open store as a client span named by the operation and label.
+async fn traced<T>(
+    state: &KeyValueState,
+    (backend, label): (Arc<Backend>, Arc<str>),
+    operation: &'static str,
+    call: impl AsyncFnOnce(Arc<Backend>) -> Result<T, Error>,
+) -> wasmtime::Result<Result<T, Error>> {
+    {
+        let system = match &*backend {
+            Backend::Sqlite(..) => "sqlite",
+            Backend::Redis(..) => "redis",
+        };
+        let name = || format!("{operation} {label}");
+        let attributes = || {
+            vec![
+                KeyValue::new("db.system", system),
+                KeyValue::new("db.operation.name", operation),
+                KeyValue::new("db.namespace", label.to_string()),
+                KeyValue::new("spin.component", state.component_id.to_string()),
+            ]
+        };
+        Ok(telemetry::client_call(&state.trace, name, attributes, call(backend.clone())).await)
     }
 }
 
@@ -233,33 +277,28 @@ impl key_value::HostStore for View<'_, KeyValueState> {
         let Some(backend) = self.state.stores.backend(&label) else {
             return Ok(Err(Error::NoSuchStore));
         };
-        let store = OpenStore { backend: backend.clone() };
+        let store = OpenStore { backend: backend.clone(), label: label.as_str().into() };
         Ok(Ok(self.table.push(store)?))
     }
 
     async fn get(&mut self, store: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        let backend = self.table.get(&store)?.backend.clone();
-        Ok(backend.get(key).await)
+        traced(self.state, self.opened(&store)?, "GET", async |backend| backend.get(key).await).await
     }
 
     async fn set(&mut self, store: Resource<OpenStore>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
-        let backend = self.table.get(&store)?.backend.clone();
-        Ok(backend.set(key, value).await)
+        traced(self.state, self.opened(&store)?, "SET", async |backend| backend.set(key, value).await).await
     }
 
     async fn delete(&mut self, store: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<(), Error>> {
-        let backend = self.table.get(&store)?.backend.clone();
-        Ok(backend.delete(key).await)
+        traced(self.state, self.opened(&store)?, "DELETE", async |backend| backend.delete(key).await).await
     }
 
     async fn exists(&mut self, store: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<bool, Error>> {
-        let backend = self.table.get(&store)?.backend.clone();
-        Ok(backend.exists(key).await)
+        traced(self.state, self.opened(&store)?, "EXISTS", async |backend| backend.exists(key).await).await
     }
 
     async fn get_keys(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<Result<Vec<String>, Error>> {
-        let backend = self.table.get(&store)?.backend.clone();
-        Ok(backend.keys().await)
+        traced(self.state, self.opened(&store)?, "KEYS", async |backend| backend.keys().await).await
     }
 
     async fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {

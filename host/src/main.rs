@@ -12,6 +12,7 @@ mod engine;
 mod http_trigger;
 mod key_value;
 mod manifest;
+mod metrics;
 mod mqtt;
 mod outbound_http;
 mod postgres;
@@ -104,9 +105,13 @@ struct UpArgs {
     /// its connections come from one address) meets the request limit first.
     #[arg(long, env = "GALLEY_MAX_CONNECTIONS_PER_IP", default_value_t = 512)]
     max_connections_per_ip: usize,
-    /// Log line format.
+    /// Log line format. `json`: one object per line, for log shippers.
     #[arg(long, env = "GALLEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Serve Prometheus metrics at `http://ADDRESS/metrics` (off unless given). An address of
+    /// its own, never the app's: keep it off the public network.
+    #[arg(long, env = "GALLEY_METRICS_LISTEN", value_name = "ADDRESS")]
+    metrics_listen: Option<SocketAddr>,
     // Benchmark-only switches (hidden; listed in host/README.md): each turns one of galley's
     // savings off, so `bench/` can measure it against Spin's behaviour in the same run.
     /// Cache prepared Postgres statements per pooled client (`off`: prepare every call).
@@ -178,7 +183,13 @@ fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Json => {
+            component_log::emit_as_json_events();
+            // Lines logged while a request runs carry its trace id in `span.trace_id` (the
+            // request's span, `http_trigger.rs`); the request line and component output
+            // carry it as `trace_id`.
+            builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init()
+        }
     }
 }
 
@@ -233,6 +244,10 @@ async fn up(args: UpArgs) -> Result<()> {
         tracing::info!("exporting spans over OTLP");
     }
     let live = LiveApp::new(app, options);
+    if let Some(address) = args.metrics_listen {
+        let bound = metrics::serve(address, live.clone()).await?;
+        println!("Metrics at http://{bound}/metrics");
+    }
     reload::reload_on_hangup(live.clone())?;
     if args.watch {
         reload::reload_on_change(live.clone());

@@ -125,6 +125,7 @@ async fn send(
             let Some(target) = app.component(&target_id).filter(|c| c.http.is_some()).cloned() else {
                 return Err(Error::DestinationNotFound);
             };
+            crate::metrics::chained_call(&component.id, &target_id);
             in_process(options, http_trigger::run_chained(&app, &target, request, trace)).await?
         }
         Destination::SelfApp => {

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
 use tokio_postgres::error::SqlState;
@@ -19,6 +20,10 @@ use crate::allowed_hosts::{AllowList, OutboundAddress};
 use crate::app::{App, AppComponent};
 use crate::bindings::postgres::{self as wit, Column, DbError, DbValue, Error, ParameterValue, QueryError, RowSet};
 use crate::state::View;
+use crate::telemetry;
+use opentelemetry::KeyValue;
+use crate::trace::TraceContext;
+use crate::metrics;
 
 mod values;
 
@@ -38,8 +43,39 @@ pub struct PgTuning {
 /// One pool per distinct connection string, created on first use: the capability's per-app
 /// state.
 pub struct PgPools {
-    pools: Mutex<HashMap<String, Pool>>,
+    pools: Mutex<HashMap<String, (Pool, Arc<Endpoint>)>>,
     tuning: PgTuning,
+}
+
+/// Where a pool's connections go, as spans and metrics name it (never the password).
+#[derive(Debug)]
+pub struct Endpoint {
+    pub database: String,
+    pub server_address: String,
+    pub server_port: u16,
+}
+
+impl Endpoint {
+    fn of(config: &tokio_postgres::Config) -> Endpoint {
+        let server_address = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(name)) => name.clone(),
+            _ => String::new(),
+        };
+        Endpoint {
+            database: config.get_dbname().or(config.get_user()).unwrap_or("postgres").to_string(),
+            server_address,
+            server_port: config.get_ports().first().copied().unwrap_or(5432),
+        }
+    }
+}
+
+/// A pool's state when metrics are scraped.
+pub struct PoolStatus {
+    pub database: String,
+    pub idle: usize,
+    pub in_use: usize,
+    pub max: usize,
+    pub waiting: usize,
 }
 
 impl PgPools {
@@ -47,11 +83,12 @@ impl PgPools {
         PgPools { pools: Mutex::default(), tuning }
     }
 
-    fn pool_for(&self, address: &str, config: tokio_postgres::Config) -> Result<Pool, Error> {
+    fn pool_for(&self, address: &str, config: tokio_postgres::Config) -> Result<(Pool, Arc<Endpoint>), Error> {
         let mut pools = self.pools.lock().map_err(|_| Error::Other("pool registry poisoned".into()))?;
-        if let Some(pool) = pools.get(address) {
-            return Ok(pool.clone());
+        if let Some(entry) = pools.get(address) {
+            return Ok(entry.clone());
         }
+        let endpoint = Arc::new(Endpoint::of(&config));
         let recycling_method = if self.tuning.clean_on_recycle { RecyclingMethod::Clean } else { RecyclingMethod::Fast };
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method });
         let pool = Pool::builder(manager)
@@ -59,8 +96,27 @@ impl PgPools {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| Error::ConnectionFailed(e.to_string()))?;
-        pools.insert(address.to_string(), pool.clone());
-        Ok(pool)
+        pools.insert(address.to_string(), (pool.clone(), endpoint.clone()));
+        Ok((pool, endpoint))
+    }
+
+    /// Every pool's size and use now. Two addresses naming one database (another user, say)
+    /// are two pools and two entries.
+    pub fn statuses(&self) -> Vec<PoolStatus> {
+        let Ok(pools) = self.pools.lock() else { return Vec::new() };
+        pools
+            .values()
+            .map(|(pool, endpoint)| {
+                let status = pool.status();
+                PoolStatus {
+                    database: endpoint.database.clone(),
+                    idle: status.available,
+                    in_use: status.size.saturating_sub(status.available),
+                    max: status.max_size,
+                    waiting: status.waiting,
+                }
+            })
+            .collect()
     }
 }
 
@@ -69,14 +125,17 @@ pub struct PgState {
     pools: Arc<PgPools>,
     allowed_hosts: Arc<AllowList>,
     component_id: Arc<str>,
+    /// The instance's span: each statement is a client span under it.
+    trace: TraceContext,
 }
 
 impl PgState {
-    pub fn new(app: &App, component: &AppComponent) -> PgState {
+    pub fn new(app: &App, component: &AppComponent, trace: TraceContext) -> PgState {
         PgState {
             pools: app.postgres.clone(),
             allowed_hosts: component.allowed_hosts.clone(),
             component_id: component.id.clone(),
+            trace,
         }
     }
 
@@ -107,6 +166,7 @@ pub struct PgConnection {
     maybe_in_transaction: bool,
     /// Whether statements are prepared through the client's cache ([`PgTuning`]).
     statement_cache: bool,
+    endpoint: Arc<Endpoint>,
 }
 
 impl PgConnection {
@@ -225,11 +285,14 @@ impl wit::HostConnection for View<'_, PgState> {
         if let Err(denied) = self.state.check_allowed(&config) {
             return Ok(Err(denied));
         }
-        let pool = match self.state.pools.pool_for(&address, config) {
-            Ok(pool) => pool,
+        let (pool, endpoint) = match self.state.pools.pool_for(&address, config) {
+            Ok(entry) => entry,
             Err(error) => return Ok(Err(error)),
         };
-        let client = match pool.get().await {
+        let waiting_since = Instant::now();
+        let checked_out = pool.get().await;
+        metrics::pool_wait(&endpoint.database, waiting_since.elapsed());
+        let client = match checked_out {
             Ok(client) => client,
             // The server's own words (`password authentication failed for user …`, `permission
             // denied for database …`), as Spin reports them; the pool's wrapper says only "db error".
@@ -237,7 +300,7 @@ impl wit::HostConnection for View<'_, PgState> {
             Err(error) => return Ok(Err(Error::ConnectionFailed(error.to_string()))),
         };
         let statement_cache = self.state.pools.tuning.statement_cache;
-        let connection = PgConnection { client: Some(client), maybe_in_transaction: false, statement_cache };
+        let connection = PgConnection { client: Some(client), maybe_in_transaction: false, statement_cache, endpoint };
         Ok(Ok(self.table.push(connection)?))
     }
 
@@ -249,7 +312,8 @@ impl wit::HostConnection for View<'_, PgState> {
     ) -> wasmtime::Result<Result<RowSet, Error>> {
         let connection = self.table.get_mut(&connection)?;
         connection.note_transaction_control(&statement);
-        Ok(run_query(connection, &statement, params).await)
+        let (name, attributes) = statement_span(self.state, connection, &statement);
+        Ok(telemetry::client_call(&self.state.trace, name, attributes, run_query(connection, &statement, params)).await)
     }
 
     async fn execute(
@@ -260,7 +324,8 @@ impl wit::HostConnection for View<'_, PgState> {
     ) -> wasmtime::Result<Result<u64, Error>> {
         let connection = self.table.get_mut(&connection)?;
         connection.note_transaction_control(&statement);
-        Ok(run_execute(connection, &statement, params).await)
+        let (name, attributes) = statement_span(self.state, connection, &statement);
+        Ok(telemetry::client_call(&self.state.trace, name, attributes, run_execute(connection, &statement, params)).await)
     }
 
     async fn drop(&mut self, connection: Resource<PgConnection>) -> wasmtime::Result<()> {
@@ -272,6 +337,41 @@ impl wit::HostConnection for View<'_, PgState> {
         }
         Ok(())
     }
+}
+
+/// One statement's client span: named and described as OpenTelemetry's database conventions
+/// say. The statement is the guest's text with its `$n` placeholders: parameter values never
+/// reach a span.
+fn statement_span<'a>(
+    state: &'a PgState,
+    connection: &PgConnection,
+    statement: &'a str,
+) -> (impl FnOnce() -> String + 'a, impl FnOnce() -> Vec<KeyValue> + 'a) {
+    let endpoint = connection.endpoint.clone();
+    let named = connection.endpoint.clone();
+    let name = move || format!("{} {}", first_keyword(statement), named.database);
+    let attributes = move || {
+        vec![
+            KeyValue::new("db.system", "postgresql"),
+            KeyValue::new("db.namespace", endpoint.database.clone()),
+            KeyValue::new("db.operation.name", first_keyword(statement)),
+            KeyValue::new("db.query.text", statement.to_string()),
+            KeyValue::new("server.address", endpoint.server_address.clone()),
+            KeyValue::new("server.port", i64::from(endpoint.server_port)),
+            KeyValue::new("spin.component", state.component_id.to_string()),
+        ]
+    };
+    (name, attributes)
+}
+
+/// `SELECT`, `INSERT`, `BEGIN`…: the statement's first word, upper-cased.
+fn first_keyword(statement: &str) -> String {
+    statement
+        .trim_start_matches(|c: char| c.is_whitespace() || c == '(')
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase()
 }
 
 /// Prepares `statement` on the pinned client, reusing the client's cached plan when it has one.
@@ -311,6 +411,22 @@ async fn run_execute(connection: &PgConnection, statement: &str, params: Vec<Par
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_are_named_by_the_statements_first_word() {
+        assert_eq!(first_keyword("  select * from orders where id = $1"), "SELECT");
+        assert_eq!(first_keyword("(SELECT 1) UNION (SELECT 2)"), "SELECT");
+        assert_eq!(first_keyword("WITH x AS (SELECT 1) UPDATE t SET a = 1"), "WITH");
+        assert_eq!(first_keyword("BEGIN"), "BEGIN");
+    }
+
+    #[test]
+    fn endpoints_never_carry_the_password() {
+        let config: tokio_postgres::Config = "host=db.internal port=6543 user=orders password=hunter2 dbname=orders".parse().unwrap();
+        let endpoint = Endpoint::of(&config);
+        assert_eq!((endpoint.database.as_str(), endpoint.server_address.as_str(), endpoint.server_port), ("orders", "db.internal", 6543));
+        assert!(!format!("{endpoint:?}").contains("hunter2"));
+    }
 
     #[test]
     fn transaction_control_is_recognised() {

@@ -105,6 +105,7 @@ impl RedisLink {
                     Ok(connection) => {
                         if state.outage.take().is_some() {
                             tracing::info!(server = %self.server(), "redis is reachable again");
+                            crate::metrics::breaker(&self.server(), false);
                         }
                         state.connection = Some(connection.clone());
                     }
@@ -125,6 +126,7 @@ impl RedisLink {
         let backoff = state.outage.as_ref().map_or(FIRST_BACKOFF, |o| (o.backoff * 2).min(MAX_BACKOFF));
         if state.outage.is_none() {
             tracing::warn!(server = %self.server(), %error, "redis is unreachable; failing calls fast and probing");
+            crate::metrics::breaker(&self.server(), true);
         }
         state.outage = Some(Outage { backoff, retry_at: Instant::now() + backoff, probing: false });
     }
@@ -162,7 +164,7 @@ impl RedisLink {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn server(&self) -> String {
+    pub fn server(&self) -> String {
         self.client.get_connection_info().addr.to_string()
     }
 }

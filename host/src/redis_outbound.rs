@@ -15,6 +15,9 @@ use crate::app::{App, AppComponent};
 use crate::bindings::redis::{self as wit, Error, RedisParameter, RedisResult};
 use crate::redis_link::RedisLink;
 use crate::state::View;
+use crate::telemetry;
+use crate::trace::TraceContext;
+use opentelemetry::KeyValue;
 
 /// A guest's open connection.
 pub struct RedisConnection {
@@ -62,14 +65,17 @@ pub struct RedisState {
     clients: Arc<RedisClients>,
     allowed_hosts: Arc<AllowList>,
     component_id: Arc<str>,
+    /// The instance's span: each command is a client span under it.
+    trace: TraceContext,
 }
 
 impl RedisState {
-    pub fn new(app: &App, component: &AppComponent) -> RedisState {
+    pub fn new(app: &App, component: &AppComponent, trace: TraceContext) -> RedisState {
         RedisState {
             clients: app.redis.clone(),
             allowed_hosts: component.allowed_hosts.clone(),
             component_id: component.id.clone(),
+            trace,
         }
     }
 }
@@ -80,8 +86,26 @@ impl View<'_, RedisState> {
     }
 }
 
-async fn run<T: FromRedisValue>(link: Arc<RedisLink>, cmd: redis::Cmd) -> Result<T, Error> {
-    link.query(&cmd).await.map_err(other)
+/// Runs `cmd` on the link, as a client span of the instance.
+async fn run<T: FromRedisValue>(state: &RedisState, link: Arc<RedisLink>, cmd: redis::Cmd) -> Result<T, Error> {
+    let operation = || cmd_name(&cmd);
+    let attributes = || {
+        vec![
+            KeyValue::new("db.system", "redis"),
+            KeyValue::new("db.operation.name", cmd_name(&cmd)),
+            KeyValue::new("server.address", link.server()),
+            KeyValue::new("spin.component", state.component_id.to_string()),
+        ]
+    };
+    telemetry::client_call(&state.trace, operation, attributes, async { link.query(&cmd).await.map_err(other) }).await
+}
+
+/// The command's name (`PUBLISH`, `GET`…): its first argument.
+fn cmd_name(cmd: &redis::Cmd) -> String {
+    match cmd.args_iter().next() {
+        Some(redis::Arg::Simple(name)) => String::from_utf8_lossy(name).to_ascii_uppercase(),
+        _ => "REDIS".into(),
+    }
 }
 
 impl wit::Host for View<'_, RedisState> {}
@@ -103,35 +127,35 @@ impl wit::HostConnection for View<'_, RedisState> {
     }
 
     async fn publish(&mut self, c: Resource<RedisConnection>, channel: String, payload: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
-        Ok(run(self.redis_connection(&c)?, redis::cmd("PUBLISH").arg(channel).arg(payload).to_owned()).await)
+        Ok(run(self.state, self.redis_connection(&c)?, redis::cmd("PUBLISH").arg(channel).arg(payload).to_owned()).await)
     }
 
     async fn get(&mut self, c: Resource<RedisConnection>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        Ok(run(self.redis_connection(&c)?, redis::cmd("GET").arg(key).to_owned()).await)
+        Ok(run(self.state, self.redis_connection(&c)?, redis::cmd("GET").arg(key).to_owned()).await)
     }
 
     async fn set(&mut self, c: Resource<RedisConnection>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
-        Ok(run(self.redis_connection(&c)?, redis::cmd("SET").arg(key).arg(value).to_owned()).await)
+        Ok(run(self.state, self.redis_connection(&c)?, redis::cmd("SET").arg(key).arg(value).to_owned()).await)
     }
 
     async fn incr(&mut self, c: Resource<RedisConnection>, key: String) -> wasmtime::Result<Result<i64, Error>> {
-        Ok(run(self.redis_connection(&c)?, redis::cmd("INCR").arg(key).to_owned()).await)
+        Ok(run(self.state, self.redis_connection(&c)?, redis::cmd("INCR").arg(key).to_owned()).await)
     }
 
     async fn del(&mut self, c: Resource<RedisConnection>, keys: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
-        Ok(run(self.redis_connection(&c)?, redis::cmd("DEL").arg(keys).to_owned()).await)
+        Ok(run(self.state, self.redis_connection(&c)?, redis::cmd("DEL").arg(keys).to_owned()).await)
     }
 
     async fn sadd(&mut self, c: Resource<RedisConnection>, key: String, values: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
-        Ok(run(self.redis_connection(&c)?, redis::cmd("SADD").arg(key).arg(values).to_owned()).await)
+        Ok(run(self.state, self.redis_connection(&c)?, redis::cmd("SADD").arg(key).arg(values).to_owned()).await)
     }
 
     async fn smembers(&mut self, c: Resource<RedisConnection>, key: String) -> wasmtime::Result<Result<Vec<String>, Error>> {
-        Ok(run(self.redis_connection(&c)?, redis::cmd("SMEMBERS").arg(key).to_owned()).await)
+        Ok(run(self.state, self.redis_connection(&c)?, redis::cmd("SMEMBERS").arg(key).to_owned()).await)
     }
 
     async fn srem(&mut self, c: Resource<RedisConnection>, key: String, values: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
-        Ok(run(self.redis_connection(&c)?, redis::cmd("SREM").arg(key).arg(values).to_owned()).await)
+        Ok(run(self.state, self.redis_connection(&c)?, redis::cmd("SREM").arg(key).arg(values).to_owned()).await)
     }
 
     async fn execute(
@@ -147,7 +171,7 @@ impl wit::HostConnection for View<'_, RedisState> {
                 RedisParameter::Binary(v) => cmd.arg(v),
             };
         }
-        Ok(run::<Value>(self.redis_connection(&c)?, cmd).await.map(flatten))
+        Ok(run::<Value>(self.state, self.redis_connection(&c)?, cmd).await.map(flatten))
     }
 
     async fn drop(&mut self, c: Resource<RedisConnection>) -> wasmtime::Result<()> {

@@ -103,7 +103,7 @@ async fn subscribe(
 async fn handle_message(app: Arc<App>, component_id: String, channel: String, payload: Vec<u8>) {
     let started = Instant::now();
     let started_at = std::time::SystemTime::now();
-    let trace = TraceContext::continue_or_start(None);
+    let trace = TraceContext::continue_or_start(traceparent_in(&payload).as_deref());
     let outcome = run(&app, &component_id, payload, trace).await;
     crate::telemetry::record(|| crate::telemetry::SpanRecord {
         name: format!("redis {channel}"),
@@ -123,6 +123,25 @@ async fn handle_message(app: Arc<App>, component_id: String, channel: String, pa
     }
 }
 
+/// Redis pub/sub messages have no headers to carry a trace in, so a publisher that wants its
+/// subscribers' work in its trace puts a W3C `traceparent` field in a JSON object payload (as
+/// order-create does in `order.paid`). Anything else starts a new trace. Spin ignores the
+/// field; the message is the same on both hosts.
+fn traceparent_in(payload: &[u8]) -> Option<String> {
+    // Looked for before parsing, so a message without the field costs one scan.
+    if !payload.windows(13).any(|w| w == b"\"traceparent\"") {
+        return None;
+    }
+    // A `Value`, not a struct: serde would read a struct from a JSON array too.
+    match serde_json::from_slice::<serde_json::Value>(payload).ok()? {
+        serde_json::Value::Object(mut fields) => match fields.remove("traceparent")? {
+            serde_json::Value::String(traceparent) => Some(traceparent),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 async fn run(app: &Arc<App>, component_id: &str, payload: Vec<u8>, trace: TraceContext) -> anyhow::Result<()> {
     let component = app.component(component_id).ok_or_else(|| anyhow::anyhow!("unknown component"))?;
     let pre = component.redis.clone().ok_or_else(|| anyhow::anyhow!("not a redis component"))?;
@@ -136,5 +155,20 @@ async fn run(app: &Arc<App>, component_id: &str, payload: Vec<u8>, trace: TraceC
         Ok(Err(trap)) => Err(trap.into()),
         Ok(Ok(Ok(()))) => Ok(()),
         Ok(Ok(Err(error))) => anyhow::bail!("handler returned {error:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::traceparent_in;
+
+    #[test]
+    fn a_json_payload_carries_its_publishers_trace() {
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let payload = format!(r#"{{"type":"order.paid","traceparent":"{traceparent}"}}"#);
+        assert_eq!(traceparent_in(payload.as_bytes()).as_deref(), Some(traceparent));
+        assert_eq!(traceparent_in(br#"{"type":"order.paid"}"#), None);
+        assert_eq!(traceparent_in(b"\"traceparent\" is not json"), None);
+        assert_eq!(traceparent_in(br#"["traceparent"]"#), None);
     }
 }

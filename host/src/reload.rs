@@ -51,6 +51,7 @@ impl LiveApp {
         let _one_at_a_time = self.reloading.lock().await;
         let started = Instant::now();
         let previous = self.current();
+        let previous_version = previous.version.clone();
         let options = self.options.clone();
         // Compiling is CPU work that may take seconds: keep it off the threads serving requests.
         let loaded = tokio::task::spawn_blocking(move || {
@@ -61,6 +62,7 @@ impl LiveApp {
         .and_then(|loaded| loaded);
         match loaded {
             Ok((app, report)) => {
+                crate::metrics::reloaded(Ok((&previous_version, &app.version)));
                 self.current.send_replace(app);
                 tracing::info!(
                     cause,
@@ -72,6 +74,7 @@ impl LiveApp {
                 true
             }
             Err(error) => {
+                crate::metrics::reloaded(Err(()));
                 tracing::error!(cause, error = %format!("{error:#}"), "reload refused: the new version did not load; the running version keeps serving");
                 false
             }

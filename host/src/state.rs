@@ -19,6 +19,7 @@ use crate::bindings;
 use crate::component_log::ComponentLog;
 use crate::engine::arm_deadline;
 use crate::key_value::KeyValueState;
+use crate::metrics::LiveInstance;
 use crate::mqtt::MqttState;
 use crate::outbound_http::OutboundHttp;
 use crate::postgres::PgState;
@@ -40,6 +41,8 @@ pub struct InstanceState {
     redis: RedisState,
     mqtt: MqttState,
     variables: VariablesState,
+    /// Counts the instance in `galley_instances_in_use` while the store lives.
+    _live: LiveInstance,
 }
 
 /// One capability's per-instance state with the instance's resource table: what its
@@ -60,8 +63,8 @@ impl InstanceState {
     /// A fresh store for one run of `component`, with its limits and deadline armed.
     pub fn new_store(app: &Arc<App>, component: &Arc<AppComponent>, trace: TraceContext) -> Store<InstanceState> {
         let mut wasi = WasiCtx::builder();
-        wasi.stdout(ComponentLog::stdout(&component.id))
-            .stderr(ComponentLog::stderr(&component.id))
+        wasi.stdout(ComponentLog::stdout(&component.id, trace))
+            .stderr(ComponentLog::stderr(&component.id, trace))
             .envs(&component.environment)
             // The component's own sockets reach what its allow-list allows (`sockets.rs`).
             .allow_tcp(true)
@@ -77,12 +80,13 @@ impl InstanceState {
                 .trap_on_grow_failure(true)
                 .build(),
             outbound: OutboundHttp::new(app.clone(), component.clone(), trace),
-            key_value: KeyValueState::new(app, component),
+            key_value: KeyValueState::new(app, component, trace),
             sqlite: SqliteState::new(app, component),
-            postgres: PgState::new(app, component),
-            redis: RedisState::new(app, component),
+            postgres: PgState::new(app, component, trace),
+            redis: RedisState::new(app, component, trace),
             mqtt: MqttState::new(app, component),
             variables: VariablesState::new(component),
+            _live: LiveInstance::new(),
         };
         let mut store = Store::new(&app.engine, state);
         store.limiter(|state| &mut state.limits);

@@ -79,6 +79,27 @@ pub fn shutdown() {
     }
 }
 
+/// Runs a call the host makes for a component (a database or cache command) and records it as
+/// a client span under `parent`. The name and attributes are built only if spans are exported.
+pub async fn client_call<T, E>(
+    parent: &TraceContext,
+    name: impl FnOnce() -> String,
+    attributes: impl FnOnce() -> Vec<KeyValue>,
+    call: impl std::future::Future<Output = std::result::Result<T, E>>,
+) -> std::result::Result<T, E> {
+    let start = SystemTime::now();
+    let result = call.await;
+    record(|| SpanRecord {
+        name: name(),
+        kind: SpanKind::Client,
+        trace: parent.child(),
+        start,
+        attributes: attributes(),
+        failed: result.is_err(),
+    });
+    result
+}
+
 /// A finished piece of work to export as a span.
 pub struct SpanRecord {
     pub name: String,

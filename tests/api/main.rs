@@ -10,6 +10,7 @@ mod grpc;
 mod isolation;
 mod manifest;
 mod migrations;
+mod observability;
 mod openapi;
 mod orders;
 mod payment;

@@ -11,7 +11,7 @@ use crate::catalog::token;
 use crate::support::*;
 
 /// A customer token for a fresh user id (orders reference users by id only).
-fn customer() -> (String, String) {
+pub(crate) fn customer() -> (String, String) {
     let user = uuid::Uuid::new_v4().to_string();
     let claims = Claims::new(user.clone(), Role::Customer, galley_common::unix_now());
     (user, auth::issue(&claims, TEST_SECRET.as_bytes()).expect("sign"))

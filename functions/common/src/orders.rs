@@ -12,6 +12,8 @@ use crate::money::Money;
 pub const COLLECTION: &str = "/api/v1/orders";
 /// The public recovery route, for schedulers.
 pub const RECOVER_PATH: &str = "/api/v1/admin/sagas/recover";
+/// The unsettled sagas as Prometheus gauges (order-create), for scrapers.
+pub const SAGA_METRICS_PATH: &str = "/api/v1/admin/sagas/metrics";
 /// The Redis channel order events are published on.
 pub const EVENTS_CHANNEL: &str = "order_events";
 
@@ -113,6 +115,10 @@ pub struct OrderEvent {
     pub amount: Money,
     /// UTC, RFC 3339.
     pub occurred_at: String,
+    /// The W3C trace context of the request that paid the order: Redis pub/sub has no headers,
+    /// so the event carries it, and the subscriber's work joins the order's trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 pub const ORDER_PAID: &str = "order.paid";

@@ -26,6 +26,7 @@
 //! order as it stands at once. A request with two `Idempotency-Key` headers is refused.
 
 pub mod domain;
+pub mod gauges;
 mod saga;
 
 use std::time::Duration;
@@ -37,7 +38,7 @@ use galley_common::error::ConfigError;
 use galley_common::ids::UserId;
 use galley_common::method::Method;
 use galley_common::order_listing::Page;
-use galley_common::orders::{Order, Status, COLLECTION, RECOVER_PATH};
+use galley_common::orders::{Order, Status, COLLECTION, RECOVER_PATH, SAGA_METRICS_PATH};
 use galley_common::problem::Problem;
 use spin_sdk::http::Response;
 
@@ -47,17 +48,22 @@ use saga::Saga;
 galley_common::http_endpoint!(serve);
 
 async fn serve(req: Request) -> Result<Response, OrderError> {
-    if req.path().trim_end_matches('/') == COLLECTION {
-        req.allow(&[Method::Get, Method::Post])?;
-        if req.method == Method::Get {
-            return list(&req);
-        }
-    } else {
-        req.allow(&[Method::Post])?;
-    }
     match req.path().trim_end_matches('/') {
-        COLLECTION => create(req).await,
-        RECOVER_PATH => recover(req).await,
+        COLLECTION => {
+            req.allow(&[Method::Get, Method::Post])?;
+            match req.method {
+                Method::Get => list(&req),
+                _ => create(req).await,
+            }
+        }
+        RECOVER_PATH => {
+            req.allow(&[Method::Post])?;
+            recover(req).await
+        }
+        SAGA_METRICS_PATH => {
+            req.allow(&[Method::Get])?;
+            saga_metrics(&req)
+        }
         _ => Err(OrderError::NotFound),
     }
 }
@@ -137,15 +143,36 @@ fn order_response(order: &Order, trace_id: Option<String>) -> Response {
 /// publishes what the outbox still holds. For schedulers: an admin token, or the
 /// `recovery_token` variable as a bearer token (a scheduler has no user and no hourly token).
 async fn recover(req: Request) -> Result<Response, OrderError> {
+    require_scheduler(&req)?;
+    let config = Config::read()?;
+    let conn = database()?;
+    let report = Saga::new(&req, &conn, &config).recover_all().await?;
+    Ok(json(200, &report))
+}
+
+/// An admin token, or the `recovery_token` variable as a bearer token: the credential of the
+/// schedulers and scrapers that call the admin saga routes.
+fn require_scheduler(req: &Request) -> Result<(), OrderError> {
     let token = galley_common::auth::bearer_token(req.header("authorization")).map_err(galley_common::error::CommonError::from)?;
     let configured = variable("recovery_token").unwrap_or_default();
     if !domain::recovery_token_matches(&configured, token) {
         req.require_admin()?;
     }
+    Ok(())
+}
+
+/// `GET /api/v1/admin/sagas/metrics`: the unsettled sagas as Prometheus gauges, for the
+/// alert on sagas recovery should have settled (same credential as recovery).
+fn saga_metrics(req: &Request) -> Result<Response, OrderError> {
+    require_scheduler(req)?;
     let config = Config::read()?;
-    let conn = database()?;
-    let report = Saga::new(&req, &conn, &config).recover_all().await?;
-    Ok(json(200, &report))
+    let gauges = saga::gauges(&database()?, config.recovery_after_secs)?;
+    Ok(Response::builder()
+        .status(200)
+        .header("content-type", gauges::CONTENT_TYPE)
+        .header("cache-control", "no-store")
+        .body(gauges.render())
+        .build())
 }
 
 /// The saga's variables.

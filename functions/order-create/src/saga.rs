@@ -162,6 +162,27 @@ pub struct Saga<'a> {
     config: &'a Config,
 }
 
+/// The unsettled sagas now, for the gauges: one read of the orders table.
+pub fn gauges(conn: &Connection, recovery_after_secs: i64) -> Result<crate::gauges::SagaGauges, OrderError> {
+    let rows = conn
+        .query(
+            &format!(
+                "SELECT count(*) AS unsettled, \
+                        count(*) FILTER (WHERE updated_at <= {NOW} - make_interval(secs => $1)) AS past_recovery, \
+                        COALESCE(EXTRACT(EPOCH FROM {NOW} - min(created_at)), 0)::float8 AS oldest_age \
+                 FROM orders WHERE saga_state NOT IN ('completed', 'cancelled')"
+            ),
+            &[(recovery_after_secs as f64).into()],
+        )
+        .map_err(DbError::from)?;
+    let row = rows.rows().next().ok_or_else(|| DbError::Query { code: None, message: "an aggregate returned no row".into() })?;
+    Ok(crate::gauges::SagaGauges {
+        unsettled: pg::col(&row, "unsettled")?,
+        past_recovery: pg::col(&row, "past_recovery")?,
+        oldest_age_secs: pg::col(&row, "oldest_age")?,
+    })
+}
+
 /// What one recovery call did.
 #[derive(Debug, Default, Serialize)]
 pub struct RecoveryReport {
@@ -292,6 +313,7 @@ impl<'a> Saga<'a> {
             user_id: order.user_id.clone(),
             amount: order.amount,
             occurred_at: String::new(),
+            traceparent: self.req.header("traceparent").map(str::to_string),
         };
         let paid = pg::transaction(self.conn, |c| -> Result<Option<OutboxEvent>, DbError> {
             let moved = c.execute(

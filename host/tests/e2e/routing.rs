@@ -130,13 +130,7 @@ async fn environment_and_method_reach_the_component() {
 async fn one_log_line_per_request_and_labelled_component_output() {
     let host = HostBuilder::new().start().await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let response = host
-        .client
-        .get(host.url("/probe/log"))
-        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
-        .send()
-        .await
-        .unwrap();
+    let response = host.get_traced("/probe/log", trace_id).await;
     assert_eq!(response.status(), 200);
     crate::support::eventually(std::time::Duration::from_secs(5), "the request log line", || async {
         host.stderr().lines().any(|l| l.contains("request") && l.contains(trace_id) && l.contains("component=probe") && l.contains("status=200") && l.contains("path=/probe/log"))
@@ -144,6 +138,35 @@ async fn one_log_line_per_request_and_labelled_component_output() {
     .await;
     assert!(host.stdout().contains("[probe] line to stdout"), "stdout: {}", host.stdout());
     assert!(host.stderr().contains("[probe] line to stderr"), "stderr: {}", host.stderr());
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_the_trace_id_on_each_requests_lines() {
+    let host = HostBuilder::new().arg("--log-format").arg("json").start().await;
+    let trace_id = "5cf92f3577b34da6a3ce929d0e0e4737";
+    let response = host.get_traced("/probe/log", trace_id).await;
+    assert_eq!(response.status(), 200);
+    let lines = || -> Vec<serde_json::Value> {
+        host.stderr()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON object: {line}")))
+            .collect()
+    };
+    crate::support::eventually(std::time::Duration::from_secs(5), "the request's log lines", || async {
+        lines().iter().any(|l| l["message"] == "request" && l["trace_id"] == trace_id)
+    })
+    .await;
+    let lines = lines();
+    let request = lines.iter().find(|l| l["message"] == "request" && l["trace_id"] == trace_id).expect("request line");
+    assert_eq!((request["component"].as_str(), request["status"].as_u64()), (Some("probe"), Some(200)));
+    // The component's own output: one event per line, with its stream and the request's trace.
+    for (stream, text) in [("stdout", "line to stdout"), ("stderr", "line to stderr")] {
+        assert!(
+            lines.iter().any(|l| l["message"] == text && l["stream"] == stream && l["component"] == "probe" && l["trace_id"] == trace_id),
+            "{stream} as a JSON event: {lines:?}"
+        );
+    }
+    assert!(!host.stdout().contains("line to stdout"), "stdout stays for the host's banner: {}", host.stdout());
 }
 
 #[tokio::test]

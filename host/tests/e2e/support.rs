@@ -333,6 +333,16 @@ impl Host {
         self.client.get(self.url(path)).send().await.expect("GET")
     }
 
+    /// GET in the caller's trace `trace_id` (a `traceparent` whose span is the caller's).
+    pub async fn get_traced(&self, path: &str, trace_id: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+            .send()
+            .await
+            .expect("GET")
+    }
+
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         let response = self.get(path).await;
         let status = response.status();

@@ -54,13 +54,7 @@ async fn spans_are_exported_in_the_callers_trace() {
         .start()
         .await;
     let trace_id = "5bf92f3577b34da6a3ce929d0e0e4736";
-    let response = host
-        .client
-        .get(host.url("/echo/exact"))
-        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
-        .send()
-        .await
-        .unwrap();
+    let response = host.get_traced("/echo/exact", trace_id).await;
     assert_eq!(response.status(), 200);
     // SIGTERM flushes the batch exporter.
     assert!(host.terminate().success());
