@@ -106,3 +106,36 @@ PY
 median_of() {
   python3 -c 'import statistics,sys; rows=[l.split() for l in open(sys.argv[1]) if l.strip()]; print(statistics.median(float(r[int(sys.argv[4])]) for r in rows if r[0]==sys.argv[2] and r[1]==sys.argv[3]))' "$@"
 }
+
+# seed_product BASE ADMIN_TOKEN PRICE ON_HAND: creates a product through BASE's API, stocks it,
+# and prints its id.
+seed_product() {
+  local id
+  id=$(curl -sf "$1/api/v1/products" -H "authorization: Bearer $2" -H 'content-type: application/json' \
+    -d "{\"name\":\"Benchmark product\",\"price\":\"$3\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  curl -sf -X PUT "$1/api/v1/inventory/$id" -H "authorization: Bearer $2" \
+    -H 'content-type: application/json' -d "{\"on_hand\": $4}" >/dev/null
+  echo "$id"
+}
+
+# order_script PRODUCT CUSTOMER_TOKEN FILE: a wrk Lua script for POST /api/v1/orders where
+# every request is a new purchase of one PRODUCT (a fresh Idempotency-Key per request).
+order_script() {
+  cat > "$3" <<LUA
+local counter = 0
+local prefix = ""
+-- Each wrk thread has its own Lua state: a table's address tells them apart.
+init = function(args)
+  prefix = tostring(os.time()) .. "-" .. string.match(tostring({}), "0x(%x+)")
+end
+wrk.method = "POST"
+wrk.body = '{"items":[{"product_id":$1,"quantity":1}],"payment_method":"pm_card_ok"}'
+wrk.headers["content-type"] = "application/json"
+wrk.headers["authorization"] = "Bearer $2"
+request = function()
+  counter = counter + 1
+  wrk.headers["idempotency-key"] = "bench-" .. prefix .. "-" .. counter
+  return wrk.format()
+end
+LUA
+}

@@ -19,32 +19,12 @@ start_galley 3921
 admin=$(jwt bench-admin admin)
 customer=$(jwt "$(python3 -c 'import uuid; print(uuid.uuid4())')" customer)
 base=http://127.0.0.1:3921
-product=$(curl -sf "$base/api/v1/products" -H "authorization: Bearer $admin" -H 'content-type: application/json' \
-  -d '{"name":"Benchmark coffee","price":"2.50"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-curl -sf -X PUT "$base/api/v1/inventory/$product" -H "authorization: Bearer $admin" \
-  -H 'content-type: application/json' -d '{"on_hand": 2000000000}' >/dev/null
+product=$(seed_product "$base" "$admin" 2.50 2000000000)
 order=$(curl -sf "$base/api/v1/orders" -H "authorization: Bearer $customer" -H 'content-type: application/json' \
   -H "idempotency-key: bench-seed-$$" -d "{\"items\":[{\"product_id\":$product,\"quantity\":1}],\"payment_method\":\"pm_card_ok\"}" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
-# Every request a new purchase: a fresh Idempotency-Key from a per-thread counter.
-cat > "$state/create.lua" <<LUA
-local counter = 0
-local prefix = ""
--- Each wrk thread has its own Lua state: a table's address tells them apart.
-init = function(args)
-  prefix = tostring(os.time()) .. "-" .. string.match(tostring({}), "0x(%x+)")
-end
-wrk.method = "POST"
-wrk.body = '{"items":[{"product_id":$product,"quantity":1}],"payment_method":"pm_card_ok"}'
-wrk.headers["content-type"] = "application/json"
-wrk.headers["authorization"] = "Bearer $customer"
-request = function()
-  counter = counter + 1
-  wrk.headers["idempotency-key"] = "bench-" .. prefix .. "-" .. counter
-  return wrk.format()
-end
-LUA
+order_script "$product" "$customer" "$state/create.lua"
 cat > "$state/read.lua" <<LUA
 wrk.headers["authorization"] = "Bearer $customer"
 LUA

@@ -12,3 +12,4 @@ bench/isolation.sh
 bench/reload.sh
 bench/grpc.sh
 bench/gateway.sh
+bench/observability.sh
