@@ -9,6 +9,7 @@ mod component_log;
 mod componentize;
 mod connections;
 mod engine;
+mod heap;
 mod http_trigger;
 mod key_value;
 mod manifest;
@@ -253,6 +254,7 @@ async fn up(args: UpArgs) -> Result<()> {
         reload::reload_on_change(live.clone());
         tracing::info!("watching the manifest and component sources for changes");
     }
+    heap::start_trimming();
     redis_trigger::start(&live);
     let served = http_trigger::serve(live, listener, serve_options, shutdown_signal()).await;
     // The batch exporter blocks while it flushes: keep that off the async workers.

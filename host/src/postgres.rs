@@ -30,6 +30,14 @@ mod values;
 /// Spin's limit on connections per pool.
 const MAX_POOL_SIZE: usize = 64;
 
+/// A connection that carried a message this large (a file's bytes as a parameter or a
+/// result) is closed when the guest lets go of it instead of going back to the pool:
+/// tokio-postgres keeps its buffers at their largest size for the connection's life, so a
+/// burst of 16 uploads of 10 MiB left ~200 MiB held by idle pooled connections. The next
+/// checkout opens a fresh connection, a cost only requests that large pay (4 MiB: a pool of
+/// 64 connections that carried 1 MiB files keeps ~128 MiB at most, and pays no reconnects).
+const LARGE_MESSAGE: usize = 4 << 20;
+
 /// Switches that turn galley's Postgres savings off (hidden flags of `galley up`), so
 /// `bench/postgres.sh` can measure each one against Spin's behaviour in the same run.
 #[derive(Debug, Clone, Copy)]
@@ -167,11 +175,17 @@ pub struct PgConnection {
     /// Whether statements are prepared through the client's cache ([`PgTuning`]).
     statement_cache: bool,
     endpoint: Arc<Endpoint>,
+    /// Set once a statement's parameters or rows passed [`LARGE_MESSAGE`].
+    carried_large_message: bool,
 }
 
 impl PgConnection {
     fn client(&self) -> Result<&Object, Error> {
         self.client.as_ref().ok_or_else(|| Error::Other("connection already closed".into()))
+    }
+
+    fn note_size(&mut self, bytes: usize) {
+        self.carried_large_message |= bytes >= LARGE_MESSAGE;
     }
 
     fn note_transaction_control(&mut self, statement: &str) {
@@ -188,7 +202,9 @@ impl Drop for PgConnection {
     /// still in the table): roll back before the client goes back to the pool.
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
-            if self.maybe_in_transaction {
+            if self.carried_large_message {
+                drop(Object::take(client));
+            } else if self.maybe_in_transaction {
                 tokio::spawn(release_after_rollback(client));
             }
         }
@@ -300,7 +316,8 @@ impl wit::HostConnection for View<'_, PgState> {
             Err(error) => return Ok(Err(Error::ConnectionFailed(error.to_string()))),
         };
         let statement_cache = self.state.pools.tuning.statement_cache;
-        let connection = PgConnection { client: Some(client), maybe_in_transaction: false, statement_cache, endpoint };
+        let connection =
+            PgConnection { client: Some(client), maybe_in_transaction: false, statement_cache, endpoint, carried_large_message: false };
         Ok(Ok(self.table.push(connection)?))
     }
 
@@ -312,8 +329,13 @@ impl wit::HostConnection for View<'_, PgState> {
     ) -> wasmtime::Result<Result<RowSet, Error>> {
         let connection = self.table.get_mut(&connection)?;
         connection.note_transaction_control(&statement);
+        connection.note_size(values::parameter_bytes(&params));
         let (name, attributes) = statement_span(self.state, connection, &statement);
-        Ok(telemetry::client_call(&self.state.trace, name, attributes, run_query(connection, &statement, params)).await)
+        let result = telemetry::client_call(&self.state.trace, name, attributes, run_query(connection, &statement, params)).await;
+        if let Ok(rows) = &result {
+            connection.note_size(values::row_bytes(rows));
+        }
+        Ok(result)
     }
 
     async fn execute(
@@ -324,6 +346,7 @@ impl wit::HostConnection for View<'_, PgState> {
     ) -> wasmtime::Result<Result<u64, Error>> {
         let connection = self.table.get_mut(&connection)?;
         connection.note_transaction_control(&statement);
+        connection.note_size(values::parameter_bytes(&params));
         let (name, attributes) = statement_span(self.state, connection, &statement);
         Ok(telemetry::client_call(&self.state.trace, name, attributes, run_execute(connection, &statement, params)).await)
     }
@@ -331,7 +354,10 @@ impl wit::HostConnection for View<'_, PgState> {
     async fn drop(&mut self, connection: Resource<PgConnection>) -> wasmtime::Result<()> {
         let mut connection = self.table.delete(connection)?;
         if let Some(client) = connection.client.take() {
-            if connection.maybe_in_transaction {
+            if connection.carried_large_message {
+                // Closing ends any transaction left open, as a rollback would.
+                drop(Object::take(client));
+            } else if connection.maybe_in_transaction {
                 release_after_rollback(client).await;
             }
         }

@@ -28,6 +28,31 @@ pub fn as_refs(params: &[SqlParam]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
 }
 
+/// The bytes of the text and binary values among `params`: what makes a message large.
+pub fn parameter_bytes(params: &[ParameterValue]) -> usize {
+    params
+        .iter()
+        .map(|p| match p {
+            ParameterValue::Str(v) => v.len(),
+            ParameterValue::Binary(v) => v.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// The bytes of the text and binary values among a result's rows.
+pub fn row_bytes(rows: &crate::bindings::postgres::RowSet) -> usize {
+    rows.rows
+        .iter()
+        .flatten()
+        .map(|v| match v {
+            DbValue::Str(v) => v.len(),
+            DbValue::Binary(v) => v.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
 fn bad(what: &str, value: impl std::fmt::Debug) -> Error {
     Error::BadParameter(format!("{what} {value:?} is not valid"))
 }
@@ -391,6 +416,17 @@ fn time_tuple(t: NaiveTime) -> (u8, u8, u8, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_messages_size_is_its_text_and_binary_values() {
+        let params = [ParameterValue::Str("abc".into()), ParameterValue::Binary(vec![0; 1000]), ParameterValue::Int64(7)];
+        assert_eq!(parameter_bytes(&params), 1003);
+        let rows = crate::bindings::postgres::RowSet {
+            columns: Vec::new(),
+            rows: vec![vec![DbValue::Binary(vec![1; 10]), DbValue::Str("xy".into())], vec![DbValue::Int32(1), DbValue::DbNull]],
+        };
+        assert_eq!(row_bytes(&rows), 12);
+    }
 
     fn numeric(ndigits: i16, weight: i16, sign: u16, dscale: u16, digits: &[i16]) -> Vec<u8> {
         let mut raw = Vec::new();

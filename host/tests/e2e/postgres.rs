@@ -253,3 +253,30 @@ async fn transaction_left_open_by_a_dropped_connection_is_rolled_back() {
 async fn transaction_left_open_by_a_leaked_connection_is_rolled_back() {
     abandoned_transaction_is_rolled_back("leak").await;
 }
+
+/// The backend serving the probe's next statement (and, for a large message, the message's size).
+async fn backend_pid(host: &Host, params: Value) -> i64 {
+    let sql = match params.as_array().map_or(0, Vec::len) {
+        0 => "SELECT pg_backend_pid()::int8",
+        _ => "SELECT pg_backend_pid()::int8 WHERE length($1) > 0",
+    };
+    let (status, body) = pg(host, "/probe", "query", sql, params).await;
+    assert_eq!(status, 200, "{body}");
+    body["rows"][0][0]["int64"].as_i64().unwrap_or_else(|| panic!("a pid in {body}"))
+}
+
+#[tokio::test]
+async fn a_connection_that_carried_a_large_message_is_closed_not_pooled() {
+    let host = started().await;
+    let first = backend_pid(&host, json!([])).await;
+    assert_eq!(backend_pid(&host, json!([])).await, first, "a small statement's connection goes back to the pool");
+    let large = "x".repeat(5 << 20);
+    assert_eq!(backend_pid(&host, json!([{ "str": large }])).await, first, "the pooled connection carries it");
+    let after = backend_pid(&host, json!([])).await;
+    assert_ne!(after, first, "the connection that carried 5 MiB was closed, its buffers with it");
+    let check = connect(TEST_DATABASE).await;
+    eventually(Duration::from_secs(5), "the closed backend to be gone", || async {
+        check.query_opt("SELECT 1 FROM pg_stat_activity WHERE pid = $1", &[&(first as i32)]).await.unwrap().is_none()
+    })
+    .await;
+}
