@@ -62,12 +62,16 @@ for port in 3941 3942; do
   wrk -t2 -c"$CONNECTIONS" -d2s -s "$state/create.lua" "http://127.0.0.1:$port/api/v1/orders" >/dev/null
 done
 
+# The two hosts take turns going first: a run right after another differs from one after a
+# pause (the machine's other work, caches), and a fixed order would put that on one side.
 for i in $(seq "$RUNS"); do
   echo "run $i/$RUNS"
-  for mode in off:3941 on:3942; do
+  modes="off:3941 on:3942"
+  [ $((i % 2)) = 0 ] && modes="on:3942 off:3941"
+  for mode in $modes; do
     wrk_run "product-hit-${mode%%:*}" "http://127.0.0.1:${mode##*:}/api/v1/products/$product" "$CONNECTIONS" "$DURATION" "$raw"
   done
-  for mode in off:3941 on:3942; do
+  for mode in $modes; do
     wrk_run "order-create-${mode%%:*}" "http://127.0.0.1:${mode##*:}/api/v1/orders" "$CONNECTIONS" "$DURATION" "$raw" -s "$state/create.lua"
   done
 done

@@ -56,8 +56,10 @@ async fn spans_are_exported_in_the_callers_trace() {
     let trace_id = "5bf92f3577b34da6a3ce929d0e0e4736";
     let response = host.get_traced("/echo/exact", trace_id).await;
     assert_eq!(response.status(), 200);
-    // SIGTERM flushes the batch exporter.
-    assert!(host.terminate().success());
+    // SIGTERM flushes the batch exporter. Waiting for the exit off this runtime's thread: the
+    // collector answers from it.
+    let exited = tokio::task::spawn_blocking(move || host.terminate()).await.unwrap();
+    assert!(exited.success());
     let trace_bytes = hex::decode(trace_id).unwrap();
     eventually(Duration::from_secs(10), "the span to reach the collector", || {
         let received = received.clone();
