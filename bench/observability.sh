@@ -62,6 +62,20 @@ for port in 3941 3942; do
   wrk -t2 -c"$CONNECTIONS" -d2s -s "$state/create.lua" "http://127.0.0.1:$port/api/v1/orders" >/dev/null
 done
 
+# measured_run LABEL PORT URL [wrk options]: a wrk run, plus the galley CPU it took per request
+# (utime + stime from /proc over the run): throughput on a shared 2-core machine swings with
+# everything else on it, the host's own CPU per request much less.
+measured_run() {
+  local label=$1 port=$2 url=$3 pid before after
+  shift 3
+  pid=$(pgrep -f "listen 127.0.0.1:$port" | head -1)
+  before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  wrk_run "$label" "$url" "$CONNECTIONS" "$DURATION" "$raw" "$@"
+  after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  python3 -c 'import sys; ticks, rps, secs = map(float, sys.argv[2:5]); print(sys.argv[1], round(ticks * 1e6 / 100 / (rps * secs), 1))' \
+    "$label" "$((after - before))" "$(tail -1 "$raw" | cut -d' ' -f3)" "$DURATION" >> "$state/cpu.txt"
+}
+
 # The two hosts take turns going first: a run right after another differs from one after a
 # pause (the machine's other work, caches), and a fixed order would put that on one side.
 for i in $(seq "$RUNS"); do
@@ -69,14 +83,17 @@ for i in $(seq "$RUNS"); do
   modes="off:3941 on:3942"
   [ $((i % 2)) = 0 ] && modes="on:3942 off:3941"
   for mode in $modes; do
-    wrk_run "product-hit-${mode%%:*}" "http://127.0.0.1:${mode##*:}/api/v1/products/$product" "$CONNECTIONS" "$DURATION" "$raw"
+    measured_run "product-hit-${mode%%:*}" "${mode##*:}" "http://127.0.0.1:${mode##*:}/api/v1/products/$product"
   done
   for mode in $modes; do
-    wrk_run "order-create-${mode%%:*}" "http://127.0.0.1:${mode##*:}/api/v1/orders" "$CONNECTIONS" "$DURATION" "$raw" -s "$state/create.lua"
+    measured_run "order-create-${mode%%:*}" "${mode##*:}" "http://127.0.0.1:${mode##*:}/api/v1/orders" -s "$state/create.lua"
   done
 done
 request_series=$(curl -sf http://127.0.0.1:3943/metrics | grep -c '^http_server_request_duration_seconds_count' || true)
 
+cpu_median() { python3 -c 'import statistics, sys; print(statistics.median(float(l.split()[1]) for l in open(sys.argv[1]) if l.split()[0] == sys.argv[2]))' "$state/cpu.txt" "$1"; }
+cpu_row() { python3 -c 'import sys; off, on = map(float, sys.argv[2:4]); print(f"| {sys.argv[1]} | {off:.0f} | {on:.0f} | {(on / off - 1) * 100:+.1f} % |")' \
+  "$1" "$(cpu_median "$1-off")" "$(cpu_median "$1-on")"; }
 overhead() { python3 -c 'import sys; off, on = float(sys.argv[1]), float(sys.argv[2]); print(f"{(1 - on / off) * 100:.1f} %")' \
   "$(median_of "$raw" "$1-off" "$CONNECTIONS" 2)" "$(median_of "$raw" "$1-on" "$CONNECTIONS" 2)"; }
 {
@@ -92,6 +109,13 @@ overhead() { python3 -c 'import sys; off, on = float(sys.argv[1]), float(sys.arg
   echo "|---|---|"
   echo "| product read (cache hit) | $(overhead product-hit) |"
   echo "| order create | $(overhead order-create) |"
+  echo
+  echo "galley's own CPU per request in the same runs (utime + stime of the galley process, medians):"
+  echo
+  echo "| workload | off (µs) | on (µs) | more with tracing and metrics on |"
+  echo "|---|---|---|---|"
+  cpu_row product-hit
+  cpu_row order-create
   echo
   echo "- **off**: \`galley up\` with no exporter and no metrics listener; logs at \`warn\` in both."
   echo "- **on**: OTLP span export (every request's server span, chained calls, each Postgres statement,"
