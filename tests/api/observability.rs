@@ -256,6 +256,24 @@ async fn prometheus_scrapes_request_counts_by_component_route_and_status() {
         .value(&app.http, "sum(http_server_request_duration_seconds_bucket{component=\"product-query\",le=\"10\"})")
         .await;
     assert_eq!(in_ten_seconds, Some((found + missing) as f64));
+    // The rest, read straight from the listener: the first product read was a cache miss, which
+    // chains to inventory-adjust; the counters an alert rates exist at zero before any event.
+    let text = app.http.get(format!("http://{metrics}/metrics")).send().await.expect("scrape").text().await.expect("text");
+    let sample = |series: &str| -> Option<f64> {
+        text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+    };
+    assert!(sample("galley_chained_calls_total{from=\"product-query\",to=\"inventory-adjust\"}").is_some_and(|n| n >= 1.0), "{text}");
+    for zero in [
+        "galley_http_requests_refused_total{reason=\"concurrency\"}",
+        "galley_http_requests_refused_total{reason=\"instances\"}",
+        "galley_reloads_total{outcome=\"failed\"}",
+    ] {
+        assert_eq!(sample(zero), Some(0.0), "{zero} in\n{text}");
+    }
+    assert!(text.lines().any(|l| l.starts_with("galley_app_info{version=\"") && l.ends_with(" 1")), "{text}");
+    assert!(sample("galley_instances_max").is_some_and(|n| n > 0.0), "{text}");
+    let post = app.http.post(format!("http://{metrics}/metrics")).send().await.expect("post");
+    assert_eq!(post.status(), 405);
     // Nothing else is served on the metrics address, and the app's port does not serve them.
     let other = app.http.get(format!("http://{metrics}/")).send().await.expect("get");
     assert_eq!(other.status(), 404);
@@ -316,7 +334,19 @@ async fn the_saga_gauges_count_an_unsettled_order_for_schedulers_only() {
     assert!(past >= 1.0 && past <= unsettled, "with a 0 s threshold it is past recovery: {gauges:?}");
     assert!(gauges["galley_sagas_oldest_unsettled_age_seconds"] >= 0.1, "{gauges:?}");
 
+    let post = app.http.post(app.url("/api/v1/admin/sagas/metrics")).bearer_auth(scheduler).send().await.expect("post");
+    assert_eq!(post.status(), 405, "the gauges are read-only");
     assert_eq!(saga_gauges(&app, None).await.0, 401);
+    assert_eq!(saga_gauges(&app, Some("forged.token.value")).await.0, 401);
     assert_eq!(saga_gauges(&app, Some(&customer)).await.0, 403);
     assert_eq!(saga_gauges(&app, Some(&crate::catalog::token(galley_common::auth::Role::Admin))).await.0, 200);
 }
+
+#[tokio::test]
+async fn the_saga_gauges_are_a_503_problem_while_the_orders_database_is_down() {
+    let app = spawn_app_with_databases_down();
+    let response = app.http.get(app.url("/api/v1/admin/sagas/metrics")).bearer_auth(crate::catalog::token(galley_common::auth::Role::Admin)).send().await.expect("get");
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+}
+

@@ -5,7 +5,8 @@
 //! method, so this component owns the collection route and answers `GET` (a listing) too,
 //! with the orders service's shared listing code (`galley_common::order_listing`, the same
 //! order-query runs for the gateway): neither the saga nor a listing takes an extra hop.
-//!
+//! `GET /api/v1/admin/sagas/metrics` serves the unsettled sagas as Prometheus gauges
+//! (`gauges.rs`) for the alert rules, to the same credential as recovery.
 //!
 //! 1. record the order (status 0), its lines and `saga_state = reserving`, in one transaction;
 //! 2. reserve the stock (inventory-adjust), within `reserve_timeout_ms` → `charging`;
