@@ -280,7 +280,8 @@ pub async fn dispatch(
     let Some((route, target, found)) = routed else {
         return (Served::default(), problem(StatusCode::NOT_FOUND, "no route of this app matches the path", Some(&trace)));
     };
-    let route_name = Some(route.to_string());
+    // Only the metrics read the route's name: no string per request without them.
+    let route_name = metrics::enabled().then(|| route.to_string());
     match target {
         HttpTarget::Static(response) => (Served { component: None, route: route_name }, static_response(response)),
         HttpTarget::Component(id) => {

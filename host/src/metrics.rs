@@ -53,7 +53,8 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 /// Instances alive now, across the host (a request's, a chained call's, a Redis message's).
 static INSTANCES: AtomicI64 = AtomicI64::new(0);
 
-fn enabled() -> bool {
+/// Whether metrics are served: callers skip building labels when not.
+pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
