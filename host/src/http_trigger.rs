@@ -238,9 +238,9 @@ async fn run_inbound(app: &Arc<App>, request: Request<Incoming>, peer: SocketAdd
     let Served { component, route } = served;
     let status = response.status().as_u16();
     if path != HEALTH_PATH {
-        metrics::request_finished(component.as_deref().unwrap_or("-"), route.as_deref().unwrap_or("-"), &method, status, started.elapsed());
+        metrics::request_finished(component.as_ref(), route.as_ref(), &method, status, started.elapsed());
     }
-    server_span(trace, started_at, method.as_str(), &path, status, component.as_deref().unwrap_or("(no component)"));
+    server_span(trace, started_at, method.as_str(), &path, status, component.as_ref());
     tracing::info!(
         component = %component.as_deref().unwrap_or("-"),
         %method,
@@ -257,8 +257,8 @@ async fn run_inbound(app: &Arc<App>, request: Request<Incoming>, peer: SocketAdd
 /// manifest names it), each `None` when there was none.
 #[derive(Default)]
 pub struct Served {
-    pub component: Option<String>,
-    pub route: Option<String>,
+    pub component: Option<Arc<str>>,
+    pub route: Option<Arc<str>>,
 }
 
 /// Routes a request (from a client or a self-request) and runs what the route names.
@@ -280,16 +280,16 @@ pub async fn dispatch(
     let Some((route, target, found)) = routed else {
         return (Served::default(), problem(StatusCode::NOT_FOUND, "no route of this app matches the path", Some(&trace)));
     };
-    // Only the metrics read the route's name: no string per request without them.
-    let route_name = metrics::enabled().then(|| route.to_string());
+    let route_name = Some(route.name().clone());
     match target {
         HttpTarget::Static(response) => (Served { component: None, route: route_name }, static_response(response)),
         HttpTarget::Component(id) => {
-            let served = Served { component: Some(id.clone()), route: route_name };
             let Some(component) = app.component(id) else {
                 tracing::error!(component = %id, "the route names a component the app did not load");
+                let served = Served { component: Some(Arc::from(id.as_str())), route: route_name };
                 return (served, problem(StatusCode::INTERNAL_SERVER_ERROR, "the component this route names is not loaded", Some(&trace)));
             };
+            let served = Served { component: Some(component.id.clone()), route: route_name };
             let headers = SpinHeaders::routed(route, &found, authority, client_addr);
             let response = run_or_500(app, component, request, headers, trace).await;
             (served, response)
@@ -312,14 +312,14 @@ pub async fn run_chained(
     let path = request.uri().path().to_string();
     let headers = SpinHeaders::chained(&path);
     let response = run_or_500(app, component, request, headers, trace).await;
-    server_span(trace, started_at, &method, &path, response.status().as_u16(), &component.id);
+    server_span(trace, started_at, &method, &path, response.status().as_u16(), Some(&component.id));
     response
 }
 
 /// Records a request a component served (from a client or chained) as a server span.
-fn server_span(trace: TraceContext, start: std::time::SystemTime, method: &str, path: &str, status: u16, component: &str) {
+fn server_span(trace: TraceContext, start: std::time::SystemTime, method: &str, path: &str, status: u16, component: Option<&Arc<str>>) {
     telemetry::record(|| SpanRecord {
-        name: format!("{method} {component}"),
+        name: format!("{method} {}", component.map_or("(no component)", |id| id)),
         kind: SpanKind::Server,
         trace,
         start,
@@ -327,7 +327,10 @@ fn server_span(trace: TraceContext, start: std::time::SystemTime, method: &str, 
             KeyValue::new("http.request.method", method.to_string()),
             KeyValue::new("url.path", path.to_string()),
             KeyValue::new("http.response.status_code", i64::from(status)),
-            KeyValue::new("spin.component", component.to_string()),
+            match component {
+                Some(id) => KeyValue::new("spin.component", id.clone()),
+                None => KeyValue::new("spin.component", "(no component)"),
+            },
         ],
         failed: status >= 500,
     });

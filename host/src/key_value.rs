@@ -259,8 +259,8 @@ async fn traced<T>(
             vec![
                 KeyValue::new("db.system", system),
                 KeyValue::new("db.operation.name", operation),
-                KeyValue::new("db.namespace", label.to_string()),
-                KeyValue::new("spin.component", state.component_id.to_string()),
+                KeyValue::new("db.namespace", label.clone()),
+                KeyValue::new("spin.component", state.component_id.clone()),
             ]
         };
         Ok(telemetry::client_call(&state.trace, name, attributes, call(backend.clone())).await)

@@ -11,10 +11,12 @@
 //! The names and labels are documented for operators in `docs/observability.md`; the alert
 //! rules in `deploy/prometheus/rules.yml` depend on them.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::hash::Hash;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -166,20 +168,67 @@ fn status_class(status: u16) -> &'static str {
     }
 }
 
-/// One inbound request answered: which component and route served it (both `-` when no route
-/// matched), how, and how long the response head took.
-pub fn request_finished(component: &str, route: &str, method: &http::Method, status: u16, elapsed: Duration) {
+/// One inbound request answered: which component and route served it (`-` for none, when no
+/// route matched or a static response answered), how, and how long the response head took.
+pub fn request_finished(component: Option<&Arc<str>>, route: Option<&Arc<str>>, method: &http::Method, status: u16, elapsed: Duration) {
     if !enabled() {
         return;
     }
-    histogram!(
-        REQUEST_DURATION,
-        "component" => component.to_string(),
-        "route" => route.to_string(),
-        "method" => method.as_str().to_string(),
-        "status_class" => status_class(status),
-    )
-    .record(elapsed.as_secs_f64());
+    static SERIES: Handles<RequestSeries, metrics::Histogram> = Handles::new();
+    let none = || Arc::<str>::from("-");
+    let series = RequestSeries {
+        component: component.cloned().unwrap_or_else(none),
+        route: route.cloned().unwrap_or_else(none),
+        method: method_label(method),
+        status_class: status_class(status),
+    };
+    SERIES
+        .get_or_register(series, |series| {
+            histogram!(
+                REQUEST_DURATION,
+                "component" => series.component.to_string(),
+                "route" => series.route.to_string(),
+                "method" => series.method,
+                "status_class" => series.status_class,
+            )
+        })
+        .record(elapsed.as_secs_f64());
+}
+
+/// The labels of one request-duration series.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct RequestSeries {
+    component: Arc<str>,
+    route: Arc<str>,
+    method: &'static str,
+    status_class: &'static str,
+}
+
+/// The method as a label: one of HTTP's own, else `_OTHER` (as OpenTelemetry's conventions
+/// say), so a client inventing methods cannot create series without end.
+fn method_label(method: &http::Method) -> &'static str {
+    const STANDARD: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
+    STANDARD.into_iter().find(|known| *known == method.as_str()).unwrap_or("_OTHER")
+}
+
+/// Metric handles by their labels, registered once. The facade's macros build the labels'
+/// strings and look the series up on every call; a request would pay for that several times
+/// (`bench/observability.sh`), so the request path keeps its handles here.
+struct Handles<K, H>(OnceLock<RwLock<HashMap<K, H>>>);
+
+impl<K: Eq + Hash, H: Clone> Handles<K, H> {
+    const fn new() -> Self {
+        Handles(OnceLock::new())
+    }
+
+    fn get_or_register(&self, key: K, register: impl FnOnce(&K) -> H) -> H {
+        let map = self.0.get_or_init(Default::default);
+        if let Some(handle) = map.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return handle.clone();
+        }
+        let handle = register(&key);
+        map.write().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(handle).clone()
+    }
 }
 
 /// Why galley answered 503 at capacity.
@@ -206,11 +255,12 @@ pub fn refused(reason: Refusal) {
 pub struct InFlight(Option<metrics::Gauge>);
 
 impl InFlight {
-    pub fn start(component: &str) -> InFlight {
+    pub fn start(component: &Arc<str>) -> InFlight {
         if !enabled() {
             return InFlight(None);
         }
-        let gauge = gauge!(IN_FLIGHT, "component" => component.to_string());
+        static BY_COMPONENT: Handles<Arc<str>, metrics::Gauge> = Handles::new();
+        let gauge = BY_COMPONENT.get_or_register(component.clone(), |id| gauge!(IN_FLIGHT, "component" => id.to_string()));
         gauge.increment(1.0);
         InFlight(Some(gauge))
     }
@@ -247,11 +297,14 @@ pub fn chained_call(from: &str, to: &str) {
     counter!(CHAINED_CALLS, "from" => from.to_string(), "to" => to.to_string()).increment(1);
 }
 
-pub fn pool_wait(database: &str, waited: Duration) {
+pub fn pool_wait(database: &Arc<str>, waited: Duration) {
     if !enabled() {
         return;
     }
-    histogram!(POOL_WAIT, "database" => database.to_string()).record(waited.as_secs_f64());
+    static BY_DATABASE: Handles<Arc<str>, metrics::Histogram> = Handles::new();
+    BY_DATABASE
+        .get_or_register(database.clone(), |database| histogram!(POOL_WAIT, "database" => database.to_string()))
+        .record(waited.as_secs_f64());
 }
 
 pub fn breaker(address: &str, open: bool) {
@@ -293,5 +346,12 @@ mod tests {
         assert_eq!(status_class(308), "3xx");
         assert_eq!(status_class(429), "4xx");
         assert_eq!(status_class(503), "5xx");
+    }
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        assert_eq!(method_label(&http::Method::PATCH), "PATCH");
+        let invented = http::Method::from_bytes(b"BREW").expect("a valid token");
+        assert_eq!(method_label(&invented), "_OTHER");
     }
 }

@@ -58,19 +58,19 @@ pub struct PgPools {
 /// Where a pool's connections go, as spans and metrics name it (never the password).
 #[derive(Debug)]
 pub struct Endpoint {
-    pub database: String,
-    pub server_address: String,
+    pub database: Arc<str>,
+    pub server_address: Arc<str>,
     pub server_port: u16,
 }
 
 impl Endpoint {
     fn of(config: &tokio_postgres::Config) -> Endpoint {
         let server_address = match config.get_hosts().first() {
-            Some(tokio_postgres::config::Host::Tcp(name)) => name.clone(),
-            _ => String::new(),
+            Some(tokio_postgres::config::Host::Tcp(name)) => Arc::from(name.as_str()),
+            _ => Arc::from(""),
         };
         Endpoint {
-            database: config.get_dbname().or(config.get_user()).unwrap_or("postgres").to_string(),
+            database: Arc::from(config.get_dbname().or(config.get_user()).unwrap_or("postgres")),
             server_address,
             server_port: config.get_ports().first().copied().unwrap_or(5432),
         }
@@ -117,7 +117,7 @@ impl PgPools {
             .map(|(pool, endpoint)| {
                 let status = pool.status();
                 PoolStatus {
-                    database: endpoint.database.clone(),
+                    database: endpoint.database.to_string(),
                     idle: status.available,
                     in_use: status.size.saturating_sub(status.available),
                     max: status.max_size,
@@ -384,7 +384,7 @@ fn statement_span<'a>(
             KeyValue::new("db.query.text", statement.to_string()),
             KeyValue::new("server.address", endpoint.server_address.clone()),
             KeyValue::new("server.port", i64::from(endpoint.server_port)),
-            KeyValue::new("spin.component", state.component_id.to_string()),
+            KeyValue::new("spin.component", state.component_id.clone()),
         ]
     };
     (name, attributes)
@@ -450,7 +450,7 @@ mod tests {
     fn endpoints_never_carry_the_password() {
         let config: tokio_postgres::Config = "host=db.internal port=6543 user=orders password=hunter2 dbname=orders".parse().unwrap();
         let endpoint = Endpoint::of(&config);
-        assert_eq!((endpoint.database.as_str(), endpoint.server_address.as_str(), endpoint.server_port), ("orders", "db.internal", 6543));
+        assert_eq!((&*endpoint.database, &*endpoint.server_address, endpoint.server_port), ("orders", "db.internal", 6543));
         assert!(!format!("{endpoint:?}").contains("hunter2"));
     }
 

@@ -94,7 +94,7 @@ async fn run<T: FromRedisValue>(state: &RedisState, link: Arc<RedisLink>, cmd: r
             KeyValue::new("db.system", "redis"),
             KeyValue::new("db.operation.name", cmd_name(&cmd)),
             KeyValue::new("server.address", link.server()),
-            KeyValue::new("spin.component", state.component_id.to_string()),
+            KeyValue::new("spin.component", state.component_id.clone()),
         ]
     };
     telemetry::client_call(&state.trace, operation, attributes, async { link.query(&cmd).await.map_err(other) }).await

@@ -8,6 +8,7 @@
 //! one in the manifest wins; the earlier one is dropped with a logged error.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A parsed route, as written and in normal form.
 #[derive(Debug, Clone)]
@@ -16,6 +17,9 @@ pub struct Route {
     raw: String,
     segments: Vec<Segment>,
     wildcard: bool,
+    /// The normalised pattern (`/api/v1/orders/:id`), built once: the metrics label a route's
+    /// requests with it.
+    name: Arc<str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +43,14 @@ impl Route {
                 None => Segment::Literal(segment.to_string()),
             })
             .collect();
-        Route { raw: raw.to_string(), segments, wildcard }
+        let mut route = Route { raw: raw.to_string(), segments, wildcard, name: Arc::from("") };
+        route.name = Arc::from(route.to_string());
+        route
+    }
+
+    /// The normalised pattern, as `Display` writes it.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
     }
 
     /// The route every service-chained request is treated as matching.

@@ -8,8 +8,9 @@
 //! (`SpanData`) directly, with exactly those ids, and batches it for the OTLP exporter itself:
 //! the SDK's tracer and batch processor would rebuild a context, consult a sampler and send
 //! each span through a channel, work measured at a few per cent of a cache hit's cost
-//! (`bench/observability.sh`). Recording a span is one struct and one push under a lock; a
-//! thread of its own sends the batches.
+//! (`bench/observability.sh`). Recording a span is one push under a lock into a queue that
+//! already has room for a batch; a thread of its own turns the records into export records and
+//! sends them.
 //!
 //! Batching follows the SDK's variables: `OTEL_BSP_SCHEDULE_DELAY` (ms between sends, default
 //! 5000), `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (spans per send, default 512; a full batch is sent
@@ -32,7 +33,7 @@ use crate::trace::TraceContext;
 
 /// Finished spans waiting to be sent, and how the sending thread is told of a full batch.
 struct Queue {
-    spans: Mutex<Vec<SpanData>>,
+    spans: Mutex<Vec<Finished>>,
     batch_full_or_stopping: Condvar,
     stopping: std::sync::atomic::AtomicBool,
     dropped: AtomicU64,
@@ -88,12 +89,13 @@ pub fn init(app_name: &str) -> Result<bool> {
         .context("configuring the OTLP span exporter")?;
     let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| app_name.to_string());
     exporter.set_resource(&opentelemetry_sdk::Resource::builder().with_service_name(service).build());
+    let limits = BatchLimits::from_env(|name| std::env::var(name).ok());
     let queue = Queue {
-        spans: Mutex::new(Vec::new()),
+        spans: Mutex::new(Vec::with_capacity(limits.batch)),
         batch_full_or_stopping: Condvar::new(),
         stopping: std::sync::atomic::AtomicBool::new(false),
         dropped: AtomicU64::new(0),
-        limits: BatchLimits::from_env(|name| std::env::var(name).ok()),
+        limits,
         scope: InstrumentationScope::builder("galley").with_version(env!("CARGO_PKG_VERSION")).build(),
     };
     if QUEUE.set(queue).is_err() {
@@ -111,7 +113,10 @@ pub fn init(app_name: &str) -> Result<bool> {
 fn send_batches(exporter: SpanExporter) {
     let Some(queue) = QUEUE.get() else { return };
     loop {
-        let (mut spans, stopping) = {
+        // Allocated here, not by the recording requests: the queue is handed a batch's room
+        // each time it is emptied, so pushing a span never grows (and copies) it.
+        let room = Vec::with_capacity(queue.limits.batch);
+        let (finished, stopping) = {
             let guard = queue.spans.lock().unwrap_or_else(|e| e.into_inner());
             let (mut guard, _) = queue
                 .batch_full_or_stopping
@@ -119,8 +124,9 @@ fn send_batches(exporter: SpanExporter) {
                     spans.len() < queue.limits.batch && !queue.stopping.load(Ordering::Relaxed)
                 })
                 .unwrap_or_else(|e| e.into_inner());
-            (std::mem::take(&mut *guard), queue.stopping.load(Ordering::Relaxed))
+            (std::mem::replace(&mut *guard, room), queue.stopping.load(Ordering::Relaxed))
         };
+        let mut spans: Vec<SpanData> = finished.into_iter().map(|(span, end)| span_data(span, end, &queue.scope)).collect();
         while !spans.is_empty() {
             let rest = spans.split_off(spans.len().min(queue.limits.batch));
             if let Err(error) = futures::executor::block_on(exporter.export(spans)) {
@@ -194,11 +200,14 @@ pub struct SpanRecord {
     pub failed: bool,
 }
 
+/// A recorded span and when it ended.
+type Finished = (SpanRecord, SystemTime);
+
 /// Exports a span if an exporter is running. The span is only built then: without an
 /// exporter, requests pay for one atomic load here and nothing else.
 pub fn record(span: impl FnOnce() -> SpanRecord) {
     let Some(queue) = QUEUE.get() else { return };
-    let data = span_data(span(), SystemTime::now(), &queue.scope);
+    let data = (span(), SystemTime::now());
     let mut spans = queue.spans.lock().unwrap_or_else(|e| e.into_inner());
     if spans.len() >= queue.limits.queue {
         queue.dropped.fetch_add(1, Ordering::Relaxed);

@@ -18,7 +18,7 @@ const DEFAULT_LIMIT: usize = 10 * 1024 * 1024;
 const SMALL_LIMIT: usize = 4096;
 
 /// A fresh user (files refer to users by id only) and a token for it.
-fn user(role: Role) -> (String, String) {
+pub(crate) fn user(role: Role) -> (String, String) {
     let id = uuid::Uuid::new_v4().to_string();
     let claims = Claims::new(id.clone(), role, galley_common::unix_now());
     (id.clone(), auth::issue(&claims, TEST_SECRET.as_bytes()).expect("sign test token"))
@@ -29,19 +29,19 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// One part of a multipart body.
-struct Part<'a> {
+pub(crate) struct Part<'a> {
     name: &'a str,
     file_name: Option<&'a str>,
     content_type: Option<&'a str>,
     data: &'a [u8],
 }
 
-fn file_part<'a>(file_name: &'a str, content_type: &'a str, data: &'a [u8]) -> Part<'a> {
+pub(crate) fn file_part<'a>(file_name: &'a str, content_type: &'a str, data: &'a [u8]) -> Part<'a> {
     Part { name: "file", file_name: Some(file_name), content_type: Some(content_type), data }
 }
 
 /// A `multipart/form-data` body and its content type, with a fresh boundary.
-fn multipart(parts: &[Part]) -> (String, Vec<u8>) {
+pub(crate) fn multipart(parts: &[Part]) -> (String, Vec<u8>) {
     let boundary = format!("galley-e2e-{}", uuid::Uuid::new_v4().simple());
     let mut body = Vec::new();
     for part in parts {

@@ -12,27 +12,27 @@ use crate::support::*;
 use galley_common::auth::Role;
 
 /// What `/graphql` answered: status and body.
-struct Answer {
-    status: u16,
-    body: Value,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
 }
 
 impl Answer {
     /// `(path, extensions.code)` of every error.
-    fn codes(&self) -> Vec<(String, String)> {
+    pub(crate) fn codes(&self) -> Vec<(String, String)> {
         let errors = self.body["errors"].as_array().cloned().unwrap_or_default();
         errors.iter().map(|e| (e["path"].to_string(), e["extensions"]["code"].as_str().unwrap_or("-").to_owned())).collect()
     }
 }
 
 /// A fresh W3C trace: (traceparent, trace id).
-fn trace() -> (String, String) {
+pub(crate) fn trace() -> (String, String) {
     let id = uuid::Uuid::new_v4().simple().to_string();
     (format!("00-{id}-{}-01", &uuid::Uuid::new_v4().simple().to_string()[..16]), id)
 }
 
 impl TestApp {
-    async fn graphql(&self, token: Option<&str>, traceparent: &str, query: &str, variables: Value) -> Answer {
+    pub(crate) async fn graphql(&self, token: Option<&str>, traceparent: &str, query: &str, variables: Value) -> Answer {
         let mut req = self.http.post(self.url("/graphql")).header("traceparent", traceparent);
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -43,7 +43,7 @@ impl TestApp {
     }
 
     /// The chained calls the gateway made for the request of trace `trace_id`.
-    fn gateway_calls(&self, trace_id: &str) -> Vec<String> {
+    pub(crate) fn gateway_calls(&self, trace_id: &str) -> Vec<String> {
         self.host_log()
             .lines()
             .filter(|line| line.contains("gateway: call GET ") && line.contains(&format!("trace_id={trace_id}")))
@@ -52,7 +52,7 @@ impl TestApp {
     }
 
     /// Places and pays one order of one unit of each product; its id.
-    async fn paid_order(&self, token: &str, products: &[i64]) -> String {
+    pub(crate) async fn paid_order(&self, token: &str, products: &[i64]) -> String {
         let items: Vec<Value> = products.iter().map(|p| json!({"product_id": p, "quantity": 1})).collect();
         let resp = self
             .http
@@ -93,7 +93,7 @@ fn as_graphql(value: &Value) -> Value {
     }
 }
 
-const USER_WITH_ORDERS: &str = "query($id: ID!, $first: Int) { userWithOrders(id: $id, first: $first) {
+pub(crate) const USER_WITH_ORDERS: &str = "query($id: ID!, $first: Int) { userWithOrders(id: $id, first: $first) {
     user { id username mobile role createdAt }
     orders { pageInfo { hasNextPage endCursor }
              nodes { id userId status amount paymentMethod cancelReason cancelDetail createdAt

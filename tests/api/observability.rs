@@ -85,17 +85,49 @@ fn describe(spans: &[Span]) -> String {
         .join("\n")
 }
 
-#[tokio::test]
-async fn one_order_is_one_trace_from_the_request_to_the_events_handling() {
-    let (port, received) = otlp_receiver().await;
-    let app = spawn_app_with(HostOptions {
+/// A host that sends its spans to the receiver on `port`.
+fn traced_app(port: u16) -> TestApp {
+    spawn_app_with(HostOptions {
         env: vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), format!("http://127.0.0.1:{port}")),
             // Spans reach the receiver within a fraction of a second, not the default 5 s.
             ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
         ],
         ..HostOptions::default()
-    });
+    })
+}
+
+/// The spans of one trace, once `complete` says all have arrived (they come in batches), or
+/// what has arrived after 10 s.
+async fn spans_of(received: &Received, trace_id: &[u8], complete: impl Fn(&[Span]) -> bool) -> Vec<Span> {
+    let mut spans = Vec::new();
+    for _ in 0..100 {
+        spans = received.in_trace(trace_id);
+        if complete(&spans) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    spans
+}
+
+/// The one span no other span of the trace is the parent of.
+fn root(spans: &[Span]) -> &Span {
+    let ids: HashSet<&[u8]> = spans.iter().map(|s| s.span_id.as_slice()).collect();
+    assert_eq!(ids.len(), spans.len(), "span ids are unique");
+    let roots: Vec<&Span> = spans.iter().filter(|s| !ids.contains(s.parent_span_id.as_slice())).collect();
+    assert_eq!(roots.len(), 1, "one root:\n{}", describe(spans));
+    roots[0]
+}
+
+fn children<'a>(spans: &'a [Span], parent: &Span) -> Vec<&'a Span> {
+    spans.iter().filter(|s| s.parent_span_id == parent.span_id).collect()
+}
+
+#[tokio::test]
+async fn one_order_is_one_trace_from_the_request_to_the_events_handling() {
+    let (port, received) = otlp_receiver().await;
+    let app = traced_app(port);
     let product = app.stocked_product(5).await;
     let (_, token) = crate::orders::customer();
     let trace_hex = uuid::Uuid::new_v4().simple().to_string();
@@ -118,25 +150,14 @@ async fn one_order_is_one_trace_from_the_request_to_the_events_handling() {
         spans.iter().any(|s| kind(s) == SpanKind::Consumer && attribute(s, "spin.component") == Some("order-events"))
             && spans.iter().any(|s| attribute(s, "spin.component") == Some("order-events") && attribute(s, "db.system") == Some("postgresql"))
     };
-    let mut spans = Vec::new();
-    for _ in 0..100 {
-        spans = received.in_trace(&trace_id);
-        if has_event_handling(&spans) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let spans = spans_of(&received, &trace_id, has_event_handling).await;
     assert!(has_event_handling(&spans), "the event's handling is in the order's trace:\n{}", describe(&spans));
 
     // A tree: one root, continuing the caller's span, and every other span's parent in the trace.
-    let ids: HashSet<&[u8]> = spans.iter().map(|s| s.span_id.as_slice()).collect();
-    assert_eq!(ids.len(), spans.len(), "span ids are unique");
-    let caller = hex::decode(caller_span).expect("hex");
-    let roots: Vec<&Span> = spans.iter().filter(|s| !ids.contains(s.parent_span_id.as_slice())).collect();
-    assert_eq!(roots.len(), 1, "one root:\n{}", describe(&spans));
-    assert_eq!(roots[0].parent_span_id, caller, "the root continues the caller's span");
-    assert_eq!(kind(roots[0]), SpanKind::Server);
-    assert_eq!(attribute(roots[0], "spin.component"), Some("order-create"));
+    let root = root(&spans);
+    assert_eq!(root.parent_span_id, hex::decode(caller_span).expect("hex"), "the root continues the caller's span");
+    assert_eq!(kind(root), SpanKind::Server);
+    assert_eq!(attribute(root, "spin.component"), Some("order-create"));
 
     // Every component of the saga ran as a server span in the trace, and each service's
     // statements are client spans of its database, named without their parameters.
@@ -167,6 +188,86 @@ async fn one_order_is_one_trace_from_the_request_to_the_events_handling() {
     }
     // The event was published by a Redis command in the trace, and handled under the request.
     assert!(spans.iter().any(|s| attribute(s, "db.system") == Some("redis") && attribute(s, "db.operation.name") == Some("PUBLISH")));
+}
+
+#[tokio::test]
+async fn a_graphql_query_traces_each_downstream_call_under_the_gateway() {
+    let (port, received) = otlp_receiver().await;
+    let app = traced_app(port);
+    let (user, token) = app.customer("gqltrace").await;
+    let product = app.stocked_product(5).await;
+    app.paid_order(&token, &[product]).await;
+
+    let (traceparent, trace_hex) = crate::gateway::trace();
+    let id = user["id"].as_str().expect("id");
+    let answer = app.graphql(Some(&token), &traceparent, crate::gateway::USER_WITH_ORDERS, json!({"id": id})).await;
+    assert_eq!((answer.status, answer.codes()), (200, vec![]), "{}", answer.body);
+    // What the gateway says it called: `gateway: call GET <component><path> -> …`.
+    let calls: Vec<(String, String)> = app
+        .gateway_calls(&trace_hex)
+        .iter()
+        .filter_map(|line| {
+            let call = line.split("gateway: call GET ").nth(1)?.split(' ').next()?;
+            let (component, path) = call.split_at(call.find('/')?);
+            Some((component.to_owned(), path.to_owned()))
+        })
+        .collect();
+    assert!(calls.len() >= 3, "the user, the orders and the product: {calls:?}");
+
+    let trace_id = hex::decode(&trace_hex).expect("hex");
+    let served_below_each_call = |spans: &[Span]| {
+        let clients: Vec<&Span> = spans.iter().filter(|s| kind(s) == SpanKind::Client && attribute(s, "url.full").is_some()).collect();
+        clients.len() == calls.len() && clients.iter().all(|c| children(spans, c).iter().any(|s| kind(s) == SpanKind::Server))
+    };
+    let spans = spans_of(&received, &trace_id, served_below_each_call).await;
+    let root = root(&spans);
+    assert_eq!((kind(root), attribute(root, "spin.component")), (SpanKind::Server, Some("gateway")), "{}", describe(&spans));
+    // One client span under the gateway's request per call it made, and the called
+    // component's server span under each.
+    let outbound: Vec<&Span> = children(&spans, root).into_iter().filter(|s| attribute(s, "url.full").is_some()).collect();
+    assert_eq!(outbound.len(), calls.len(), "a span per downstream call:\n{}", describe(&spans));
+    for (component, path) in &calls {
+        let url = format!("http://{component}.spin.internal{path}");
+        let call = outbound.iter().find(|s| attribute(s, "url.full") == Some(url.as_str()));
+        let call = call.unwrap_or_else(|| panic!("no span for {url}:\n{}", describe(&spans)));
+        assert_eq!(kind(call), SpanKind::Client);
+        let served: Vec<&Span> = children(&spans, call);
+        assert_eq!(served.len(), 1, "{url}");
+        assert_eq!((kind(served[0]), attribute(served[0], "spin.component")), (SpanKind::Server, Some(component.as_str())));
+    }
+}
+
+#[tokio::test]
+async fn a_file_upload_is_one_trace_with_its_statements() {
+    let (port, received) = otlp_receiver().await;
+    let app = traced_app(port);
+    let (_, token) = crate::files::user(galley_common::auth::Role::Customer);
+    let (content_type, body) = crate::files::multipart(&[crate::files::file_part("notes.txt", "text/plain", b"traced bytes")]);
+    let (traceparent, trace_hex) = crate::gateway::trace();
+    let response = app
+        .http
+        .post(app.url("/api/v1/files"))
+        .bearer_auth(&token)
+        .header("content-type", content_type)
+        .header("traceparent", &traceparent)
+        .body(body)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), 201);
+
+    let trace_id = hex::decode(&trace_hex).expect("hex");
+    let stored = |spans: &[Span]| spans.iter().any(|s| attribute(s, "db.namespace") == Some("files") && s.name.starts_with("INSERT"));
+    let spans = spans_of(&received, &trace_id, stored).await;
+    assert!(stored(&spans), "the upload's INSERT is in its trace:\n{}", describe(&spans));
+    let root = root(&spans);
+    assert_eq!((kind(root), attribute(root, "spin.component")), (SpanKind::Server, Some("file-upload")));
+    assert_eq!(attribute(root, "http.request.method"), Some("POST"));
+    // Everything else is a statement of the files database, straight under the request.
+    for span in spans.iter().filter(|s| s.span_id != root.span_id) {
+        assert_eq!(span.parent_span_id, root.span_id, "{}", span.name);
+        assert_eq!((kind(span), attribute(span, "db.system"), attribute(span, "db.namespace")), (SpanKind::Client, Some("postgresql"), Some("files")), "{}", span.name);
+    }
 }
 
 /// A Prometheus server of the test's own, scraping `target` every second.
