@@ -39,6 +39,9 @@ pub struct InstanceLimits {
     /// Bytes of each memory and table slot reset in place when its instance ends
     /// ([`DEFAULT_KEEP_RESIDENT_KB`]).
     pub keep_resident_bytes: usize,
+    /// Write `/tmp/perf-<pid>.map` so `perf report` names the guests' functions (`--profile
+    /// perfmap`, as `wasmtime serve --profile perfmap`); off, a sample in guest code is an address.
+    pub perf_map: bool,
 }
 
 /// How much of a slot is reset in place, in KiB. wasmtime's default hands a used slot's pages
@@ -57,6 +60,7 @@ impl Default for InstanceLimits {
             max_instances: 1000,
             body_idle_timeout: Duration::from_secs(10),
             keep_resident_bytes: DEFAULT_KEEP_RESIDENT_KB << 10,
+            perf_map: false,
         }
     }
 }
@@ -65,6 +69,9 @@ pub fn new_engine(limits: &InstanceLimits) -> Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    if limits.perf_map {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(limits.max_instances);
     // A component holds a few core instances (the module, shims), each with tables; a Rust

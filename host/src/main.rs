@@ -128,6 +128,14 @@ struct UpArgs {
     /// when an instance ends (`0`: wasmtime's default, every slot reset by `madvise`).
     #[arg(long, hide = true, env = "GALLEY_KEEP_RESIDENT_KB", default_value_t = engine::DEFAULT_KEEP_RESIDENT_KB)]
     keep_resident_kb: usize,
+    /// `perfmap`: name the guests' compiled functions for `perf` in /tmp/perf-<pid>.map.
+    #[arg(long, value_enum, env = "GALLEY_PROFILE")]
+    profile: Option<Profile>,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum Profile {
+    Perfmap,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -215,6 +223,7 @@ async fn up(args: UpArgs) -> Result<()> {
         limits: InstanceLimits {
             memory_bytes: args.memory_limit_mb << 20,
             keep_resident_bytes: args.keep_resident_kb << 10,
+            perf_map: args.profile == Some(Profile::Perfmap),
             request_timeout: Duration::from_secs_f64(args.request_timeout_secs),
             max_instances: args.max_instances,
             body_idle_timeout: Duration::from_secs_f64(args.body_idle_timeout_secs),
