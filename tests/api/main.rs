@@ -3,6 +3,7 @@
 //! Redis from `make test`.
 
 mod catalog;
+mod docs;
 mod faults;
 mod files;
 mod gateway;
