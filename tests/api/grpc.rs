@@ -4,6 +4,9 @@
 //! same status cases through grpcio (gRPC C-core, behind Python, C++, Ruby, PHP and C#), which
 //! is stricter about framing than tonic: `tests/grpc/grpcio_client.py` in `.data/venv-grpc`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use galley_common::auth::{self, Claims, Role};
 use galley_common::user_proto::{method_path, UserRequest, UserResponse, GET_USER_INFO};
 use tonic::codec::CompressionEncoding;
@@ -134,16 +137,34 @@ async fn many_calls_share_one_connection_concurrently() {
     let app = spawn_app();
     let (user, token) = app.customer("grpc_many").await;
     let id = user["id"].as_str().expect("id").to_string();
-    let client = UserServiceClient::connect(&app).await;
-    // tonic's channel multiplexes every clone onto the one HTTP/2 connection.
+    // A connector that counts the TCP connections the channel opens.
+    let opened = Arc::new(AtomicUsize::new(0));
+    let counter = opened.clone();
+    let address = app.base.trim_start_matches("http://").to_string();
+    let connector = tower::service_fn(move |_: http::Uri| {
+        let (counter, address) = (counter.clone(), address.clone());
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let stream = tokio::net::TcpStream::connect(address).await?;
+            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+        }
+    });
+    let channel = tonic::transport::Endpoint::from_shared(app.base.clone())
+        .expect("a valid URI")
+        .connect_with_connector(connector)
+        .await
+        .expect("an h2c connection");
+    let grpc = tonic::client::Grpc::new(channel);
+    // Every call is started before any is awaited to the end, each on a clone of the channel.
     let calls = (0..20).map(|_| {
-        let mut client = UserServiceClient { grpc: client.grpc.clone() };
+        let mut client = UserServiceClient { grpc: grpc.clone() };
         let (id, token) = (id.clone(), token.clone());
         async move { client.get_user_info(&id, Some(&token)).await }
     });
     for result in futures::future::join_all(calls).await {
         assert_eq!(result.expect("each call succeeds").id, id);
     }
+    assert_eq!(opened.load(Ordering::SeqCst), 1, "twenty concurrent calls, one HTTP/2 connection");
 }
 
 #[tokio::test]
