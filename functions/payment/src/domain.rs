@@ -296,6 +296,8 @@ mod tests {
 
     #[test]
     fn routes() {
+        // The path the saga's client posts to is the one this service routes.
+        assert_eq!(Op::route(&Method::Post, CHARGES_PATH).unwrap(), Op::Charge);
         assert_eq!(Op::route(&Method::Post, "/charges").unwrap(), Op::Charge);
         assert_eq!(Op::route(&Method::Post, "/charges/").unwrap(), Op::Charge);
         assert_eq!(Op::route(&Method::Post, &refund_path(&order())).unwrap(), Op::Refund(order()));
