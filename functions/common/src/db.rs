@@ -26,6 +26,10 @@ pub enum DbError {
     Query { code: Option<String>, message: String },
     #[error("unexpected value in column `{column}`: {reason}")]
     Decode { column: String, reason: String },
+    /// A statement that always yields a row (`INSERT … RETURNING`, `nextval`) yielded none:
+    /// a bug or a broken database, never the caller's doing.
+    #[error("the statement on `{0}` returned no row")]
+    NoRow(&'static str),
 }
 
 impl DbError {
@@ -78,6 +82,17 @@ mod tests {
         let e = DbError::Query { code: Some("23505".into()), message: "dup".into() };
         assert!(e.is_unique_violation());
         assert!(!DbError::Connect("x".into()).is_unique_violation());
+    }
+
+    #[test]
+    fn a_missing_row_is_an_internal_error_that_names_the_statement() {
+        use crate::problem::ApiError;
+        let missing = DbError::NoRow("orders");
+        assert_eq!((missing.status(), missing.kind()), (500, "internal"));
+        assert!(missing.to_string().contains("`orders`"), "{missing}");
+        // The log names the table; the client is told only that something broke.
+        let answer = String::from_utf8(Problem::from_error(&missing).to_json()).expect("JSON is UTF-8");
+        assert!(!answer.contains("orders"), "{answer}");
     }
 
     #[test]

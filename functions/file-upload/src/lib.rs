@@ -122,7 +122,7 @@ fn store(conn: &Connection, owner: &UserId, naming: &Naming, received: Received)
         ];
         match pg::query_opt::<Stored>(c, sql, &params)? {
             Some(Stored(file)) => Ok(file),
-            None => Err(no_row("files").into()),
+            None => Err(DbError::NoRow("files").into()),
         }
     })
 }
@@ -280,11 +280,6 @@ fn content(conn: &Connection, sha256: &str, first: u64, length: u64, size: u64) 
         Some(DbValue::Binary(bytes)) => Ok(Some(bytes)),
         _ => Err(DbError::Decode { column: "content".into(), reason: "not bytea".into() }),
     }
-}
-
-/// A statement that always yields a row yielded none: a bug or a broken database, a 500.
-fn no_row(what: &str) -> DbError {
-    DbError::Decode { column: what.into(), reason: "the statement returned no row".into() }
 }
 
 /// What a download needs to know before reading any bytes.

@@ -113,7 +113,7 @@ pub fn record(
                     &[user.into(), pg::text(key)],
                 )
                 .map_err(DbError::from)?;
-            let row = existing.rows().next().ok_or_else(|| no_row("orders"))?;
+            let row = existing.rows().next().ok_or(DbError::NoRow("orders"))?;
             let age = std::time::Duration::from_millis(u64::try_from(pg::col::<i64>(&row, "age_ms")?).unwrap_or(0));
             return Ok(Recorded::Existing { id: order_id(&pg::col::<String>(&row, "id")?)?, fingerprint: pg::col(&row, "request_hash")?, age });
         };
@@ -149,10 +149,6 @@ pub fn record(
 
 fn order_id(text: &str) -> Result<OrderId, OrderError> {
     OrderId::parse(text).map_err(|e| OrderError::from(DbError::Decode { column: "id".into(), reason: e.to_string() }))
-}
-
-fn no_row(table: &str) -> OrderError {
-    DbError::Decode { column: table.into(), reason: "the statement returned no row".into() }.into()
 }
 
 /// The saga's actors share this: the calls carry the request's identity and trace.
@@ -338,7 +334,7 @@ impl<'a> Saga<'a> {
                 ),
                 &[(&order.id).into(), pg::text(ORDER_PAID), pg::text(&serde_json::to_string(&event).unwrap_or_default())],
             )?;
-            let row = stored.rows().next().ok_or_else(|| DbError::Decode { column: "outbox".into(), reason: "the insert returned no row".into() })?;
+            let row = stored.rows().next().ok_or(DbError::NoRow("outbox"))?;
             let event = OutboxEvent { id: pg::col(&row, "id")?, payload: pg::col(&row, "payload")? };
             log_step(c, &order.id, "charged", "committing")?;
             Ok(Some(event))

@@ -70,7 +70,7 @@ async fn create(req: &Request, new: domain::NewProduct) -> Result<Product, Admin
     let rows = conn.query("SELECT nextval(pg_get_serial_sequence('products', 'id')) AS id", &[]).map_err(DbError::from)?;
     let id = match rows.rows().next() {
         Some(row) => pg::product_id(&row, "id")?,
-        None => return Err(no_row("id")),
+        None => return Err(DbError::NoRow("the products id sequence").into()),
     };
     let _: StockLevel = req.call(inventory::COMPONENT).post(inventory::STOCK_PATH, &NewStock { product_id: id }).await?;
     let sql = format!(
@@ -78,12 +78,7 @@ async fn create(req: &Request, new: domain::NewProduct) -> Result<Product, Admin
          VALUES ($1, $2, $3, $4::text) RETURNING {PRODUCT_COLUMNS}"
     );
     let params = [id.into(), pg::text(&new.name), new.price.into(), pg::nullable(new.description)];
-    pg::query_opt::<Product>(&conn, &sql, &params)?.ok_or_else(|| no_row("products"))
-}
-
-/// A statement that always yields a row yielded none: a bug or a broken database, a 500.
-fn no_row(what: &str) -> AdminError {
-    DbError::Decode { column: what.into(), reason: "the statement returned no row".into() }.into()
+    pg::query_opt::<Product>(&conn, &sql, &params)?.ok_or_else(|| DbError::NoRow("products").into())
 }
 
 /// One statement: a column whose change is `None` keeps its value.
