@@ -57,10 +57,16 @@ impl Claims {
         Self { sub: sub.into(), role, iss: ISSUER.into(), iat: now, exp: now + TOKEN_TTL_SECS }
     }
 
+    /// The user these claims speak for. `sub` stays text on the wire (an admin token need not
+    /// name a user); whoever acts as the caller asks here, so the parsing lives in one place.
+    pub fn user_id(&self) -> Result<crate::users::UserId, crate::ids::BadId> {
+        crate::users::UserId::parse(&self.sub)
+    }
+
     /// Whether these claims may read the user with id `user_id`: themselves, or anyone if admin.
     /// Ids compare in their canonical form, so the letter case a client used does not matter.
     pub fn may_read_user(&self, user_id: &crate::users::UserId) -> bool {
-        self.role == Role::Admin || crate::users::UserId::parse(&self.sub).is_ok_and(|me| &me == user_id)
+        self.role == Role::Admin || self.user_id().is_ok_and(|me| &me == user_id)
     }
 }
 
@@ -303,6 +309,15 @@ mod tests {
         assert!(me.may_read_user(&UserId::parse(&me_id.to_uppercase()).unwrap()), "letter case is not identity");
         assert!(!me.may_read_user(&you));
         assert!(Claims::new("boss", Role::Admin, 0).may_read_user(&you));
+        // A customer whose subject names no user reads nobody.
+        assert!(!Claims::new("boss", Role::Customer, 0).may_read_user(&you));
+    }
+
+    #[test]
+    fn the_subject_is_the_callers_user_id_in_its_one_spelling() {
+        let upper = "7AB45F0F-9291-42EB-922D-130B806315C2";
+        assert_eq!(Claims::new(upper, Role::Customer, 0).user_id().unwrap().as_str(), upper.to_ascii_lowercase());
+        assert!(Claims::new("boss", Role::Admin, 0).user_id().is_err(), "an admin token may name no user");
     }
 
     /// Minimal base64url (no padding) so the test can build an unsigned token by hand.

@@ -62,7 +62,7 @@ async fn upload(req: &mut Request) -> Result<Response, FileError> {
     // Who first, then the body's head: nothing is read from a stranger, nor from a body that
     // is not multipart or announces more than the limit allows.
     let claims = req.claims()?;
-    let owner = UserId::parse(&claims.sub)?;
+    let owner = claims.user_id()?;
     let limit = domain::parse_limit(&variable("upload_max_bytes")?)?;
     let boundary = domain::boundary(req.header("content-type"))?;
     let declared = domain::declared_length(req.header("content-length"), limit)?;
@@ -147,7 +147,7 @@ fn keep_content(conn: &Connection, content: &[ParameterValue; 3]) -> Result<(), 
 
 fn remove(req: &Request, id: &FileId) -> Result<Response, FileError> {
     let claims = req.claims()?;
-    let me = UserId::parse(&claims.sub)?;
+    let me = claims.user_id()?;
     let admin = claims.role == Role::Admin;
     let conn = database()?;
     pg::transaction(&conn, |c| {

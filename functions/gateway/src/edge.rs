@@ -13,7 +13,6 @@ use galley_common::edge::endpoint::verify_token;
 use galley_common::edge::http::{read_bytes, RequestInfo};
 use galley_common::edge::time::next_turn;
 use galley_common::error::CommonError;
-use galley_common::ids::UserId;
 use galley_common::method::Method;
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Response};
@@ -113,7 +112,7 @@ fn viewer(info: &RequestInfo) -> Result<Viewer, CommonError> {
         Err(_) => return Ok(Viewer::Rejected),
     };
     match verify_token(token) {
-        Ok(claims) => Ok(UserId::parse(&claims.sub).map_or(Viewer::Rejected, Viewer::User)),
+        Ok(claims) => Ok(claims.user_id().map_or(Viewer::Rejected, Viewer::User)),
         // A bad token is an anonymous-looking viewer; a misconfigured secret is our fault.
         Err(CommonError::Auth(error)) if error != AuthError::BadSecret => Ok(Viewer::Rejected),
         Err(other) => Err(other),

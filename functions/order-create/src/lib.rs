@@ -36,7 +36,6 @@ use galley_common::edge::endpoint::{database, Request};
 use galley_common::edge::http::json;
 use galley_common::edge::{orders_db, time, variable};
 use galley_common::error::ConfigError;
-use galley_common::ids::UserId;
 use galley_common::method::Method;
 use galley_common::order_listing::Page;
 use galley_common::orders::{Order, Status, COLLECTION, RECOVER_PATH, SAGA_METRICS_PATH};
@@ -72,7 +71,7 @@ async fn serve(req: Request) -> Result<Response, OrderError> {
 async fn create(mut req: Request) -> Result<Response, OrderError> {
     // (The request is kept whole to the end: its trace id tags a refusal.)
     let claims = req.claims()?;
-    let user = UserId::parse(&claims.sub).map_err(galley_common::error::CommonError::from)?;
+    let user = claims.user_id().map_err(galley_common::error::CommonError::from)?;
     let key = domain::parse_key(req.header_values("idempotency-key"))?;
     let order = req.json::<OrderRequest>().await?.validate()?;
     let prices = saga::prices(&req, &order).await?;
@@ -96,7 +95,7 @@ async fn create(mut req: Request) -> Result<Response, OrderError> {
 /// `GET /api/v1/orders`: the caller's orders (an admin's: anyone's), a page at a time.
 fn list(req: &Request) -> Result<Response, OrderError> {
     let claims = req.claims()?;
-    let me = UserId::parse(&claims.sub).map_err(galley_common::error::CommonError::from)?;
+    let me = claims.user_id().map_err(galley_common::error::CommonError::from)?;
     let page = Page::parse(req.query(), &me, &claims)?;
     Ok(json(200, &orders_db::list(&database()?, &page)?))
 }

@@ -9,10 +9,9 @@
 
 pub mod domain;
 
-use galley_common::auth::Role;
 use galley_common::edge::endpoint::{database, Request};
 use galley_common::edge::{http::json, orders_db};
-use galley_common::ids::{item_segment, OrderId, UserId};
+use galley_common::ids::{item_segment, OrderId};
 use galley_common::method::Method;
 use galley_common::orders::COLLECTION;
 use spin_sdk::http::Response;
@@ -35,7 +34,7 @@ async fn serve(req: Request) -> Result<Response, QueryError> {
     // A malformed id is the same 404 as a missing or foreign one.
     let id = OrderId::parse(&id).map_err(|_| QueryError::NotFound)?;
     let order = orders_db::load(&database()?, &id)?.ok_or(QueryError::NotFound)?;
-    if claims.role != Role::Admin && order.user_id.as_str() != claims.sub.to_ascii_lowercase() {
+    if !claims.may_read_user(&order.user_id) {
         return Err(QueryError::NotFound);
     }
     Ok(json(200, &order))
@@ -44,7 +43,7 @@ async fn serve(req: Request) -> Result<Response, QueryError> {
 /// `GET /api/v1/orders`, as the gateway asks for it.
 fn list(req: &Request) -> Result<Response, QueryError> {
     let claims = req.claims()?;
-    let me = UserId::parse(&claims.sub).map_err(CommonError::from)?;
+    let me = claims.user_id().map_err(CommonError::from)?;
     let page = Page::parse(req.query(), &me, &claims)?;
     Ok(json(200, &orders_db::list(&database()?, &page)?))
 }
