@@ -8,12 +8,7 @@
 #   bench/files.sh                      # 3 runs × 10 s each
 #   RUNS=5 DURATION=20 bench/files.sh
 #   SKIP_BUILD=1 SKIP_MEMORY=1 bench/files.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-RUNS=${RUNS:-3}
-DURATION=${DURATION:-10}
-CONNECTIONS=${CONNECTIONS:-32}
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh" 3 10 32
 GALLEY=${GALLEY_BIN:-target/release/galley}
 MIGRATE=${GALLEY_MIGRATE:-target/release/galley-migrate}
 PG_PORT=${GALLEY_TEST_PG_PORT:-54331}

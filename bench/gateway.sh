@@ -7,12 +7,7 @@
 #   bench/gateway.sh                      # 3 runs × 10 s each
 #   RUNS=5 DURATION=20 bench/gateway.sh
 #   SKIP_BUILD=1 bench/gateway.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-RUNS=${RUNS:-3}
-DURATION=${DURATION:-10}
-CONNECTIONS=${CONNECTIONS:-32}
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh" 3 10 32
 PORT=${BENCH_PORT:-3923}
 
 prepare_app

@@ -9,12 +9,7 @@
 #   bench/grpc.sh                              # 3 runs × 10 s each
 #   RUNS=5 DURATION=20 bench/grpc.sh
 #   SKIP_BUILD=1 GALLEY_TEST_PG_PORT=54351 bench/grpc.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-CONNECTIONS=${CONNECTIONS:-32}
-RUNS=${RUNS:-3}
-DURATION=${DURATION:-10}
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh" 3 10 32
 need_command h2load nghttp2-client
 PORT=${BENCH_PORT:-3921}
 

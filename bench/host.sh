@@ -8,9 +8,7 @@
 #
 #   bench/host.sh                      # 5 runs × 10 s
 #   RUNS=3 DURATION=5 bench/host.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 tools=target/bench-tools
 
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2

@@ -9,14 +9,9 @@
 #   bench/isolation.sh                   # 3 runs × 10 s each, 6 looping connections
 #   RUNS=5 DURATION=20 LOOPERS=1 bench/isolation.sh
 #   SKIP_BUILD=1 GALLEY_BIN=/tmp/galley-old OUT=/tmp/old.md bench/isolation.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-RUNS=${RUNS:-3}
-DURATION=${DURATION:-10}
-CONNECTIONS=${CONNECTIONS:-16}
+source "$(dirname "$0")/lib.sh" 3 10 16
 LOOPERS=${LOOPERS:-6}
 OUT=${OUT:-bench/results/isolation.md}
-source bench/lib.sh
 prepare_app
 bench_workspace
 # The app plus the failing component; sources made absolute, as the manifest lives in $state.

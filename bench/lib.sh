@@ -1,10 +1,16 @@
 # Shared by the bench scripts: wrk runs parsed into one line each, and medians into markdown.
 # A raw line is: <label> <connections> <requests/s> <p50 ms> <p99 ms> <non-2xx count>
-# Sourcing it also sets the run shape (RUNS, DURATION seconds, CONNECTIONS) and installs wrk.
+#
+# A script starts with `source "$(dirname "$0")/lib.sh" RUNS DURATION CONNECTIONS`: its run
+# shape (runs, seconds per run, connections; the environment's RUNS, DURATION and CONNECTIONS
+# win). Sourcing stops the script at the first failure, moves to the repository's root and
+# installs wrk.
 
-RUNS=${RUNS:-5}
-DURATION=${DURATION:-10}
-CONNECTIONS=${CONNECTIONS:-64}
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+RUNS=${RUNS:-${1:-5}}
+DURATION=${DURATION:-${2:-10}}
+CONNECTIONS=${CONNECTIONS:-${3:-64}}
 mkdir -p bench/results
 # load_db_secrets PROFILE: the Postgres passwords as Spin variables and PGPASSWORD.
 source scripts/db-secrets.sh

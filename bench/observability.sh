@@ -11,12 +11,7 @@
 # The collector is a sink (python's threading HTTP server answering 200 to every OTLP POST):
 # what is measured is galley's side of exporting (building spans, batching, encoding, sending),
 # not a collector's.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-RUNS=${RUNS:-3}
-DURATION=${DURATION:-10}
-CONNECTIONS=${CONNECTIONS:-32}
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh" 3 10 32
 need_command prometheus prometheus
 prepare_app
 bench_workspace

@@ -7,12 +7,7 @@
 #   bench/orders.sh                      # 3 runs × 10 s each
 #   RUNS=5 DURATION=20 bench/orders.sh
 #   SKIP_BUILD=1 bench/orders.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-RUNS=${RUNS:-3}
-DURATION=${DURATION:-10}
-CONNECTIONS=${CONNECTIONS:-32}
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh" 3 10 32
 prepare_app
 bench_workspace
 start_galley 3921

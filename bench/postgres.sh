@@ -7,9 +7,7 @@
 # started if needed) and a `galley_bench` database. Writes bench/results/postgres.md.
 #
 #   bench/postgres.sh                  # 5 runs × 10 s
-set -euo pipefail
-cd "$(dirname "$0")/.."
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 PG_PORT=54331
 
 scripts/services.sh up test >/dev/null

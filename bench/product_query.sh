@@ -14,18 +14,11 @@
 #   bench/product_query.sh                     # 3 runs × 10 s each
 #   RUNS=5 DURATION=20 bench/product_query.sh
 #   SKIP_BUILD=1 GALLEY_MIGRATE=/path/to/galley-migrate bench/product_query.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-source bench/lib.sh
-RUNS=${RUNS:-3}
-DURATION=${DURATION:-10}
-CONNECTIONS=${CONNECTIONS:-64}
+source "$(dirname "$0")/lib.sh" 3 10 64
 GALLEY=${GALLEY_BIN:-target/release/galley}
 MIGRATE=${GALLEY_MIGRATE:-target/release/galley-migrate}
 PG_PORT=54331
-mkdir -p bench/results
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   make --no-print-directory build
 fi

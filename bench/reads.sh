@@ -7,12 +7,7 @@
 #
 #   bench/reads.sh                          # 3 runs × 8 s each
 #   RUNS=5 DURATION=10 SKIP_BUILD=1 bench/reads.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-RUNS=${RUNS:-3}
-DURATION=${DURATION:-8}
-CONNECTIONS=${CONNECTIONS:-32}
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh" 3 8 32
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release --target wasm32-wasip2 -p bench-hello
 prepare_app
 bench_workspace

@@ -7,12 +7,7 @@
 #
 #   bench/reload.sh                      # 3 runs × 10 s each
 #   RUNS=5 DURATION=20 bench/reload.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-RUNS=${RUNS:-3}
-DURATION=${DURATION:-10}
-CONNECTIONS=${CONNECTIONS:-32}
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh" 3 10 32
 GALLEY=${GALLEY_BIN:-target/release/galley}
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then

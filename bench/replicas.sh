@@ -11,15 +11,9 @@
 #   bench/replicas.sh                     # 3 runs × 10 s each
 #   RUNS=5 DURATION=20 bench/replicas.sh
 #   SKIP_BUILD=1 bench/replicas.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-source bench/lib.sh
-RUNS=${RUNS:-3}
-DURATION=${DURATION:-10}
-CONNECTIONS=${CONNECTIONS:-64}
+source "$(dirname "$0")/lib.sh" 3 10 64
 MIGRATE=${GALLEY_MIGRATE:-target/release/galley-migrate}
 export GALLEY_PG_PORT=${GALLEY_PG_PORT:-54331} GALLEY_REDIS_PORT=${GALLEY_REDIS_PORT:-63791}
-mkdir -p bench/results
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   make --no-print-directory build
