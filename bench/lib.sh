@@ -124,24 +124,36 @@ seed_product() {
   echo "$id"
 }
 
-# order_script PRODUCT CUSTOMER_TOKEN FILE: a wrk Lua script for POST /api/v1/orders where
-# every request is a new purchase of one PRODUCT (a fresh Idempotency-Key per request).
+# order_script PRODUCTS CUSTOMER_TOKEN FILE: a wrk Lua script for POST /api/v1/orders where
+# every request is a new purchase (a fresh Idempotency-Key) of one unit of a product from
+# PRODUCTS (ids separated by commas; one at random per request).
 order_script() {
   cat > "$3" <<LUA
 local counter = 0
 local prefix = ""
+local products = {$1}
 -- Each wrk thread has its own Lua state: a table's address tells them apart.
 init = function(args)
   prefix = tostring(os.time()) .. "-" .. string.match(tostring({}), "0x(%x+)")
 end
 wrk.method = "POST"
-wrk.body = '{"items":[{"product_id":$1,"quantity":1}],"payment_method":"pm_card_ok"}'
 wrk.headers["content-type"] = "application/json"
 wrk.headers["authorization"] = "Bearer $2"
 request = function()
   counter = counter + 1
   wrk.headers["idempotency-key"] = "bench-" .. prefix .. "-" .. counter
-  return wrk.format()
+  local product = products[math.random(#products)]
+  local body = '{"items":[{"product_id":' .. product .. ',"quantity":1}],"payment_method":"pm_card_ok"}'
+  return wrk.format(nil, nil, nil, body)
 end
 LUA
+}
+
+# cpu_ticks PID...: user + system CPU ticks (1/100 s) the processes have used so far.
+cpu_ticks() {
+  local total=0 pid
+  for pid in "$@"; do
+    [ -r "/proc/$pid/stat" ] && total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$total"
 }

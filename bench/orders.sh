@@ -20,6 +20,12 @@ order=$(curl -sf "$base/api/v1/orders" -H "authorization: Bearer $customer" -H '
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
 order_script "$product" "$customer" "$state/create.lua"
+# The same orders spread over 32 products: if orders waited on their one stock row's lock,
+# these would be faster.
+spread="$product"
+for _ in $(seq 31); do spread="$spread,$(seed_product "$base" "$admin" 2.50 2000000000)"; done
+order_script "$spread" "$customer" "$state/create-spread.lua"
+galley_pid=$(pgrep -f "listen 127.0.0.1:3921" | head -1)
 cat > "$state/read.lua" <<LUA
 wrk.headers["authorization"] = "Bearer $customer"
 LUA
@@ -67,7 +73,12 @@ for i in $(seq "$RUNS"); do
     pg_sql -d orders -c "SELECT pg_stat_statements_reset()" >/dev/null
     before=$(pg_sql -d orders -c "SELECT count(*) FROM orders")
   fi
+  # What one order costs in CPU, galley's and Postgres's (every server process), over the run.
+  postgres_pids=$(pgrep -u postgres -d ' ' postgres || true)
+  read -r galley_before postgres_before < <(echo "$(cpu_ticks "$galley_pid") $(cpu_ticks $postgres_pids)")
   wrk_script_run order-create "$base/api/v1/orders" "$state/create.lua"
+  read -r galley_after postgres_after < <(echo "$(cpu_ticks "$galley_pid") $(cpu_ticks $postgres_pids)")
+  echo "$(tail -1 "$raw" | cut -d' ' -f3) $((galley_after - galley_before)) $((postgres_after - postgres_before))" >> "$state/cpu"
   if [ "$i" = "$RUNS" ]; then
     window_orders=$(( $(pg_sql -d orders -c "SELECT count(*) FROM orders") - before ))
     pg_sql -d orders -F $'\t' -c "SELECT d.datname, s.calls, s.total_exec_time, s.wal_bytes, regexp_replace(s.query, '\s+', ' ', 'g')
@@ -75,6 +86,7 @@ for i in $(seq "$RUNS"); do
       WHERE d.datname IN ('orders', 'inventory', 'payments', 'catalog', 'notifications') ORDER BY s.total_exec_time DESC" > "$state/statements"
   fi
   pg_ceiling_run
+  wrk_script_run order-create-spread "$base/api/v1/orders" "$state/create-spread.lua"
   wrk_script_run order-create-alone "$base/api/v1/orders" "$state/create.lua" 1
   wrk_script_run order-query "$base/api/v1/orders/$order" "$state/read.lua"
 done
@@ -84,6 +96,14 @@ rows = [[float(v) for v in l.split()] for l in open(sys.argv[1]) if l.strip()]
 print(*(f"{statistics.median(r[i] for r in rows):.0f}" for i in range(4)))' "$ceiling")
 created=$(median_of "$raw" order-create "$CONNECTIONS" 2)
 fraction=$(python3 -c "print(f'{100 * $created / $ceiling_tps:.0f}')")
+# Median CPU per order: ticks are 10 ms; an order's share is ticks × 10 000 µs / orders made.
+read -r galley_cpu postgres_cpu < <(python3 -c '
+import statistics, sys
+rows = [[float(v) for v in l.split()] for l in open(sys.argv[1]) if l.strip()]
+per_order = lambda i: statistics.median(r[i] * 10_000 / (r[0] * float(sys.argv[2])) for r in rows)
+print(f"{per_order(1):.0f} {per_order(2):.0f}")' "$state/cpu" "$DURATION")
+spread_ratio=$(python3 -c "print(f'{$(median_of "$raw" order-create-spread "$CONNECTIONS" 2) / $created:.2f}')")
+cpu_bound=$(python3 -c "print(f'{$(nproc) * 1e6 / ($galley_cpu + $postgres_cpu):.0f}')")
 not_completed=$(psql -h 127.0.0.1 -p "${GALLEY_TEST_PG_PORT:-54331}" -U galley -d orders -Atc \
   "SELECT count(*) FROM orders WHERE saga_state NOT IN ('completed','cancelled')")
 
@@ -101,6 +121,11 @@ not_completed=$(psql -h 127.0.0.1 -p "${GALLEY_TEST_PG_PORT:-54331}" -U galley -
   echo "  product-admin), the order's transaction, reservation (inventory-adjust), charge (payment),"
   echo "  paid + outbox, event publish, reservation commit, completed."
   echo "  Every request must be a 201 (non-2xx 0). Orders left unsettled afterwards: $not_completed."
+  echo "- **order-create-spread**: the same orders spread over 32 products (one at random per request)."
+  echo "  Spread over one product: **$spread_ratio×** (well above 1 would mean orders wait on their product's stock row)."
+  echo "- **CPU per order** (order-create runs, from \`/proc\`): galley **$galley_cpu µs**, Postgres **$postgres_cpu µs**"
+  echo "  (every server process). $(nproc) cores can make at most **$cpu_bound orders/s** at that cost: the"
+  echo "  saga is CPU-bound on this machine, galley and Postgres about evenly."
   echo "- **order-create-alone**: the same at one connection: one order's latency with the machine otherwise idle."
   echo "- **Ceiling**: the saga's own SQL run by pgbench (\`bench/orders-ceiling/\`, prepared, $CONNECTIONS clients"
   echo "  per database, the three databases at once): **$ceiling_tps orders/s** (the slowest share; orders"
