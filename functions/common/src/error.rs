@@ -129,27 +129,28 @@ macro_rules! from_common_errors {
 }
 
 /// Implements [`ApiError`] for an endpoint's error enum from a table of its own variants
-/// (`pattern => (status, kind, title)`, detail = the variant's `Display`), delegating the
-/// `Common(CommonError)` variant, and adds the `From` conversions of [`from_common_errors!`].
+/// (`pattern => (status, kind, title)`, or a shared row such as [`crate::problem::NOT_FOUND`];
+/// detail = the variant's `Display`), delegating the `Common(CommonError)` variant, and adds the
+/// `From` conversions of [`from_common_errors!`].
 #[macro_export]
 macro_rules! api_error {
-    ($target:ty { $($variant:pat => ($status:expr, $kind:expr, $title:expr)),+ $(,)? }) => {
+    ($target:ty { $($variant:pat => $row:expr),+ $(,)? }) => {
         impl $crate::problem::ApiError for $target {
             fn status(&self) -> u16 {
                 match self {
-                    $($variant => $status,)+
+                    $($variant => $row.0,)+
                     Self::Common(e) => $crate::problem::ApiError::status(e),
                 }
             }
             fn kind(&self) -> &'static str {
                 match self {
-                    $($variant => $kind,)+
+                    $($variant => $row.1,)+
                     Self::Common(e) => $crate::problem::ApiError::kind(e),
                 }
             }
             fn title(&self) -> &'static str {
                 match self {
-                    $($variant => $title,)+
+                    $($variant => $row.2,)+
                     Self::Common(e) => $crate::problem::ApiError::title(e),
                 }
             }

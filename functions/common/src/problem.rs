@@ -12,6 +12,10 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 /// Where the `type` URIs of Galley problems live (relative references, resolved against the API).
 pub const TYPE_BASE: &str = "/problems/";
 
+/// The row of an endpoint error's table (`api_error!`) for "there is no such thing here": one
+/// spelling of the 404 for every endpoint.
+pub const NOT_FOUND: (u16, &str, &str) = (404, "not-found", "Not found");
+
 /// An RFC 9457 problem details object, plus the request's W3C trace id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {

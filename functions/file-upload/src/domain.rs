@@ -64,7 +64,7 @@ galley_common::api_error!(FileError {
     Self::Malformed(_) => (400, "malformed-body", "Malformed request body"),
     Self::TooLarge { .. } => (413, "body-too-large", "Request body too large"),
     Self::MissingFile | Self::DuplicateFile | Self::UnknownField(_) => (422, "validation", "Invalid upload"),
-    Self::NotFound => (404, "not-found", "Not found"),
+    Self::NotFound => galley_common::problem::NOT_FOUND,
     Self::RangeNotSatisfiable { .. } => (416, "range-not-satisfiable", "Range not satisfiable"),
 });
 

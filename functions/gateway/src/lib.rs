@@ -14,6 +14,6 @@ pub mod limits;
 pub mod loader;
 pub mod schema;
 
-// The Spin edge exports the component's handler, which only a wasm build links.
-#[cfg(target_arch = "wasm32")]
 mod edge;
+#[cfg(test)]
+mod field_cost;

@@ -56,9 +56,9 @@ pub enum InventoryError {
 
 galley_common::api_error!(InventoryError {
     Self::BadQuery(_) => (400, "bad-query", "Bad query"),
-    Self::NoSuchOperation { .. } => (404, "not-found", "Not found"),
+    Self::NoSuchOperation { .. } => galley_common::problem::NOT_FOUND,
     Self::Invalid(_) => (422, "validation", "Invalid request"),
-    Self::UnknownProduct(_) | Self::UnknownOrder(_) => (404, "not-found", "Not found"),
+    Self::UnknownProduct(_) | Self::UnknownOrder(_) => galley_common::problem::NOT_FOUND,
     Self::InsufficientStock(_) => (409, problems::INSUFFICIENT_STOCK, "Not enough stock"),
     Self::LinesDiffer(_) => (409, problems::RESERVATION_CONFLICT, "Reservation conflict"),
     Self::Closed { .. } => (409, problems::RESERVATION_CLOSED, "Reservation closed"),

@@ -70,7 +70,7 @@ galley_common::api_error!(OrderError {
     Self::Invalid(_) | Self::TooExpensive | Self::UnknownProduct(_) => (422, "validation", "Invalid order"),
     Self::BadKey | Self::TwoKeys => (400, "invalid-idempotency-key", "Invalid Idempotency-Key"),
     Self::KeyReused => (422, "idempotency-key-reused", "Idempotency-Key reused"),
-    Self::NotFound => (404, "not-found", "Not found"),
+    Self::NotFound => galley_common::problem::NOT_FOUND,
     Self::RecoveryForbidden | Self::ListingForbidden => (403, "forbidden", "Forbidden"),
     Self::BadListing(_) => (400, "invalid-query", "Invalid query"),
 });

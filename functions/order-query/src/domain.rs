@@ -18,7 +18,7 @@ pub enum QueryError {
 }
 
 galley_common::api_error!(QueryError {
-    Self::NotFound => (404, "not-found", "Not found"),
+    Self::NotFound => galley_common::problem::NOT_FOUND,
     Self::BadQuery(_) => (400, "invalid-query", "Invalid query"),
     Self::Forbidden => (403, "forbidden", "Forbidden"),
 });

@@ -41,7 +41,7 @@ pub enum PaymentError {
 }
 
 galley_common::api_error!(PaymentError {
-    Self::NoSuchOperation { .. } => (404, "not-found", "Not found"),
+    Self::NoSuchOperation { .. } => galley_common::problem::NOT_FOUND,
     Self::Invalid(_) => (422, "validation", "Invalid request"),
     Self::Declined(_) => (402, problems::PAYMENT_DECLINED, "Payment declined"),
     Self::Refused { .. } => (409, problems::CHARGE_REFUSED, "Charge refused"),

@@ -40,7 +40,7 @@ pub enum AdminError {
 galley_common::api_error!(AdminError {
     Self::Invalid(_) | Self::NothingToChange => (422, "validation", "Invalid product"),
     Self::BadQuery(_) => (400, "invalid-query", "Invalid query"),
-    Self::NotFound => (404, "not-found", "Not found"),
+    Self::NotFound => galley_common::problem::NOT_FOUND,
 });
 
 /// What a path names: the collection, or one product (reached by service chaining from

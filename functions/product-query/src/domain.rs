@@ -26,7 +26,7 @@ pub enum QueryError {
 }
 
 galley_common::api_error!(QueryError {
-    Self::NotFound => (404, "not-found", "Not found"),
+    Self::NotFound => galley_common::problem::NOT_FOUND,
 });
 
 /// The cache lifetime from the `cache_ttl_secs` variable: whole seconds, `0` meaning every

@@ -12,7 +12,7 @@ pub enum LookupError {
 }
 
 galley_common::api_error!(LookupError {
-    Self::NotFound => (404, "not-found", "Not found"),
+    Self::NotFound => galley_common::problem::NOT_FOUND,
 });
 
 #[cfg(test)]
