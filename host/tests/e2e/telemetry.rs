@@ -85,3 +85,20 @@ async fn unsupported_protocol_is_refused() {
         .start_expecting_failure();
     assert!(stderr.contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc"), "{stderr}");
 }
+
+/// `--profile perfmap`: galley writes `/tmp/perf-<pid>.map` naming the guests' compiled
+/// functions, so `perf report` can attribute samples in guest code; without it, no map.
+#[tokio::test]
+async fn perfmap_profiling_names_guest_functions_for_perf() {
+    let profiled = crate::support::HostBuilder::new().arg("--profile").arg("perfmap").start().await;
+    assert_eq!(profiled.get("/echo/exact").await.status(), 200);
+    let path = format!("/tmp/perf-{}.map", profiled.pid());
+    let map = std::fs::read_to_string(&path).unwrap_or_default();
+    let _ = std::fs::remove_file(&path);
+    // Each line is `<address> <size> <name>`; every Rust guest has `__wasm_call_ctors`.
+    assert!(map.lines().any(|line| line.ends_with(" __wasm_call_ctors")), "perf map:\n{}", &map[..map.len().min(2000)]);
+
+    let plain = crate::support::HostBuilder::new().start().await;
+    assert_eq!(plain.get("/echo/exact").await.status(), 200);
+    assert!(!std::path::Path::new(&format!("/tmp/perf-{}.map", plain.pid())).exists(), "no map without the flag");
+}
