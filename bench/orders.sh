@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Orders benchmark: POST /api/v1/orders (the whole saga: pricing through product-query,
+# Orders benchmark: POST /api/v1/orders (the whole saga: pricing through product-admin,
 # reservation, charge with `pm_card_ok`, paid + outbox, commit, event publish) with a fresh
 # Idempotency-Key per request, and GET /api/v1/orders/:id, at 32 connections; `wrk -t2
 # --latency`, interleaved runs, medians. Writes bench/results/orders.md.

@@ -1,27 +1,10 @@
--- The orders database's share of one order (order-create's statements, in its transactions).
--- pgbench -M prepared; :product is the bench's product id. Unflushed steps set
--- synchronous_commit off, as the saga does.
+-- The orders database's share of one order: order-create's four statements, each its own
+-- transaction, as the saga runs them. pgbench -M prepared; :product is the bench's product id.
+-- The unflushed steps set synchronous_commit off for their own transaction, as the saga does.
 -- (pgbench reads ":name" as a variable even inside a literal, so the time formats here use
 -- "." where the saga writes ":": the same to_char work.)
 \set n random(1, 1000000000)
-BEGIN;
-INSERT INTO orders (user_id, idempotency_key, status, total, payment_method, request_hash, saga_state) VALUES (CAST(md5(:client_id::text) AS uuid), 'ceiling-' || :client_id || '-' || :n || '-' || clock_timestamp()::text, 0, 2.50, 'pm_card_ok', 'fingerprint', 'reserving') ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id::text AS oid, to_char(created_at, 'YYYY-MM-DD"T"HH24.MI.SS"Z"') AS created_at \gset
-INSERT INTO order_items (order_id, product_id, quantity, unit_price) VALUES (CAST(:oid AS uuid), :product, 1, 2.50);
-INSERT INTO saga_log (order_id, step, outcome) VALUES (CAST(:oid AS uuid), 'created', 'reserving');
-COMMIT;
-BEGIN;
-SET LOCAL synchronous_commit = off;
-UPDATE orders SET saga_state = 'charging', updated_at = (now() AT TIME ZONE 'utc') WHERE id = CAST(:oid AS uuid) AND saga_state = 'reserving';
-INSERT INTO saga_log (order_id, step, outcome) VALUES (CAST(:oid AS uuid), 'reserved', 'charging');
-COMMIT;
-BEGIN;
-UPDATE orders SET status = 1, saga_state = 'committing', updated_at = (now() AT TIME ZONE 'utc') WHERE id = CAST(:oid AS uuid) AND saga_state = 'charging';
-WITH e AS (SELECT gen_random_uuid() AS id, to_char((now() AT TIME ZONE 'utc'), 'YYYY-MM-DD"T"HH24.MI.SS"Z"') AS at) INSERT INTO outbox (id, event_type, order_id, payload) SELECT e.id, 'order.paid', CAST(:oid AS uuid), jsonb_set(jsonb_set(CAST('{"event_id":"","event_type":"order.paid"}' AS jsonb), '{event_id}', to_jsonb(e.id::text)), '{occurred_at}', to_jsonb(e.at)) FROM e RETURNING id::text AS eid, payload::text AS payload \gset
-INSERT INTO saga_log (order_id, step, outcome) VALUES (CAST(:oid AS uuid), 'charged', 'committing');
-COMMIT;
-BEGIN;
-SET LOCAL synchronous_commit = off;
-UPDATE orders SET saga_state = 'completed', updated_at = (now() AT TIME ZONE 'utc') WHERE id = CAST(:oid AS uuid) AND saga_state = 'committing';
-INSERT INTO saga_log (order_id, step, outcome) VALUES (CAST(:oid AS uuid), 'committed', 'completed');
-UPDATE outbox SET published_at = (now() AT TIME ZONE 'utc'), attempts = attempts + 1 WHERE id = CAST(:eid AS uuid);
-COMMIT;
+WITH new_order AS (INSERT INTO orders (user_id, idempotency_key, status, total, payment_method, request_hash, saga_state) VALUES (CAST(md5(:client_id::text) AS uuid), 'ceiling-' || :client_id || '-' || :n || '-' || clock_timestamp()::text, 0, 2.50, 'pm_card_ok', 'fingerprint', 'reserving') ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id, created_at), items AS (INSERT INTO order_items (order_id, product_id, quantity, unit_price) SELECT new_order.id, line.product_id, line.quantity, line.unit_price FROM new_order, unnest(ARRAY[:product]::bigint[], ARRAY[1]::integer[], CAST(ARRAY['2.50'] AS numeric[])) AS line(product_id, quantity, unit_price)), logged AS (INSERT INTO saga_log (order_id, step, outcome) SELECT id, 'created', 'reserving' FROM new_order) SELECT id::text AS oid, to_char(created_at, 'YYYY-MM-DD"T"HH24.MI.SS"Z"') AS created_at FROM new_order \gset
+WITH moved AS (UPDATE orders SET saga_state = 'charging', updated_at = (now() AT TIME ZONE 'utc') WHERE id = CAST(:oid AS uuid) AND saga_state = 'reserving' RETURNING id), logged AS (INSERT INTO saga_log (order_id, step, outcome) SELECT id, 'reserved', 'charging' FROM moved) SELECT (SELECT count(*) FROM moved) AS moved, set_config('synchronous_commit', 'off', true) AS unflushed;
+WITH paid AS (UPDATE orders SET status = 1, saga_state = 'committing', updated_at = (now() AT TIME ZONE 'utc') WHERE id = CAST(:oid AS uuid) AND saga_state = 'charging' RETURNING id), e AS (SELECT gen_random_uuid() AS id, to_char((now() AT TIME ZONE 'utc'), 'YYYY-MM-DD"T"HH24.MI.SS"Z"') AS at), event AS (INSERT INTO outbox (id, event_type, order_id, payload) SELECT e.id, 'order.paid', paid.id, jsonb_set(jsonb_set(CAST('{"event_id":"","event_type":"order.paid"}' AS jsonb), '{event_id}', to_jsonb(e.id::text)), '{occurred_at}', to_jsonb(e.at)) FROM paid, e RETURNING id::text AS id, payload::text AS payload), logged AS (INSERT INTO saga_log (order_id, step, outcome) SELECT id, 'charged', 'committing' FROM paid) SELECT id AS eid, payload FROM event \gset
+WITH moved AS (UPDATE orders SET saga_state = 'completed', updated_at = (now() AT TIME ZONE 'utc') WHERE id = CAST(:oid AS uuid) AND saga_state = 'committing' AND true RETURNING id), logged AS (INSERT INTO saga_log (order_id, step, outcome) SELECT id, 'committed', 'completed' FROM moved), published AS (UPDATE outbox SET published_at = (now() AT TIME ZONE 'utc'), attempts = attempts + 1 WHERE id = CAST(:eid AS uuid)) SELECT set_config('synchronous_commit', 'off', true) AS unflushed;

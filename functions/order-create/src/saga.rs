@@ -82,9 +82,10 @@ pub enum Recorded {
     Existing { id: OrderId, fingerprint: String, age: std::time::Duration },
 }
 
-/// Step 1: the order, its lines and the saga's first state, in one transaction. The unique
-/// index on (user, key) decides between concurrent requests with one key: the others wait for
-/// this transaction and then find its order.
+/// Step 1: the order, its lines and the saga's first state, in one statement (so one flushed
+/// transaction and one round trip). The unique index on (user, key) decides between
+/// concurrent requests with one key: the others wait for this transaction and then find its
+/// order; when the order is not inserted, neither are its lines nor its log row.
 pub fn record(
     conn: &Connection,
     user: &UserId,
@@ -94,57 +95,65 @@ pub fn record(
     amount: Money,
 ) -> Result<Recorded, OrderError> {
     let fingerprint = order.fingerprint();
-    pg::transaction(conn, |c| {
-        let inserted = c
+    let products: Vec<i64> = order.lines.iter().map(|line| line.product_id.get()).collect();
+    let quantities: Vec<i32> = order.lines.iter().map(|line| line.quantity.get() as i32).collect();
+    let unit_prices: Vec<String> = prices.iter().map(|price| price.decimal().to_string()).collect();
+    let inserted = conn
+        .query(
+            "WITH new_order AS ( \
+               INSERT INTO orders (user_id, idempotency_key, status, total, payment_method, request_hash, saga_state) \
+               VALUES (CAST($1::text AS uuid), $2, 0, $3, $4, $5, 'reserving') \
+               ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id, created_at), \
+             items AS ( \
+               INSERT INTO order_items (order_id, product_id, quantity, unit_price) \
+               SELECT new_order.id, line.product_id, line.quantity, line.unit_price \
+               FROM new_order, unnest($6::bigint[], $7::integer[], CAST($8::text[] AS numeric[])) AS line(product_id, quantity, unit_price)), \
+             logged AS (INSERT INTO saga_log (order_id, step, outcome) SELECT id, 'created', 'reserving' FROM new_order) \
+             SELECT id::text AS id, to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at FROM new_order",
+            &[
+                user.into(),
+                pg::text(key),
+                amount.into(),
+                pg::text(&order.payment_method),
+                pg::text(&fingerprint),
+                products.into(),
+                quantities.into(),
+                unit_prices.into(),
+            ],
+        )
+        .map_err(DbError::from)?;
+    let Some(row) = inserted.rows().next() else {
+        let existing = conn
             .query(
-                "INSERT INTO orders (user_id, idempotency_key, status, total, payment_method, request_hash, saga_state) \
-                 VALUES (CAST($1::text AS uuid), $2, 0, $3, $4, $5, 'reserving') \
-                 ON CONFLICT (user_id, idempotency_key) DO NOTHING \
-                 RETURNING id::text AS id, to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at",
-                &[user.into(), pg::text(key), amount.into(), pg::text(&order.payment_method), pg::text(&fingerprint)],
+                "SELECT id::text AS id, request_hash, \
+                 CAST(GREATEST(0, extract(epoch FROM (now() AT TIME ZONE 'utc') - created_at) * 1000) AS bigint) AS age_ms \
+                 FROM orders WHERE user_id = CAST($1::text AS uuid) AND idempotency_key = $2",
+                &[user.into(), pg::text(key)],
             )
             .map_err(DbError::from)?;
-        let Some(row) = inserted.rows().next() else {
-            let existing = c
-                .query(
-                    "SELECT id::text AS id, request_hash, \
-                     CAST(GREATEST(0, extract(epoch FROM (now() AT TIME ZONE 'utc') - created_at) * 1000) AS bigint) AS age_ms \
-                     FROM orders WHERE user_id = CAST($1::text AS uuid) AND idempotency_key = $2",
-                    &[user.into(), pg::text(key)],
-                )
-                .map_err(DbError::from)?;
-            let row = existing.rows().next().ok_or(DbError::NoRow("orders"))?;
-            let age = std::time::Duration::from_millis(u64::try_from(pg::col::<i64>(&row, "age_ms")?).unwrap_or(0));
-            return Ok(Recorded::Existing { id: order_id(&pg::col::<String>(&row, "id")?)?, fingerprint: pg::col(&row, "request_hash")?, age });
-        };
-        let id = order_id(&pg::col::<String>(&row, "id")?)?;
-        let created_at: String = pg::col(&row, "created_at")?;
-        for (line, price) in order.lines.iter().zip(prices) {
-            c.execute(
-                "INSERT INTO order_items (order_id, product_id, quantity, unit_price) VALUES (CAST($1::text AS uuid), $2, $3, $4)",
-                &[(&id).into(), line.product_id.into(), (line.quantity.get() as i32).into(), (*price).into()],
-            )
-            .map_err(DbError::from)?;
-        }
-        log_step(c, &id, "created", "reserving")?;
-        let lines = order
-            .lines
-            .iter()
-            .zip(prices)
-            .map(|(line, price)| OrderLine { product_id: line.product_id, quantity: line.quantity, unit_price: *price })
-            .collect();
-        Ok(Recorded::New(Order {
-            id,
-            user_id: user.clone(),
-            status: Status::Unpaid,
-            amount,
-            payment_method: order.payment_method.clone(),
-            cancel_reason: None,
-            cancel_detail: None,
-            lines,
-            created_at,
-        }))
-    })
+        let row = existing.rows().next().ok_or(DbError::NoRow("orders"))?;
+        let age = std::time::Duration::from_millis(u64::try_from(pg::col::<i64>(&row, "age_ms")?).unwrap_or(0));
+        return Ok(Recorded::Existing { id: order_id(&pg::col::<String>(&row, "id")?)?, fingerprint: pg::col(&row, "request_hash")?, age });
+    };
+    let id = order_id(&pg::col::<String>(&row, "id")?)?;
+    let created_at: String = pg::col(&row, "created_at")?;
+    let lines = order
+        .lines
+        .iter()
+        .zip(prices)
+        .map(|(line, price)| OrderLine { product_id: line.product_id, quantity: line.quantity, unit_price: *price })
+        .collect();
+    Ok(Recorded::New(Order {
+        id,
+        user_id: user.clone(),
+        status: Status::Unpaid,
+        amount,
+        payment_method: order.payment_method.clone(),
+        cancel_reason: None,
+        cancel_detail: None,
+        lines,
+        created_at,
+    }))
 }
 
 fn order_id(text: &str) -> Result<OrderId, OrderError> {
@@ -299,8 +308,9 @@ impl<'a> Saga<'a> {
         }
     }
 
-    /// Moves the saga to `committing` with its `order.paid` event in the outbox, in one
-    /// flushed transaction; the event as stored, or `None` when another actor had moved it.
+    /// Moves the saga to `committing` with its `order.paid` event in the outbox and its log row,
+    /// in one statement (one flushed transaction); the event as stored, or `None` when another
+    /// actor had moved it (then nothing is written).
     fn mark_paid(&self, order: &Order) -> Result<Option<OutboxEvent>, Unsettled> {
         let event = OrderEvent {
             event_id: String::new(),
@@ -311,41 +321,35 @@ impl<'a> Saga<'a> {
             occurred_at: String::new(),
             traceparent: self.req.header("traceparent").map(str::to_string),
         };
-        let paid = pg::transaction(self.conn, |c| -> Result<Option<OutboxEvent>, DbError> {
-            let moved = c.execute(
+        // The event id is a fresh uuid and its time the commit's: both are filled in by the
+        // database, then written into the payload in the same statement.
+        let paid = self
+            .conn
+            .query(
                 &format!(
-                    "UPDATE orders SET status = 1, saga_state = 'committing', updated_at = {NOW} \
-                     WHERE id = CAST($1::text AS uuid) AND saga_state = 'charging'"
-                ),
-                &[(&order.id).into()],
-            )?;
-            if moved == 0 {
-                return Ok(None);
-            }
-            // The event id is the row's own uuid, and the time the commit's: both are filled in
-            // by the database, then written into the payload in the same statement.
-            let stored = c.query(
-                &format!(
-                    "WITH e AS (SELECT gen_random_uuid() AS id, to_char({NOW}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS at) \
-                     INSERT INTO outbox (id, event_type, order_id, payload) \
-                     SELECT e.id, $2, CAST($1::text AS uuid), \
-                            jsonb_set(jsonb_set(CAST($3::text AS jsonb), '{{event_id}}', to_jsonb(e.id::text)), '{{occurred_at}}', to_jsonb(e.at)) \
-                     FROM e RETURNING id::text AS id, payload::text AS payload"
+                    "WITH paid AS ( \
+                       UPDATE orders SET status = 1, saga_state = 'committing', updated_at = {NOW} \
+                       WHERE id = CAST($1::text AS uuid) AND saga_state = 'charging' RETURNING id), \
+                     e AS (SELECT gen_random_uuid() AS id, to_char({NOW}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS at), \
+                     event AS ( \
+                       INSERT INTO outbox (id, event_type, order_id, payload) \
+                       SELECT e.id, $2, paid.id, \
+                              jsonb_set(jsonb_set(CAST($3::text AS jsonb), '{{event_id}}', to_jsonb(e.id::text)), '{{occurred_at}}', to_jsonb(e.at)) \
+                       FROM paid, e RETURNING id::text AS id, payload::text AS payload), \
+                     logged AS (INSERT INTO saga_log (order_id, step, outcome) SELECT id, 'charged', 'committing' FROM paid) \
+                     SELECT id, payload FROM event"
                 ),
                 &[(&order.id).into(), pg::text(ORDER_PAID), pg::text(&serde_json::to_string(&event).unwrap_or_default())],
-            )?;
-            let row = stored.rows().next().ok_or(DbError::NoRow("outbox"))?;
-            let event = OutboxEvent { id: pg::col(&row, "id")?, payload: pg::col(&row, "payload")? };
-            log_step(c, &order.id, "charged", "committing")?;
-            Ok(Some(event))
-        });
-        match paid {
-            Ok(moved) => Ok(moved),
-            Err(error) => {
-                eprintln!("saga {}: recording the payment failed ({error}); left for recovery", order.id);
-                Err(Unsettled)
-            }
-        }
+            )
+            .map_err(DbError::from)
+            .and_then(|rows| {
+                let Some(row) = rows.rows().next() else { return Ok(None) };
+                Ok(Some(OutboxEvent { id: pg::col(&row, "id")?, payload: pg::col(&row, "payload")? }))
+            });
+        paid.map_err(|error| {
+            eprintln!("saga {}: recording the payment failed ({error}); left for recovery", order.id);
+            Unsettled
+        })
     }
 
     /// Recovery's last step of a paid saga: commit the reservation, then `completed`.
@@ -367,31 +371,51 @@ impl<'a> Saga<'a> {
         })
     }
 
-    /// After a paid saga's last calls, one unflushed transaction records what they did:
+    /// After a paid saga's last calls, one unflushed statement records what they did:
     /// `completed` if the reservation was committed, the event as published if it went out.
     /// Either mark lost in a crash is re-driven (see [`pg::transaction_unflushed`]): recovery
     /// commits a `committing` saga's reservation again, and publishes an unpublished event
     /// again (order-events ignores a duplicate).
     fn settle_paid(&self, id: &OrderId, committed: bool, published: Option<&str>) {
-        let settled = pg::transaction_unflushed(self.conn, |c| -> Result<(), DbError> {
-            if committed {
-                advance_in(c, id, "committing", "completed", "committed")?;
-            }
-            if let Some(event) = published {
-                mark_published(c, event)?;
-            }
-            Ok(())
-        });
+        if !committed && published.is_none() {
+            return;
+        }
+        let settled = self.conn.query(
+            &format!(
+                "WITH moved AS ( \
+                   UPDATE orders SET saga_state = 'completed', updated_at = {NOW} \
+                   WHERE id = CAST($1::text AS uuid) AND saga_state = 'committing' AND $2::boolean RETURNING id), \
+                 logged AS (INSERT INTO saga_log (order_id, step, outcome) SELECT id, 'committed', 'completed' FROM moved), \
+                 published AS ( \
+                   UPDATE outbox SET published_at = {NOW}, attempts = attempts + 1 WHERE id = CAST($3::text AS uuid)) \
+                 SELECT {}",
+                pg::UNFLUSHED
+            ),
+            &[id.into(), ParameterValue::Boolean(committed), pg::nullable(published.map(str::to_owned))],
+        );
         if let Err(error) = settled {
             eprintln!("saga {id}: recording the paid saga's last steps failed ({error}); left for recovery");
         }
     }
 
-    /// Moves the saga from `from` to `to` if it is still in `from`; whether it moved. Unflushed:
-    /// every transition it makes is re-driven after a crash that loses it (from `reserving`,
-    /// recovery compensates exactly as from `charging`; from `committing`, it commits again).
+    /// Moves the saga from `from` to `to` if it is still in `from`, with its log row, in one
+    /// unflushed statement; whether it moved. Unflushed: every transition it makes is
+    /// re-driven after a crash that loses it (from `reserving`, recovery compensates exactly as
+    /// from `charging`; from `committing`, it commits again).
     fn advance(&self, id: &OrderId, from: &str, to: &str, step: &str) -> Result<bool, DbError> {
-        pg::transaction_unflushed(self.conn, |c| advance_in(c, id, from, to, step))
+        let rows = self.conn.query(
+            &format!(
+                "WITH moved AS ( \
+                   UPDATE orders SET saga_state = $3, updated_at = {NOW} \
+                   WHERE id = CAST($1::text AS uuid) AND saga_state = $2 RETURNING id), \
+                 logged AS (INSERT INTO saga_log (order_id, step, outcome) SELECT id, $4, $3 FROM moved) \
+                 SELECT (SELECT count(*) FROM moved) AS moved, {}",
+                pg::UNFLUSHED
+            ),
+            &[id.into(), pg::text(from), pg::text(to), pg::text(step)],
+        )?;
+        let row = rows.rows().next().ok_or(DbError::NoRow("orders"))?;
+        Ok(pg::col::<i64>(&row, "moved")? == 1)
     }
 
     /// Compensates from `from`: claims the saga for compensation (with its reason), then
@@ -636,18 +660,6 @@ enum Outcome {
 struct OutboxEvent {
     id: String,
     payload: String,
-}
-
-/// [`Saga::advance`]'s statements, inside the caller's transaction.
-fn advance_in(c: &Connection, id: &OrderId, from: &str, to: &str, step: &str) -> Result<bool, DbError> {
-    let moved = c.execute(
-        &format!("UPDATE orders SET saga_state = $3, updated_at = {NOW} WHERE id = CAST($1::text AS uuid) AND saga_state = $2"),
-        &[id.into(), pg::text(from), pg::text(to)],
-    )?;
-    if moved == 1 {
-        log_step(c, id, step, to)?;
-    }
-    Ok(moved == 1)
 }
 
 /// Marks an outbox event published (a subscriber received it).

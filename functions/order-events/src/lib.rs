@@ -27,26 +27,30 @@ fn on_message(message: bytes::Bytes) -> anyhow::Result<()> {
         }
     };
     let conn = pg::connect(&variable("db_url")?)?;
-    let recorded = pg::transaction(&conn, |c| -> Result<bool, galley_common::db::DbError> {
-        let new = c.execute(
-            "INSERT INTO processed_events (event_id, event_type) VALUES (CAST($1::text AS uuid), $2) ON CONFLICT (event_id) DO NOTHING",
-            &[pg::text(&event.event_id), pg::text(&event.event_type)],
-        )?;
-        if new == 1 {
-            c.execute(
-                "INSERT INTO notifications (event_id, order_id, user_id, kind, message) \
-                 VALUES (CAST($1::text AS uuid), CAST($2::text AS uuid), CAST($3::text AS uuid), $4, $5)",
-                &[
-                    pg::text(&event.event_id),
-                    (&event.order_id).into(),
-                    (&event.user_id).into(),
-                    pg::text(&event.event_type),
-                    pg::text(&message_for(&event)),
-                ],
-            )?;
-        }
-        Ok(new == 1)
-    })
+    // The marker and the notification in one statement, so one flushed transaction: a
+    // duplicate inserts neither.
+    let recorded = conn
+        .query(
+            "WITH new_event AS ( \
+               INSERT INTO processed_events (event_id, event_type) VALUES (CAST($1::text AS uuid), $4) \
+               ON CONFLICT (event_id) DO NOTHING RETURNING event_id), \
+             noted AS ( \
+               INSERT INTO notifications (event_id, order_id, user_id, kind, message) \
+               SELECT event_id, CAST($2::text AS uuid), CAST($3::text AS uuid), $4, $5 FROM new_event) \
+             SELECT count(*) AS new FROM new_event",
+            &[
+                pg::text(&event.event_id),
+                (&event.order_id).into(),
+                (&event.user_id).into(),
+                pg::text(&event.event_type),
+                pg::text(&message_for(&event)),
+            ],
+        )
+        .map_err(galley_common::db::DbError::from)
+        .and_then(|rows| {
+            let row = rows.rows().next().ok_or(galley_common::db::DbError::NoRow("processed_events"))?;
+            Ok(pg::col::<i64>(&row, "new")? == 1)
+        })
     .with_context(|| format!("recording event {}", event.event_id))?;
     if !recorded {
         eprintln!("order_events: event {} already recorded; duplicate ignored", event.event_id);

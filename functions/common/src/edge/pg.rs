@@ -81,6 +81,13 @@ pub fn transaction_unflushed<T, E: From<DbError>>(
     end(conn, work(conn))
 }
 
+/// A select-list item that makes a step written as **one statement** commit unflushed: the
+/// statement is its own (implicit) transaction, and `set_config(…, true)` is `SET LOCAL` for
+/// it, read when it commits. One round trip instead of four (`BEGIN`, `SET LOCAL`, the work,
+/// `COMMIT`); [`transaction_unflushed`]'s argument must hold for the step. Never put it in a
+/// statement run inside a [`transaction`]: it would make that whole transaction unflushed.
+pub const UNFLUSHED: &str = "set_config('synchronous_commit', 'off', true) AS unflushed";
+
 /// Waits until everything this server has committed so far is flushed to disk: a transaction
 /// of its own with a transaction id and no data (`pg_current_xact_id()` assigns one, so its
 /// commit writes a record and, synchronous, waits for the WAL up to it, which holds every
