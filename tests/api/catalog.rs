@@ -270,6 +270,22 @@ async fn release_and_commit_are_idempotent() {
     assert_eq!(app.settle(&order_id(), "commit").await.status, 404, "nothing to commit");
 }
 
+/// One line is reserved in one statement when its stock is there; when it is not, or when the
+/// order was seen before, the full path decides, and its answer stands.
+#[tokio::test]
+async fn a_one_line_refusal_stands_when_repeated_after_a_restock() {
+    let app = spawn_app();
+    let scarce = app.stocked_product(1).await;
+    let order = order_id();
+    let lines = json!([{"product_id": scarce, "quantity": 2}]);
+    let first = app.reserve(&order, lines.clone()).await;
+    assert_eq!((first.status, &first.body["type"]), (409, &json!("/problems/insufficient-stock")), "{}", first.body);
+    assert_eq!(app.restock(scarce, json!({"on_hand": 10})).await.status, 200);
+    let again = app.reserve(&order, lines).await;
+    assert_eq!((again.status, &again.body["detail"]), (409, &first.body["detail"]), "{}", again.body);
+    assert_eq!(app.on_hand(scarce).await, 10, "the repeat took nothing");
+}
+
 #[tokio::test]
 async fn several_lines_with_one_short_reserve_nothing() {
     let app = spawn_app();

@@ -48,9 +48,12 @@ async fn serve(mut req: Request) -> Result<Response, InventoryError> {
             // turns at a flush each (~300/s on a 3 ms disk). So the work commits unflushed,
             // releasing the lock, and the flush follows before the answer: the reservation
             // is as durable when the saga hears of it, and concurrent reservations share
-            // their flushes. (`reserve`'s first statement turns the flush off for its
-            // transaction: one round trip fewer than `transaction_unflushed`'s `SET LOCAL`.)
-            let (stored, fresh) = pg::transaction(&conn, |c| reserve(c, &order, &lines))?;
+            // their flushes. (Both paths turn the flush off in their first statement: one
+            // round trip fewer than `transaction_unflushed`'s `SET LOCAL`.)
+            let (stored, fresh) = match reserve_one_line(&conn, &order, &lines)? {
+                Some(stored) => (stored, true),
+                None => pg::transaction(&conn, |c| reserve(c, &order, &lines))?,
+            };
             pg::flush_wal(&conn)?;
             if fresh && stored.state == State::Reserved {
                 invalidate_lines(&stored.lines);
@@ -189,6 +192,40 @@ fn claim_with_lines(conn: &Connection, order: &OrderId, lines: &[Line]) -> Resul
     )?;
     let row = rows.rows().next().ok_or(DbError::NoRow("reservations"))?;
     Ok(pg::col::<i64>(&row, "claimed")? == 1)
+}
+
+/// The usual reservation in one statement: one line, its stock there, no earlier call for the
+/// order. The take, the claim and its line commit together, so the product's `stock` row is
+/// locked only while the statement runs, not across round trips to a busy component (every
+/// order of a product queues on that row). `None` when it does not apply: a short line
+/// writes nothing, and an order claimed before fails the primary key, which undoes the take;
+/// either way [`reserve`] then does the whole work (refusal, repeat, tombstone).
+fn reserve_one_line(conn: &Connection, order: &OrderId, lines: &[Line]) -> Result<Option<Reservation>, InventoryError> {
+    let [line] = lines else { return Ok(None) };
+    let taken = conn.query(
+        &format!(
+            "WITH taken AS ( \
+               UPDATE stock SET on_hand = on_hand - $3, updated_at = {NOW} \
+               WHERE product_id = $2 AND on_hand >= $3 RETURNING product_id), \
+             claimed AS ( \
+               INSERT INTO reservations (order_id, state) SELECT CAST($1::text AS uuid), 'reserved' FROM taken RETURNING order_id), \
+             claimed_line AS ( \
+               INSERT INTO reservation_lines (order_id, product_id, quantity) SELECT order_id, $2, $3 FROM claimed) \
+             SELECT (SELECT count(*) FROM claimed) AS claimed, {}",
+            pg::UNFLUSHED
+        ),
+        &[order.into(), line.product_id.into(), quantity_param(line)],
+    );
+    let rows = match taken.map_err(DbError::from) {
+        Ok(rows) => rows,
+        Err(error) if error.is_unique_violation() => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    let row = rows.rows().next().ok_or(DbError::NoRow("reservations"))?;
+    if pg::col::<i64>(&row, "claimed")? != 1 {
+        return Ok(None);
+    }
+    Ok(Some(Reservation { order_id: order.clone(), state: State::Reserved, lines: lines.to_vec(), detail: None }))
 }
 
 /// Reserves every line or none; returns the stored reservation and whether this call made it.
