@@ -61,15 +61,16 @@ bench_workspace() {
 bench_secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
 # start_galley PORT [NAME=VALUE...]: `galley up` serving ${BENCH_MANIFEST:-spin.toml} on PORT
-# against the test profile's services, with this run's secret and any extra environment (log
-# in $state/galley-PORT.log), once it answers its health check.
+# against the test profile's services (${BENCH_RUNTIME_CONFIG:-the test profile's runtime
+# config}), with this run's secret and any extra environment (log in $state/galley-PORT.log),
+# once it answers its health check.
 start_galley() {
   local port=$1
   shift
   env GALLEY_LOG=warn SPIN_VARIABLE_DB_PORT="${GALLEY_TEST_PG_PORT:-54331}" \
     SPIN_VARIABLE_REDIS_PORT="${GALLEY_TEST_REDIS_PORT:-63791}" SPIN_VARIABLE_AUTH_SECRET="$bench_secret" "$@" \
     "${GALLEY_BIN:-target/release/galley}" up --manifest "${BENCH_MANIFEST:-spin.toml}" --listen 127.0.0.1:"$port" \
-    --runtime-config-file .data/test/runtime-config.toml --state-dir "$state/galley-$port" >"$state/galley-$port.log" 2>&1 &
+    --runtime-config-file "${BENCH_RUNTIME_CONFIG:-.data/test/runtime-config.toml}" --state-dir "$state/galley-$port" >"$state/galley-$port.log" 2>&1 &
   pids+=("$!")
   wait_http "http://127.0.0.1:$port/.well-known/spin/health"
 }

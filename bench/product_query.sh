@@ -13,64 +13,20 @@
 #
 #   bench/product_query.sh                     # 3 runs × 10 s each
 #   RUNS=5 DURATION=20 bench/product_query.sh
-#   SKIP_BUILD=1 GALLEY_MIGRATE=/path/to/galley-migrate bench/product_query.sh
+#   SKIP_BUILD=1 bench/product_query.sh
 source "$(dirname "$0")/lib.sh" 3 10 64
-GALLEY=${GALLEY_BIN:-target/release/galley}
-MIGRATE=${GALLEY_MIGRATE:-target/release/galley-migrate}
-PG_PORT=54331
-
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  make --no-print-directory build
-fi
-scripts/services.sh up test >/dev/null
-"$MIGRATE" --port "$PG_PORT" --secrets-file .data/test/db-secrets.env >/dev/null
-load_db_secrets test
-
-state=$(mktemp -d)
-raw=$(mktemp)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$state" "$raw"; }
-trap cleanup EXIT
-
-secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-galley() { # port ttl [runtime-config]
-  env GALLEY_LOG=warn SPIN_VARIABLE_DB_PORT="$PG_PORT" SPIN_VARIABLE_AUTH_SECRET="$secret" \
-    SPIN_VARIABLE_PRODUCT_CACHE_TTL_SECS="$2" \
-    "$GALLEY" up --manifest spin.toml --listen 127.0.0.1:"$1" \
-    --runtime-config-file "${3:-.data/test/runtime-config.toml}" --state-dir "$state/$1" >"$state/$1.log" 2>&1 &
-  pids+=("$!")
-}
+prepare_app
+bench_workspace
 dead_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 printf '[key_value_store.cache]\ntype = "redis"\nurl = "redis://127.0.0.1:%s"\n' "$dead_port" > "$state/cache-down.toml"
-galley 3911 300
-galley 3912 0
-galley 3913 300 "$state/cache-down.toml"
-for port in 3911 3912 3913; do wait_http "http://127.0.0.1:$port/.well-known/spin/health"; done
-
-# An admin token signed with this run's secret (HS256, as auth-token issues them).
-token=$(python3 - "$secret" <<'PY'
-import base64, hashlib, hmac, json, sys, time
-b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-now = int(time.time())
-head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-body = b64(json.dumps({"sub": "bench", "role": "admin", "iss": "galley", "iat": now, "exp": now + 3600}).encode())
-sig = b64(hmac.new(sys.argv[1].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
-print(f"{head}.{body}.{sig}")
-PY
-)
+start_galley 3911 SPIN_VARIABLE_PRODUCT_CACHE_TTL_SECS=300
+start_galley 3912 SPIN_VARIABLE_PRODUCT_CACHE_TTL_SECS=0
+BENCH_RUNTIME_CONFIG="$state/cache-down.toml" start_galley 3913 SPIN_VARIABLE_PRODUCT_CACHE_TTL_SECS=300
+token=$(jwt bench admin)
 # One product per host: both hosts share the Redis store and an entry carries the expiry its
 # writer chose, so the miss host must never read the hit host's product (it would hit).
-seed() {
-  local id
-  id=$(curl -sf http://127.0.0.1:3911/api/v1/products -H "authorization: Bearer $token" \
-    -H 'content-type: application/json' -d '{"name":"Benchmark tea","price":"4.20","description":"seeded by bench/product_query.sh"}' \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-  curl -sf -X PUT "http://127.0.0.1:3911/api/v1/inventory/$id" -H "authorization: Bearer $token" \
-    -H 'content-type: application/json' -d '{"on_hand": 100}' >/dev/null
-  echo "$id"
-}
-hit_id=$(seed)
-miss_id=$(seed)
+hit_id=$(seed_product http://127.0.0.1:3911 "$token" 4.20 100)
+miss_id=$(seed_product http://127.0.0.1:3911 "$token" 4.20 100)
 hit_url="http://127.0.0.1:3911/api/v1/products/$hit_id"
 miss_url="http://127.0.0.1:3912/api/v1/products/$miss_id"
 down_url="http://127.0.0.1:3913/api/v1/products/$miss_id"

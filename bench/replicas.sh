@@ -12,40 +12,19 @@
 #   RUNS=5 DURATION=20 bench/replicas.sh
 #   SKIP_BUILD=1 bench/replicas.sh
 source "$(dirname "$0")/lib.sh" 3 10 64
-MIGRATE=${GALLEY_MIGRATE:-target/release/galley-migrate}
 export GALLEY_PG_PORT=${GALLEY_PG_PORT:-54331} GALLEY_REDIS_PORT=${GALLEY_REDIS_PORT:-63791}
-
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  make --no-print-directory build
-fi
-scripts/services.sh up test >/dev/null
-"$MIGRATE" --port "$GALLEY_PG_PORT" --secrets-file .data/test/db-secrets.env >/dev/null
-load_db_secrets test
-
-state=$(mktemp -d)
-raw=$(mktemp)
-export SPIN_VARIABLE_AUTH_SECRET
-SPIN_VARIABLE_AUTH_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+prepare_app
+bench_workspace
+export SPIN_VARIABLE_AUTH_SECRET=$bench_secret
 set_one() { REPLICAS_DIR=$state/one REPLICAS_BASE_PORT=3920 GALLEY_LISTEN=127.0.0.1:3930 scripts/replicas.sh "$@"; }
 set_three() { REPLICAS_DIR=$state/three REPLICAS_BASE_PORT=3940 GALLEY_LISTEN=127.0.0.1:3950 scripts/replicas.sh "$@"; }
-cleanup() { set_one stop test >/dev/null 2>&1 || true; set_three stop test >/dev/null 2>&1 || true; rm -rf "$state" "$raw"; }
-trap cleanup EXIT
+# The replica sets are stopped before the workspace goes (its trap is replaced, so this one
+# also removes it).
+trap 'set_one stop test >/dev/null 2>&1 || true; set_three stop test >/dev/null 2>&1 || true; rm -rf "$state" "$raw"' EXIT
 set_one start 1 test
 set_three start 3 test
 
-token=$(python3 - "$SPIN_VARIABLE_AUTH_SECRET" <<'PY'
-import base64, hashlib, hmac, json, sys, time
-b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-now = int(time.time())
-head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-body = b64(json.dumps({"sub": "bench", "role": "admin", "iss": "galley", "iat": now, "exp": now + 3600}).encode())
-sig = b64(hmac.new(sys.argv[1].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
-print(f"{head}.{body}.{sig}")
-PY
-)
-id=$(curl -sf http://127.0.0.1:3930/api/v1/products -H "authorization: Bearer $token" \
-  -H 'content-type: application/json' -d '{"name":"Replica tea","price":"4.20","description":"seeded by bench/replicas.sh"}' \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+id=$(seed_product http://127.0.0.1:3930 "$(jwt bench admin)" 4.20 100)
 direct="http://127.0.0.1:3921/api/v1/products/$id"
 one="http://127.0.0.1:3930/api/v1/products/$id"
 three="http://127.0.0.1:3950/api/v1/products/$id"
