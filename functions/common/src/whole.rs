@@ -50,7 +50,7 @@ impl<'de> Visitor<'de> for WholeNumber {
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
         // Exactly representable and in range: 2^63 itself is not an i64.
-        if v.fract() == 0.0 && v >= -9_223_372_036_854_775_808.0 && v < 9_223_372_036_854_775_808.0 {
+        if v.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&v) {
             Ok(v as i64)
         } else {
             Err(E::invalid_type(de::Unexpected::Float(v), &self))

@@ -31,38 +31,10 @@ async fn handle(request: IncomingRequest) -> Response {
     info.respond(result)
 }
 
-/// Failures of the HTTP exchange itself; everything about the query is a GraphQL error.
-#[derive(Debug, thiserror::Error)]
-enum GatewayError {
-    #[error(transparent)]
-    Common(#[from] CommonError),
-}
-
-impl galley_common::problem::ApiError for GatewayError {
-    fn status(&self) -> u16 {
-        let Self::Common(e) = self;
-        e.status()
-    }
-    fn kind(&self) -> &'static str {
-        let Self::Common(e) = self;
-        e.kind()
-    }
-    fn title(&self) -> &'static str {
-        let Self::Common(e) = self;
-        e.title()
-    }
-    fn detail(&self) -> String {
-        let Self::Common(e) = self;
-        e.detail()
-    }
-    fn allow(&self) -> Option<String> {
-        let Self::Common(e) = self;
-        e.allow()
-    }
-}
-
-async fn serve(request: IncomingRequest, info: &RequestInfo) -> Result<Response, GatewayError> {
-    info.allow(&[Method::Get, Method::Post]).map_err(CommonError::from)?;
+/// Failures of the HTTP exchange itself (a method, a body, a token) are the shared
+/// [`CommonError`]s; everything about the query is a GraphQL error in a 200.
+async fn serve(request: IncomingRequest, info: &RequestInfo) -> Result<Response, CommonError> {
+    info.allow(&[Method::Get, Method::Post])?;
     let graphql_request = if info.method == Method::Get {
         let asks_html = info.header("accept").is_some_and(|accept| accept.contains("text/html"));
         let has_query = galley_common::query::pairs(info.query()).any(|(key, _)| key == "query");
