@@ -1,0 +1,3 @@
+FROM registry:2 
+
+ENV REGISTRY_HTTP_SECRET=secret
