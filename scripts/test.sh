@@ -36,12 +36,9 @@ cargo test --release -p galley -p galley-migrate
 scripts/replicas.sh install
 # grpcio (gRPC C-core), the reference client the gRPC tests call beside tonic (tests/api/grpc.rs).
 scripts/venv.sh .data/venv-grpc tests/grpc/requirements.txt
-cargo test --release -p galley-e2e -- --skip recovery::
-# The recovery tests alone, and one at a time: their recoverers take every unsettled saga in
-# the shared orders database at once (saga_recovery_after_secs 0), oldest first, which would
-# cancel other tests' sagas in flight; and a recoverer that must take one saga within a charge's
-# 1.5 s would first work through the hundreds another test's killed galley left unsettled.
-cargo test --release -p galley-e2e -- recovery:: --test-threads=1
+# (The recovery tests run with the rest: each has service databases of its own, since its
+# recoverers take every unsettled saga in their orders database.)
+cargo test --release -p galley-e2e
 # The mixed-load soak for 30 s on a galley of its own, alone (tests/api/soak.rs): fails on any 5xx or consistency violation.
 GALLEY_SOAK_SECS=30 cargo test --release -p galley-e2e -- --ignored --nocapture soak::
 # The same contention tests again with every app behind nginx as 3 replicas sharing the

@@ -96,15 +96,22 @@ impl PgArgs {
     }
 }
 
-/// Creates database `name` unless it exists. Names come from [`SERVICES`] only, never from input,
-/// which is why quoting them as identifiers here is enough.
+/// Creates database `name` unless it exists. Names are a service's from [`SERVICES`] plus a
+/// checked suffix (lower-case letters, digits, `_`), never free input, which is why quoting
+/// them as identifiers here is enough.
 pub async fn ensure_database(admin: &Client, name: &str, fresh: bool) -> Result<bool> {
     if fresh {
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
+        drop_database(admin, name).await?;
     }
     let exists = admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await?.is_some();
     if !exists {
         admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await?;
     }
     Ok(!exists)
+}
+
+/// Drops database `name` if it exists, ending its sessions ([`ensure_database`] on names).
+pub async fn drop_database(admin: &Client, name: &str) -> Result<()> {
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
+    Ok(())
 }

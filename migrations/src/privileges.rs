@@ -84,9 +84,9 @@ fn check_password(password: &str) -> Result<()> {
 }
 
 /// Creates the service's role if missing and (re)sets what it may do, on the cluster level:
-/// log in with `password`, no other attribute; connect to its own database, which nobody else
-/// (PUBLIC) may connect to any more.
-pub async fn ensure_role(admin: &Client, service: &str, password: &str) -> Result<()> {
+/// log in with `password`, no other attribute; connect to its own `database`, which nobody
+/// else (PUBLIC) may connect to any more.
+pub async fn ensure_role(admin: &Client, service: &str, database: &str, password: &str) -> Result<()> {
     let role = role(service);
     let exists = admin.query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role]).await?.is_some();
     let verb = if exists { "ALTER" } else { "CREATE" };
@@ -95,8 +95,8 @@ pub async fn ensure_role(admin: &Client, service: &str, password: &str) -> Resul
         .batch_execute(&format!(
             "{verb} ROLE \"{role}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT \
              PASSWORD '{password}';
-             REVOKE ALL ON DATABASE \"{service}\" FROM PUBLIC;
-             GRANT CONNECT, TEMPORARY ON DATABASE \"{service}\" TO \"{role}\";"
+             REVOKE ALL ON DATABASE \"{database}\" FROM PUBLIC;
+             GRANT CONNECT, TEMPORARY ON DATABASE \"{database}\" TO \"{role}\";"
         ))
         .await
         .with_context(|| format!("setting up role {role}"))?;

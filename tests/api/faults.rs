@@ -217,6 +217,7 @@ fn app_on(db_port: u16, redis: &RedisServer, extra: &[(&str, &str)]) -> Arc<Test
     Arc::new(spawn_app_with(HostOptions {
         env,
         runtime_config: Some(cache_runtime_config(&redis.url())),
+        ..HostOptions::default()
     }))
 }
 

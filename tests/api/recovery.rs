@@ -3,8 +3,8 @@
 //! ([`galley_e2e::consistency`]) finds stock, reservations, payments, orders and notifications
 //! agreeing. And the check's own test: shown one disagreement of each kind, it names each.
 //!
-//! `make test` runs this module alone, after the rest of the suite: its recoverers take every
-//! unsettled saga in the shared orders database at once, other tests' sagas in flight included.
+//! Each test here has service databases of its own ([`OwnDatabases`]): its recoverers take
+//! every unsettled saga in their orders database at once, so they must meet no other test's.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use galley_common::auth::{self, Claims, Role};
-use galley_e2e::consistency::{self, Databases, Rule, Scope};
+use galley_e2e::consistency::{self, Rule, Scope};
 use serde_json::{json, Value};
 
 use crate::catalog::{id_of, token};
@@ -53,6 +53,7 @@ async fn galley_killed_mid_load_settles_every_saga_after_a_restart() {
             ("SPIN_VARIABLE_CHARGE_TIMEOUT_MS".into(), "800".into()),
             ("SPIN_VARIABLE_PAYMENT_SLOW_MS".into(), "1500".into()),
         ],
+        own_databases: Some(OwnDatabases::create()),
         ..HostOptions::default()
     };
     let first = spawn_app_with(options.clone());
@@ -117,8 +118,8 @@ async fn galley_killed_mid_load_settles_every_saga_after_a_restart() {
 
     // Started again on the same databases; recovery settles what the dead process left.
     let second = first.restart_killed(&options);
-    let db = Databases::connect(&pg_port(), &db_secret("GALLEY_PG_PASSWORD")).await.expect("the service databases");
-    let orders = database("orders").await;
+    let db = second.consistency_databases().await;
+    let orders = second.database("orders").await;
     let unsettled: i64 = orders
         .query_one(
             "SELECT count(*) FROM orders WHERE user_id = ANY($1::text[]::uuid[]) AND saga_state NOT IN ('completed', 'cancelled')",
@@ -159,7 +160,7 @@ async fn galley_killed_mid_load_settles_every_saga_after_a_restart() {
 
 #[tokio::test]
 async fn the_consistency_check_names_each_kind_of_disagreement() {
-    let app = spawn_app();
+    let app = spawn_app_with(HostOptions { own_databases: Some(OwnDatabases::create()), ..HostOptions::default() });
     let product = app.stocked_product(10).await;
     let (user, token) = customer();
     let mut ids = Vec::new();
@@ -171,24 +172,24 @@ async fn the_consistency_check_names_each_kind_of_disagreement() {
         ids.push(order["id"].as_str().expect("order id").to_owned());
     }
     let scope = Scope { users: vec![user], initial_stock: [(product, 10)].into() };
-    let db = Databases::connect(&pg_port(), &db_secret("GALLEY_PG_PASSWORD")).await.expect("the service databases");
+    let db = app.consistency_databases().await;
     let clean = consistency::check_until_consistent(&db, &scope, Duration::from_secs(20), || async {}).await.expect("check");
     assert!(clean.is_consistent(), "{clean}");
     assert_eq!((clean.orders, clean.paid, clean.cancelled, clean.events_published, clean.notifications), (3, 2, 1, 2, 2), "{clean}");
 
     // One disagreement of each kind, written behind the services' backs.
     let (paid, declined, later) = (&ids[0], &ids[1], &ids[2]);
-    let inventory = database("inventory").await;
+    let inventory = app.database("inventory").await;
     inventory.execute("UPDATE stock SET on_hand = on_hand + 1 WHERE product_id = $1", &[&product]).await.expect("stock");
     inventory.execute("UPDATE reservations SET state = 'reserved' WHERE order_id = $1::text::uuid", &[declined]).await.expect("held");
-    database("payments")
+    app.database("payments")
         .await
         .execute("UPDATE payments SET state = 'refunded', refunded_at = now() WHERE order_id = $1::text::uuid", &[paid])
         .await
         .expect("refund");
-    database("notifications").await.execute("DELETE FROM notifications WHERE order_id = $1::text::uuid", &[later]).await.expect("lost");
+    app.database("notifications").await.execute("DELETE FROM notifications WHERE order_id = $1::text::uuid", &[later]).await.expect("lost");
     // Unsettled, and dated in the future so that no recoverer of another test settles it.
-    database("orders")
+    app.database("orders")
         .await
         .execute(
             "UPDATE orders SET status = 0, saga_state = 'charging', updated_at = now() + interval '1 day' WHERE id = $1::text::uuid",
@@ -219,6 +220,7 @@ async fn a_charge_that_lands_after_recovery_took_the_saga_over_is_refunded_not_c
             ("SPIN_VARIABLE_CHARGE_TIMEOUT_MS".into(), "4000".into()),
             ("SPIN_VARIABLE_PAYMENT_SLOW_MS".into(), "1500".into()),
         ],
+        own_databases: Some(OwnDatabases::create()),
         ..HostOptions::default()
     });
     let product = app.stocked_product(5).await;
@@ -226,7 +228,7 @@ async fn a_charge_that_lands_after_recovery_took_the_saga_over_is_refunded_not_c
     let body = json!({"items": [{"product_id": product, "quantity": 2}], "payment_method": "pm_card_slow"});
     let key = format!("takeover-{}", uuid::Uuid::new_v4().simple());
     let request = place(&app, &token, &key, &body);
-    let orders = database("orders").await;
+    let orders = app.database("orders").await;
     let recoverer = async {
         // Once the saga is charging (the charge takes 1.5 s), recovery takes it over.
         let started = std::time::Instant::now();
@@ -248,7 +250,7 @@ async fn a_charge_that_lands_after_recovery_took_the_saga_over_is_refunded_not_c
     let order = if body["order"].is_object() { &body["order"] } else { &body };
     let id = order["id"].as_str().expect("order id").to_owned();
 
-    let db = Databases::connect(&pg_port(), &db_secret("GALLEY_PG_PASSWORD")).await.expect("the service databases");
+    let db = app.consistency_databases().await;
     let scope = Scope { users: vec![user], initial_stock: [(product, 5)].into() };
     let report = consistency::check_until_consistent(&db, &scope, Duration::from_secs(30), || recover(&app)).await.expect("check");
     assert!(report.is_consistent(), "{report}\nhost log:\n{}", app.host_log());
@@ -262,8 +264,8 @@ async fn a_charge_that_lands_after_recovery_took_the_saga_over_is_refunded_not_c
 }
 
 /// How many notifications `order` has, waiting up to `wait` for the first.
-async fn notified(order: &str, wait: Duration) -> i64 {
-    let db = database("notifications").await;
+async fn notified(app: &TestApp, order: &str, wait: Duration) -> i64 {
+    let db = app.database("notifications").await;
     let deadline = std::time::Instant::now() + wait;
     loop {
         let n: i64 =
@@ -279,6 +281,7 @@ async fn notified(order: &str, wait: Duration) -> i64 {
 async fn an_event_received_but_never_recorded_is_published_again_by_recovery() {
     let app = spawn_app_with(HostOptions {
         env: vec![("SPIN_VARIABLE_SAGA_RECOVERY_AFTER_SECS".into(), "0".into())],
+        own_databases: Some(OwnDatabases::create()),
         ..HostOptions::default()
     });
     let product = app.stocked_product(5).await;
@@ -287,8 +290,8 @@ async fn an_event_received_but_never_recorded_is_published_again_by_recovery() {
     let (status, order) = place(&app, &token, &format!("lost-{}", uuid::Uuid::new_v4().simple()), &body).await.expect("answer");
     assert_eq!(status, 201, "{order}");
     let id = order["id"].as_str().expect("order id").to_owned();
-    assert_eq!(notified(&id, Duration::from_secs(10)).await, 1, "recorded once");
-    let orders = database("orders").await;
+    assert_eq!(notified(&app, &id, Duration::from_secs(10)).await, 1, "recorded once");
+    let orders = app.database("orders").await;
     let event: String = orders.query_one("SELECT id::text FROM outbox WHERE order_id = $1::text::uuid", &[&id]).await.expect("event").get(0);
     // Recovery finds order-events' confirmation (set just after its commit) and marks the
     // event delivered.
@@ -307,7 +310,7 @@ async fn an_event_received_but_never_recorded_is_published_again_by_recovery() {
 
     // As if the subscriber that received the event had died before recording it: no
     // notification, no confirmation, and the outbox row published but undelivered.
-    let notifications = database("notifications").await;
+    let notifications = app.database("notifications").await;
     notifications.execute("DELETE FROM notifications WHERE event_id = $1::text::uuid", &[&event]).await.expect("delete");
     notifications.execute("DELETE FROM processed_events WHERE event_id = $1::text::uuid", &[&event]).await.expect("delete");
     orders.execute("UPDATE outbox SET delivered_at = NULL WHERE id = $1::text::uuid", &[&event]).await.expect("undeliver");
@@ -319,7 +322,7 @@ async fn an_event_received_but_never_recorded_is_published_again_by_recovery() {
     assert_eq!(String::from_utf8_lossy(&redis.stdout).trim(), "1", "the confirmation existed");
 
     recover(&app).await;
-    assert_eq!(notified(&id, Duration::from_secs(10)).await, 1, "published again and recorded once:\n{}", app.host_log());
+    assert_eq!(notified(&app, &id, Duration::from_secs(10)).await, 1, "published again and recorded once:\n{}", app.host_log());
     let again: i32 = orders.query_one("SELECT attempts FROM outbox WHERE id = $1::text::uuid", &[&event]).await.expect("event").get(0);
     assert_eq!(again, attempts + 1, "one more publish");
 }
@@ -335,6 +338,7 @@ async fn a_recovery_call_takes_no_new_saga_once_its_budget_is_spent() {
             ("SPIN_VARIABLE_CHARGE_TIMEOUT_MS".into(), "200".into()),
             ("SPIN_VARIABLE_PAYMENT_SLOW_MS".into(), "3000".into()),
         ],
+        own_databases: Some(OwnDatabases::create()),
         ..HostOptions::default()
     });
     let product = app.stocked_product(10).await;
@@ -363,7 +367,7 @@ async fn a_recovery_call_takes_no_new_saga_once_its_budget_is_spent() {
     // the call's own report is what counts.)
     let taken = first["settled"].as_array().expect("settled").iter().filter(|s| mine.contains(&s["order_id"].as_str().unwrap_or(""))).count();
     assert!(taken <= 1, "the first call stopped taking sagas once past its budget: {first}");
-    let db = Databases::connect(&pg_port(), &db_secret("GALLEY_PG_PASSWORD")).await.expect("the service databases");
+    let db = app.consistency_databases().await;
     let scope = Scope { users: vec![user.clone()], initial_stock: [(product, 10)].into() };
     let report = consistency::check_until_consistent(&db, &scope, Duration::from_secs(60), || recover(&app)).await.expect("check");
     assert!(report.is_consistent() && report.cancelled == 3, "later calls settled the rest: {report}");
@@ -380,6 +384,7 @@ async fn a_replay_of_an_order_recovery_cancelled_is_a_409_order_cancelled() {
             // Slower than the wait and than the recovery below: the charge never lands first.
             ("SPIN_VARIABLE_PAYMENT_SLOW_MS".into(), "3000".into()),
         ],
+        own_databases: Some(OwnDatabases::create()),
         ..HostOptions::default()
     };
     let app = spawn_app_with(options);

@@ -466,7 +466,7 @@ async fn a_mixed_load_loses_nothing() {
 
     // Settle: recovery takes what is still unsettled once it is RECOVERY_AFTER_SECS stale, and
     // publishes the outbox; order-events records the notifications.
-    let db = Databases::connect(&pg_port(), &db_secret("GALLEY_PG_PASSWORD")).await.expect("the service databases");
+    let db = Databases::connect(&pg_port(), &db_secret("GALLEY_PG_PASSWORD"), "").await.expect("the service databases");
     let recover = || async {
         let _ = app.http.post(app.url("/api/v1/admin/sagas/recover")).bearer_auth(token(Role::Admin)).send().await;
     };

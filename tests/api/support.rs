@@ -68,6 +68,61 @@ pub struct HostOptions {
     pub env: Vec<(String, String)>,
     /// The text of the runtime config to use instead of the test profile's.
     pub runtime_config: Option<String>,
+    /// Service databases of the test's own instead of the shared ones (a host started again
+    /// with the same options finds the same databases).
+    pub own_databases: Option<Arc<OwnDatabases>>,
+}
+
+/// Every service's database, migrated, under names of a test's own (`<service>_t<pid>_<n>`)
+/// on the test Postgres, with the same roles: for a test that acts on *every* row of a table
+/// (a recoverer settles every unsettled saga) and must not meet, or take, other tests' rows.
+/// `galley-migrate` makes them (as for every environment, in well under a second) and drops
+/// them when the last holder lets go.
+///
+/// Its products are numbered from 1 again, as the shared catalog's are, so the app also reads
+/// and writes its product cache in a Redis database of its own (`redis://…/<1 to 15>`): a
+/// shared cache would serve it another catalog's product 1.
+#[derive(Debug)]
+pub struct OwnDatabases {
+    suffix: String,
+    cache_db: usize,
+}
+
+impl OwnDatabases {
+    pub fn create() -> Arc<OwnDatabases> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let databases = OwnDatabases { suffix: format!("_t{}_{n}", std::process::id()), cache_db: 1 + n % 15 };
+        databases.migrate(&[]);
+        Arc::new(databases)
+    }
+
+    /// The name of `service`'s database in this set.
+    pub fn name(&self, service: &str) -> String {
+        format!("{service}{}", self.suffix)
+    }
+
+    fn migrate(&self, extra: &[&str]) {
+        // One at a time: migrating also (re)sets the shared roles, and Postgres refuses two
+        // concurrent changes of one role ("tuple concurrently updated").
+        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let bin = repo_root().join("target/release/galley-migrate");
+        let out = Command::new(&bin)
+            .args(["--port", &pg_port(), "--secrets-file"])
+            .arg(repo_root().join(".data/test/db-secrets.env"))
+            .args(["--database-suffix", &self.suffix])
+            .args(extra)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e} (`make build` builds it)", bin.display()));
+        assert!(out.status.success(), "galley-migrate {extra:?} for `{}`: {}", self.suffix, String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for OwnDatabases {
+    fn drop(&mut self) {
+        self.migrate(&["--drop"]);
+    }
 }
 
 /// The compiled-code cache every host of a test run shares (entries are keyed by the wasm's
@@ -122,7 +177,7 @@ const TEST_COMPONENTS: [TestComponent; 3] = [
 
 /// The app's `spin.toml` plus the test-only components, written into `dir` with absolute
 /// `source` paths: every route of the app is served exactly as the real manifest declares it.
-fn test_manifest(root: &std::path::Path, dir: &std::path::Path) -> PathBuf {
+fn test_manifest(root: &std::path::Path, dir: &std::path::Path, databases: Option<&OwnDatabases>) -> PathBuf {
     let text = std::fs::read_to_string(root.join("spin.toml")).expect("spin.toml");
     let mut manifest: toml::Table = toml::from_str(&text).expect("spin.toml parses");
     let wasm_dir = root.join("target/wasm32-wasip2/release");
@@ -130,6 +185,14 @@ fn test_manifest(root: &std::path::Path, dir: &std::path::Path) -> PathBuf {
     for (_, component) in components.iter_mut() {
         let source = component.get("source").and_then(|s| s.as_str()).expect("source").to_owned();
         component["source"] = toml::Value::String(root.join(source).display().to_string());
+        // Own databases: each `db_url` ends in its service's database name; the set's has the
+        // set's suffix.
+        if let Some(databases) = databases {
+            if let Some(url) = component.get_mut("variables").and_then(|v| v.get_mut("db_url")) {
+                let text = url.as_str().expect("db_url is text");
+                *url = toml::Value::String(format!("{text}{}", databases.suffix));
+            }
+        }
     }
     for test in &TEST_COMPONENTS {
         let mut component = toml::Table::new();
@@ -170,7 +233,10 @@ impl Host {
         let pg_port = pg_port();
         let redis_port = required_env("GALLEY_TEST_REDIS_PORT");
         let state = tempfile::tempdir().expect("temp dir");
-        let runtime_config = match &options.runtime_config {
+        let own_cache = options.own_databases.as_ref().map(|own| {
+            cache_runtime_config(&format!("redis://127.0.0.1:{}/{}", required_env("GALLEY_TEST_REDIS_PORT"), own.cache_db))
+        });
+        let runtime_config = match options.runtime_config.as_ref().or(own_cache.as_ref()) {
             Some(text) => {
                 let path = state.path().join("runtime-config.toml");
                 std::fs::write(&path, text).expect("write runtime config");
@@ -179,7 +245,7 @@ impl Host {
             None => root.join(".data/test/runtime-config.toml"),
         };
         assert!(runtime_config.exists(), "{} missing: `scripts/services.sh up test` writes it", runtime_config.display());
-        let manifest = test_manifest(&root, state.path());
+        let manifest = test_manifest(&root, state.path(), options.own_databases.as_deref());
         if let Some(compiled) = compiled {
             std::os::unix::fs::symlink(compiled, state.path().join("compiled")).expect("link the compiled-code cache");
         }
@@ -297,6 +363,8 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     host: Arc<Serving>,
+    /// Its own databases, if it was given some ([`HostOptions::own_databases`]).
+    own_databases: Option<Arc<OwnDatabases>>,
 }
 
 fn client() -> reqwest::Client {
@@ -315,7 +383,7 @@ fn shared(slot: &Mutex<Weak<Serving>>, start: impl FnOnce() -> Serving) -> TestA
             }
         }
     };
-    TestApp { base: host.base(), http: client(), host }
+    TestApp { base: host.base(), http: client(), host, own_databases: None }
 }
 
 pub fn spawn_app() -> TestApp {
@@ -325,7 +393,7 @@ pub fn spawn_app() -> TestApp {
 /// A host of its own (not shared), for tests that need other variables or stores.
 pub fn spawn_app_with(options: HostOptions) -> TestApp {
     let host = Arc::new(Serving::start(&options));
-    TestApp { base: host.base(), http: client(), host }
+    TestApp { base: host.base(), http: client(), host, own_databases: options.own_databases }
 }
 
 /// A host of its own whose databases are down: its `db_port` is a port where nothing listens.
@@ -337,7 +405,7 @@ pub fn spawn_app_with_databases_down() -> TestApp {
 /// `n` replicas of their own behind a balancer of their own; the app's base is the balancer.
 pub fn spawn_replicas(n: usize, options: HostOptions) -> TestApp {
     let host = Arc::new(Serving::Balanced(Replicas::start(n, &options)));
-    TestApp { base: host.base(), http: client(), host }
+    TestApp { base: host.base(), http: client(), host, own_databases: options.own_databases }
 }
 
 /// Three replicas behind a balancer, shared by the tests that overlap (as [`spawn_app`]).
@@ -511,7 +579,7 @@ impl TestApp {
 
     /// The same app, but talking to replica `i` directly, past the balancer.
     pub fn replica(&self, i: usize) -> TestApp {
-        TestApp { base: self.replicas().bases[i].clone(), http: client(), host: self.host.clone() }
+        TestApp { base: self.replicas().bases[i].clone(), http: client(), host: self.host.clone(), own_databases: self.own_databases.clone() }
     }
 
     /// SIGKILLs replica `i` (the balancer is not told).
@@ -660,6 +728,25 @@ pub fn cache_runtime_config(url: &str) -> String {
     format!("[key_value_store.cache]\ntype = \"redis\"\nurl = \"{url}\"\n")
 }
 
+impl TestApp {
+    /// A connection to this app's database of service `name`, as the superuser: its own
+    /// ([`HostOptions::own_databases`]) or the shared one ([`database`]).
+    pub async fn database(&self, name: &str) -> tokio_postgres::Client {
+        match &self.own_databases {
+            Some(own) => connect_database(&pg_port(), &own.name(name)).await,
+            None => database(name).await,
+        }
+    }
+
+    /// This app's databases as the consistency check reads them.
+    pub async fn consistency_databases(&self) -> galley_e2e::consistency::Databases {
+        let suffix = self.own_databases.as_ref().map_or("", |own| own.suffix.as_str());
+        galley_e2e::consistency::Databases::connect(&pg_port(), &db_secret("GALLEY_PG_PASSWORD"), suffix)
+            .await
+            .expect("the service databases")
+    }
+}
+
 /// A connection to one of the test profile's service databases, as the superuser, for checks
 /// that look behind the API (what was stored, across services).
 pub async fn database(name: &str) -> tokio_postgres::Client {
@@ -713,6 +800,6 @@ impl TestApp {
     pub fn restart_killed(&self, options: &HostOptions) -> TestApp {
         let Serving::One(dead) = &*self.host else { panic!("restart_killed is for a single host") };
         let host = Arc::new(Serving::One(Host::start_sharing(options, Some(&dead.state.path().join("compiled")))));
-        TestApp { base: host.base(), http: client(), host }
+        TestApp { base: host.base(), http: client(), host, own_databases: options.own_databases.clone() }
     }
 }

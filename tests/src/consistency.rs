@@ -134,10 +134,11 @@ pub struct Databases {
 
 impl Databases {
     /// Connects to each database on the Postgres at `127.0.0.1:port` as the `galley` superuser
-    /// (the only role that may read every service's database) with its `password`.
-    pub async fn connect(port: &str, password: &str) -> Result<Databases, tokio_postgres::Error> {
+    /// (the only role that may read every service's database) with its `password`; each
+    /// database is named `<service><suffix>` (`""`: the service's own name).
+    pub async fn connect(port: &str, password: &str, suffix: &str) -> Result<Databases, tokio_postgres::Error> {
         let open = |name: &'static str| async move {
-            let config = format!("host=127.0.0.1 port={port} user=galley password={password} dbname={name}");
+            let config = format!("host=127.0.0.1 port={port} user=galley password={password} dbname={name}{suffix}");
             let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await?;
             tokio::spawn(connection);
             Ok::<_, tokio_postgres::Error>(client)
