@@ -1,11 +1,16 @@
 //! The documentation's relative links: every `[text](path)` in a Markdown file of the project
-//! names a file or folder that exists, so a reader following the docs never lands nowhere.
-//! Web addresses and in-page anchors are not checked here.
+//! names a file or folder that exists, and every `#anchor` into a Markdown file names one of
+//! its headings, so a reader following the docs never lands nowhere (a section moved to
+//! another file breaks its old links here). Web addresses are not checked.
 
 use std::path::{Path, PathBuf};
 
-/// Every Markdown file of the project, outside build output, data and vendored trees.
+/// Every Markdown file of the project, outside build output, data and vendored trees (a
+/// folder with a `VENDORED.md` is someone else's).
 fn markdown_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    if dir.join("VENDORED.md").exists() {
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
@@ -43,6 +48,32 @@ fn is_relative_path(target: &str) -> bool {
     !(target.is_empty() || target.starts_with('#') || target.contains("://") || target.starts_with("mailto:"))
 }
 
+/// The text outside fenced code blocks (a `# comment` in a shell example is no heading).
+fn prose(text: &str) -> String {
+    text.split("```").enumerate().filter(|(i, _)| i % 2 == 0).map(|(_, prose)| prose).collect()
+}
+
+/// The anchor a heading gets, as GitHub makes it: lower case, spaces to `-`, and every
+/// character but letters, digits, `-` and `_` left out.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of a Markdown file's headings.
+fn anchors(file: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    prose(&text).lines().filter_map(|line| line.strip_prefix('#')).map(|rest| slug(rest.trim_start_matches('#'))).collect()
+}
+
 #[test]
 fn every_relative_link_in_the_docs_resolves() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -52,11 +83,15 @@ fn every_relative_link_in_the_docs_resolves() {
     let mut broken = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).expect("a Markdown file is text");
-        let in_code = text.split("```").enumerate().filter(|(i, _)| i % 2 == 0).map(|(_, prose)| prose).collect::<String>();
-        for target in link_targets(&in_code).into_iter().filter(|t| is_relative_path(t)) {
-            let path = target.split('#').next().unwrap_or("");
-            let resolved = file.parent().expect("a file has a folder").join(path);
-            if !resolved.exists() {
+        for target in link_targets(&prose(&text)) {
+            if !(is_relative_path(&target) || target.starts_with('#')) {
+                continue;
+            }
+            let (path, anchor) = target.split_once('#').map_or((target.as_str(), None), |(p, a)| (p, Some(a)));
+            let resolved = if path.is_empty() { file.clone() } else { file.parent().expect("a file has a folder").join(path) };
+            let found = resolved.exists()
+                && anchor.is_none_or(|anchor| !resolved.extension().is_some_and(|e| e == "md") || anchors(&resolved).iter().any(|a| a == anchor));
+            if !found {
                 broken.push(format!("{}: {target}", file.strip_prefix(&root).unwrap_or(file).display()));
             }
         }
@@ -69,4 +104,11 @@ fn link_targets_are_read_as_markdown_writes_them() {
     let text = "See [the API](docs/api.md#orders), ![a chart](<img/a b.png>) and [Spin](https://spinframework.dev \"t\").";
     assert_eq!(link_targets(text), ["docs/api.md#orders", "img/a b.png", "https://spinframework.dev"]);
     assert!(!is_relative_path("https://spinframework.dev") && !is_relative_path("#top") && is_relative_path("../bench/README.md"));
+}
+
+#[test]
+fn anchors_are_made_as_github_makes_them() {
+    assert_eq!(slug(" gRPC: `galley.user.v1.UserService`"), "grpc-galleyuserv1userservice");
+    assert_eq!(slug("Least privilege: one database role per service"), "least-privilege-one-database-role-per-service");
+    assert_eq!(slug("Gateway (GraphQL)"), "gateway-graphql");
 }
