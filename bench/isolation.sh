@@ -67,10 +67,12 @@ for run in $(seq "$RUNS"); do
 done
 
 {
-  echo "# Failure isolation"
-  echo
-  echo "\`bench/isolation.sh\` (RUNS=$RUNS, DURATION=${DURATION}s, LOOPERS=$LOOPERS, $CONNECTIONS connections per route, wrk -t2): user-lookup and product-query at the same time, alone and beside a component that traps, loops until the 5 s deadline and exhausts its 128 MiB on every request (one connection trapping, $LOOPERS looping at once, one exhausting memory). Medians of $RUNS interleaved runs; $(nproc) cores, $(date -u +%F)."
-  echo
+  cat <<MD
+# Failure isolation
+
+\`bench/isolation.sh\` (RUNS=$RUNS, DURATION=${DURATION}s, LOOPERS=$LOOPERS, $CONNECTIONS connections per route, wrk -t2): user-lookup and product-query at the same time, alone and beside a component that traps, loops until the 5 s deadline and exhausts its 128 MiB on every request (one connection trapping, $LOOPERS looping at once, one exhausting memory). Medians of $RUNS interleaved runs; $(nproc) cores, $(date -u +%F).
+
+MD
   median_table "$raw"
   echo
   for route in user-lookup product-query; do

@@ -74,12 +74,14 @@ for run in $(seq "$RUNS"); do
 done
 
 {
-  echo "# Redeploying one function under load"
-  echo
-  echo "\`bench/reload.sh\` (RUNS=$RUNS, DURATION=${DURATION}s, wrk -t2 -c$CONNECTIONS on one route): the route's \`.wasm\` replaced and galley sent SIGHUP a third of the way in (\`reload\`), beside the same run without it (\`steady\`). $(nproc) cores, $(date -u +%F)."
-  echo
-  echo "| run | requests | p99 (ms) | non-2xx | socket errors |"
-  echo "|---|---|---|---|---|"
+  cat <<MD
+# Redeploying one function under load
+
+\`bench/reload.sh\` (RUNS=$RUNS, DURATION=${DURATION}s, wrk -t2 -c$CONNECTIONS on one route): the route's \`.wasm\` replaced and galley sent SIGHUP a third of the way in (\`reload\`), beside the same run without it (\`steady\`). $(nproc) cores, $(date -u +%F).
+
+| run | requests | p99 (ms) | non-2xx | socket errors |
+|---|---|---|---|---|
+MD
   awk '{ printf "| %s | %s | %.2f | %s | %s |\n", $1, $2, $3, $4, $5 }' "$raw"
   echo
   python3 - "$raw" "$state/switch_ms" <<'PY'
