@@ -9,12 +9,12 @@ wasmtime::component::bindgen!({
     world: "galley:host/spin-capabilities",
     imports: { default: async | trappable },
     with: {
-        "fermyon:spin/key-value.store": crate::key_value::OpenStore,
-        "fermyon:spin/redis.connection": crate::redis_outbound::RedisConnection,
-        "spin:postgres/postgres.connection": crate::postgres::PgConnection,
-        "fermyon:spin/sqlite.connection": crate::sqlite::SqliteConnection,
-        "spin:sqlite/sqlite.connection": crate::sqlite::Sqlite3Connection,
-        "fermyon:spin/mqtt.connection": crate::mqtt::MqttConnection,
+        "fermyon:spin/key-value.store": crate::capabilities::key_value::OpenStore,
+        "fermyon:spin/redis.connection": crate::capabilities::redis_outbound::RedisConnection,
+        "spin:postgres/postgres.connection": crate::capabilities::postgres::PgConnection,
+        "fermyon:spin/sqlite.connection": crate::capabilities::sqlite::SqliteConnection,
+        "spin:sqlite/sqlite.connection": crate::capabilities::sqlite::Sqlite3Connection,
+        "fermyon:spin/mqtt.connection": crate::capabilities::mqtt::MqttConnection,
     },
 });
 

@@ -1,34 +1,17 @@
 //! `galley`: runs a Spin app (`spin.toml` + `.wasm` components) the way `spin up` does, on
 //! wasmtime. See `host/README.md` for what it supports and where it differs from Spin.
 
-mod allowed_hosts;
 mod app;
-mod body_timeout;
+mod capabilities;
+mod http_trigger;
 mod bindings;
 mod component_log;
-mod componentize;
-mod connections;
-mod engine;
 mod heap;
-mod http_trigger;
-mod key_value;
-mod manifest;
 mod metrics;
-mod mqtt;
-mod outbound_http;
-mod postgres;
-mod redis_link;
-mod redis_outbound;
 mod redis_trigger;
-mod reload;
-mod router;
-mod runtime_config;
-mod sockets;
-mod sqlite;
 mod state;
 mod telemetry;
 mod trace;
-mod variables;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,10 +22,11 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::app::{App, HttpTarget, LoadOptions};
-use crate::engine::InstanceLimits;
+use crate::app::engine::InstanceLimits;
 use crate::http_trigger::ServeOptions;
-use crate::postgres::PgTuning;
-use crate::reload::LiveApp;
+use crate::capabilities::postgres::PgTuning;
+use crate::app::reload::{self, LiveApp};
+use crate::app::engine;
 
 #[derive(Parser)]
 #[command(name = "galley", version, about = "Run a Spin app locally, the way `spin up` does")]
@@ -209,7 +193,7 @@ fn init_logging(format: LogFormat) {
         LogFormat::Json => {
             component_log::emit_as_json_events();
             // Lines logged while a request runs carry its trace id in `span.trace_id` (the
-            // request's span, `http_trigger.rs`); the request line and component output
+            // request's span, `http_trigger/mod.rs`); the request line and component output
             // carry it as `trace_id`.
             builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init()
         }
@@ -269,7 +253,12 @@ async fn up(args: UpArgs) -> Result<()> {
     }
     let live = LiveApp::new(app, options);
     if let Some(address) = args.metrics_listen {
-        let bound = metrics::serve(address, live.clone()).await?;
+        let sampled = live.clone();
+        let sample = move || {
+            let app = sampled.current();
+            metrics::Sample { max_instances: app.limits.max_instances, pools: app.postgres.statuses() }
+        };
+        let bound = metrics::serve(address, &live.current().version, sample).await?;
         println!("Metrics at http://{bound}/metrics");
     }
     reload::reload_on_hangup(live.clone())?;

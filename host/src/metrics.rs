@@ -27,7 +27,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::reload::LiveApp;
 
 /// OpenTelemetry's advised boundaries for `http.server.request.duration`, in seconds.
 const REQUEST_DURATION_BUCKETS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
@@ -60,9 +59,27 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// Installs the recorder and serves `GET /metrics` on `listen` until the process ends.
+/// What a scrape reads from the app serving now (gauges sampled, not counted as they change).
+pub struct Sample {
+    /// The instance pool's size (`--max-instances`).
+    pub max_instances: u32,
+    /// Each Postgres pool's state.
+    pub pools: Vec<PoolStatus>,
+}
+
+/// A Postgres pool's state when metrics are scraped.
+pub struct PoolStatus {
+    pub database: String,
+    pub idle: usize,
+    pub in_use: usize,
+    pub max: usize,
+    pub waiting: usize,
+}
+
+/// Installs the recorder and serves `GET /metrics` on `listen` until the process ends;
+/// `version` is the app's version at start, `sample` reads the app serving at each scrape.
 /// Returns the address bound (port 0 picks one).
-pub async fn serve(listen: SocketAddr, live: Arc<LiveApp>) -> Result<SocketAddr> {
+pub async fn serve(listen: SocketAddr, version: &str, sample: impl Fn() -> Sample + Send + Sync + 'static) -> Result<SocketAddr> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), &REQUEST_DURATION_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full(POOL_WAIT.into()), &POOL_WAIT_BUCKETS)?
@@ -74,7 +91,8 @@ pub async fn serve(listen: SocketAddr, live: Arc<LiveApp>) -> Result<SocketAddr>
     let bound = listener.local_addr()?;
     ENABLED.store(true, Ordering::Relaxed);
     describe();
-    app_version(None, &live.current().version);
+    app_version(None, version);
+    let sample = Arc::new(sample);
     // Histograms are drained into their buckets on render or upkeep; upkeep keeps memory
     // bounded when nobody scrapes for a while.
     let upkeep = handle.clone();
@@ -89,9 +107,9 @@ pub async fn serve(listen: SocketAddr, live: Arc<LiveApp>) -> Result<SocketAddr>
         loop {
             let Ok((stream, _)) = listener.accept().await else { continue };
             let handle = handle.clone();
-            let live = live.clone();
+            let sample = sample.clone();
             let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                let response = scrape(&request, &handle, &live);
+                let response = scrape(&request, &handle, &*sample);
                 async move { Ok::<_, Infallible>(response) }
             });
             tokio::spawn(async move {
@@ -104,7 +122,7 @@ pub async fn serve(listen: SocketAddr, live: Arc<LiveApp>) -> Result<SocketAddr>
     Ok(bound)
 }
 
-fn scrape(request: &Request<hyper::body::Incoming>, handle: &PrometheusHandle, live: &LiveApp) -> Response<Full<Bytes>> {
+fn scrape(request: &Request<hyper::body::Incoming>, handle: &PrometheusHandle, sample: &dyn Fn() -> Sample) -> Response<Full<Bytes>> {
     let respond = |status: StatusCode, content_type: &str, body: String| {
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = status;
@@ -119,10 +137,10 @@ fn scrape(request: &Request<hyper::body::Incoming>, handle: &PrometheusHandle, l
     if request.method() != hyper::Method::GET && request.method() != hyper::Method::HEAD {
         return respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET /metrics\n".into());
     }
-    let app = live.current();
+    let now = sample();
     gauge!(INSTANCES_IN_USE).set(INSTANCES.load(Ordering::Relaxed) as f64);
-    gauge!(INSTANCES_MAX).set(f64::from(app.limits.max_instances));
-    for pool in app.postgres.statuses() {
+    gauge!(INSTANCES_MAX).set(f64::from(now.max_instances));
+    for pool in now.pools {
         let database = pool.database;
         gauge!(POOL_CONNECTIONS, "database" => database.clone(), "state" => "idle").set(pool.idle as f64);
         gauge!(POOL_CONNECTIONS, "database" => database.clone(), "state" => "in_use").set(pool.in_use as f64);

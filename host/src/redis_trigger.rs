@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 use crate::app::{App, RedisSubscription};
-use crate::reload::LiveApp;
-use crate::state::InstanceState;
+use crate::app::reload::LiveApp;
 use crate::trace::TraceContext;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -145,7 +144,7 @@ fn traceparent_in(payload: &[u8]) -> Option<String> {
 async fn run(app: &Arc<App>, component_id: &str, payload: Vec<u8>, trace: TraceContext) -> anyhow::Result<()> {
     let component = app.component(component_id).ok_or_else(|| anyhow::anyhow!("unknown component"))?;
     let pre = component.redis.clone().ok_or_else(|| anyhow::anyhow!("not a redis component"))?;
-    let mut store = InstanceState::new_store(app, component, trace);
+    let mut store = app.new_store(component, trace);
     let work = async {
         let instance = pre.instantiate_async(&mut store).await?;
         instance.fermyon_spin_inbound_redis().call_handle_message(&mut store, &payload).await

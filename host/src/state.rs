@@ -2,120 +2,91 @@
 //! linker that hands each capability its own part of it.
 //!
 //! Each capability keeps its per-instance state in its own module and sees only that state
-//! and the resource table, through a projection given to its `add_to_linker` (the way the WASI
-//! crates see only `WasiCtxView`). Adding a capability means a field and a constructor call
-//! here, and one line in [`new_linker`].
+//! and the resource table, through a [`View`] given to its `add_to_linker` (the way the WASI
+//! crates see only `WasiCtxView`). Capabilities know nothing of the app: the app builds each
+//! one's state from the parts it uses (`App::new_store` in `app/mod.rs`).
+//!
+//! Adding a capability: its state as a field of [`Capabilities`], its constructor call in
+//! `App::new_store`, and its `add_to_linker` line (with a projection) in [`new_linker`].
 
-use std::marker::PhantomData;
-use std::sync::Arc;
 
-use wasmtime::component::{HasData, HasSelf, Linker, ResourceTable};
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::app::{App, AppComponent};
 use crate::bindings;
-use crate::component_log::ComponentLog;
-use crate::engine::arm_deadline;
-use crate::key_value::KeyValueState;
+use crate::app::engine::{arm_deadline, InstanceLimits};
+use crate::capabilities::key_value::KeyValueState;
 use crate::metrics::LiveInstance;
-use crate::mqtt::MqttState;
-use crate::outbound_http::OutboundHttp;
-use crate::postgres::PgState;
-use crate::redis_outbound::RedisState;
-use crate::sockets;
-use crate::sqlite::SqliteState;
-use crate::trace::TraceContext;
-use crate::variables::VariablesState;
+use crate::capabilities::mqtt::MqttState;
+use crate::capabilities::outbound_http::OutboundHttp;
+use crate::capabilities::postgres::PgState;
+use crate::capabilities::redis_outbound::RedisState;
+use crate::capabilities::sqlite::SqliteState;
+use crate::capabilities::variables::VariablesState;
+use crate::capabilities::view::{HasView, View};
+
+/// Each of Spin's capabilities' state for one instance.
+pub struct Capabilities {
+    pub outbound_http: OutboundHttp,
+    pub key_value: KeyValueState,
+    pub sqlite: SqliteState,
+    pub postgres: PgState,
+    pub redis: RedisState,
+    pub mqtt: MqttState,
+    pub variables: VariablesState,
+}
 
 pub struct InstanceState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
     limits: StoreLimits,
-    outbound: OutboundHttp,
-    key_value: KeyValueState,
-    sqlite: SqliteState,
-    postgres: PgState,
-    redis: RedisState,
-    mqtt: MqttState,
-    variables: VariablesState,
+    capabilities: Capabilities,
     /// Counts the instance in `galley_instances_in_use` while the store lives.
     _live: LiveInstance,
 }
 
-/// One capability's per-instance state with the instance's resource table: what its
-/// generated `Host` traits are implemented on.
-pub struct View<'a, S> {
-    pub state: &'a S,
-    pub table: &'a mut ResourceTable,
-}
-
-/// Tells a generated `add_to_linker` that the host functions receive a [`View`] of `S`.
-pub struct HasView<S>(PhantomData<S>);
-
-impl<S: 'static> HasData for HasView<S> {
-    type Data<'a> = View<'a, S>;
-}
-
 impl InstanceState {
-    /// A fresh store for one run of `component`, with its limits and deadline armed.
-    pub fn new_store(app: &Arc<App>, component: &Arc<AppComponent>, trace: TraceContext) -> Store<InstanceState> {
-        let mut wasi = WasiCtx::builder();
-        wasi.stdout(ComponentLog::stdout(&component.id, trace))
-            .stderr(ComponentLog::stderr(&component.id, trace))
-            .envs(&component.environment)
-            // The component's own sockets reach what its allow-list allows (`sockets.rs`).
-            .allow_tcp(true)
-            .allow_udp(true)
-            .allow_ip_name_lookup(false)
-            .socket_addr_check(sockets::address_check(component.id.clone(), component.allowed_hosts.clone()));
+    /// A fresh store for one run of a component, with its limits and deadline armed.
+    pub fn new_store(engine: &Engine, limits: &InstanceLimits, wasi: WasiCtx, capabilities: Capabilities) -> Store<InstanceState> {
         let state = InstanceState {
-            wasi: wasi.build(),
+            wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(app.limits.memory_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
-            outbound: OutboundHttp::new(app.clone(), component.clone(), trace),
-            key_value: KeyValueState::new(app, component, trace),
-            sqlite: SqliteState::new(app, component),
-            postgres: PgState::new(app, component, trace),
-            redis: RedisState::new(app, component, trace),
-            mqtt: MqttState::new(app, component),
-            variables: VariablesState::new(component),
+            limits: StoreLimitsBuilder::new().memory_size(limits.memory_bytes).trap_on_grow_failure(true).build(),
+            capabilities,
             _live: LiveInstance::new(),
         };
-        let mut store = Store::new(&app.engine, state);
+        let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limits);
-        arm_deadline(&mut store, app.limits.request_timeout);
+        arm_deadline(&mut store, limits.request_timeout);
         store
     }
 
     fn key_value(&mut self) -> View<'_, KeyValueState> {
-        View { state: &self.key_value, table: &mut self.table }
+        View { state: &self.capabilities.key_value, table: &mut self.table }
     }
 
     fn sqlite(&mut self) -> View<'_, SqliteState> {
-        View { state: &self.sqlite, table: &mut self.table }
+        View { state: &self.capabilities.sqlite, table: &mut self.table }
     }
 
     fn mqtt(&mut self) -> View<'_, MqttState> {
-        View { state: &self.mqtt, table: &mut self.table }
+        View { state: &self.capabilities.mqtt, table: &mut self.table }
     }
 
     fn postgres(&mut self) -> View<'_, PgState> {
-        View { state: &self.postgres, table: &mut self.table }
+        View { state: &self.capabilities.postgres, table: &mut self.table }
     }
 
     fn redis(&mut self) -> View<'_, RedisState> {
-        View { state: &self.redis, table: &mut self.table }
+        View { state: &self.capabilities.redis, table: &mut self.table }
     }
 
     fn variables(&mut self) -> &mut VariablesState {
-        &mut self.variables
+        &mut self.capabilities.variables
     }
 }
 
@@ -127,12 +98,12 @@ impl WasiView for InstanceState {
 
 impl WasiHttpView for InstanceState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.capabilities.outbound_http }
     }
 }
 
 /// Everything a component may import: WASI (sockets included), wasi:http and Spin's capabilities.
-pub fn new_linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<InstanceState>> {
+pub fn new_linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;

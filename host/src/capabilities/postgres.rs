@@ -16,14 +16,13 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 use wasmtime::component::Resource;
 
-use crate::allowed_hosts::{AllowList, OutboundAddress};
-use crate::app::{App, AppComponent};
+use crate::capabilities::allowed_hosts::{AllowList, OutboundAddress};
 use crate::bindings::postgres::{self as wit, Column, DbError, DbValue, Error, ParameterValue, QueryError, RowSet};
-use crate::state::View;
+use crate::capabilities::view::View;
 use crate::telemetry;
 use opentelemetry::KeyValue;
 use crate::trace::TraceContext;
-use crate::metrics;
+use crate::metrics::{self, PoolStatus};
 
 mod values;
 
@@ -77,14 +76,6 @@ impl Endpoint {
     }
 }
 
-/// A pool's state when metrics are scraped.
-pub struct PoolStatus {
-    pub database: String,
-    pub idle: usize,
-    pub in_use: usize,
-    pub max: usize,
-    pub waiting: usize,
-}
 
 impl PgPools {
     pub fn new(tuning: PgTuning) -> PgPools {
@@ -138,13 +129,9 @@ pub struct PgState {
 }
 
 impl PgState {
-    pub fn new(app: &App, component: &AppComponent, trace: TraceContext) -> PgState {
-        PgState {
-            pools: app.postgres.clone(),
-            allowed_hosts: component.allowed_hosts.clone(),
-            component_id: component.id.clone(),
-            trace,
-        }
+    /// `pools`: the app's; `allowed_hosts`: the component's allow-list.
+    pub fn new(pools: Arc<PgPools>, allowed_hosts: Arc<AllowList>, component_id: Arc<str>, trace: TraceContext) -> PgState {
+        PgState { pools, allowed_hosts, component_id, trace }
     }
 
     /// Every host:port of the address must be allowed as `postgres://host:port`.

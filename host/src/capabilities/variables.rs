@@ -1,4 +1,5 @@
-//! Application variables: `{{ name }}` templates and Spin's resolution order.
+//! Application variables: Spin's resolution order at load, and `fermyon:spin/variables` for
+//! the instances (templates themselves are `template.rs`).
 //!
 //! Order (first wins): `--variable` on the command line, then `SPIN_VARIABLE_<NAME>` in the
 //! process environment, then the same in a `.env` file beside the manifest, then the
@@ -10,96 +11,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 
-use crate::app::AppComponent;
 use crate::bindings::variables as wit;
-use crate::manifest::Manifest;
-
-/// Spin's rule for variable names: lowercase letters, digits and `_`, starting with a letter.
-pub fn validate_variable_name(name: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let starts_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !(starts_ok && rest_ok) {
-        bail!("variable name `{name}` must be lowercase letters, digits and `_`, starting with a letter");
-    }
-    Ok(())
-}
-
-/// A string with `{{ variable }}` holes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Template {
-    parts: Vec<Part>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Part {
-    Literal(String),
-    Variable(String),
-}
-
-impl Template {
-    pub fn parse(text: &str) -> Result<Template> {
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("{{") {
-            if start > 0 {
-                parts.push(Part::Literal(rest[..start].to_string()));
-            }
-            let after = &rest[start + 2..];
-            let end = after
-                .find("}}")
-                .ok_or_else(|| anyhow!("unclosed `{{{{` in `{text}`"))?;
-            let name = after[..end].trim();
-            validate_variable_name(name).with_context(|| format!("in template `{text}`"))?;
-            parts.push(Part::Variable(name.to_string()));
-            rest = &after[end + 2..];
-        }
-        if !rest.is_empty() {
-            parts.push(Part::Literal(rest.to_string()));
-        }
-        Ok(Template { parts })
-    }
-
-    pub fn variable_names(&self) -> impl Iterator<Item = &str> {
-        self.parts.iter().filter_map(|part| match part {
-            Part::Variable(name) => Some(name.as_str()),
-            Part::Literal(_) => None,
-        })
-    }
-
-    pub fn render(&self, values: &ResolvedVariables) -> Result<String> {
-        let mut out = String::new();
-        for part in &self.parts {
-            match part {
-                Part::Literal(text) => out.push_str(text),
-                Part::Variable(name) => out.push_str(values.get(name)?),
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// Renders a template string against the resolved application variables.
-pub fn render(text: &str, values: &ResolvedVariables) -> Result<String> {
-    Template::parse(text)?.render(values)
-}
-
-/// Every application variable with its final value, resolved once at load.
-#[derive(Debug, Clone, Default)]
-pub struct ResolvedVariables {
-    values: HashMap<String, String>,
-}
-
-impl ResolvedVariables {
-    pub fn get(&self, name: &str) -> Result<&str> {
-        self.values
-            .get(name)
-            .map(String::as_str)
-            .ok_or_else(|| anyhow!("variable `{name}` has no value"))
-    }
-}
+use crate::app::manifest::Manifest;
+use crate::app::template::{render, validate_variable_name, ResolvedVariables};
 
 /// Where values come from, besides the manifest defaults.
 pub struct VariableSources<'a> {
@@ -151,7 +67,7 @@ pub fn resolve(manifest: &Manifest, sources: &VariableSources) -> Result<Resolve
             ),
         }
     }
-    Ok(ResolvedVariables { values })
+    Ok(ResolvedVariables::new(values))
 }
 
 /// A component's own variables (`[component.<id>.variables]`), rendered against the app's.
@@ -171,8 +87,9 @@ pub struct VariablesState {
 }
 
 impl VariablesState {
-    pub fn new(component: &AppComponent) -> VariablesState {
-        VariablesState { values: component.variables.clone() }
+    /// `values`: the component's own variables, rendered at load.
+    pub fn new(values: Arc<HashMap<String, String>>) -> VariablesState {
+        VariablesState { values }
     }
 }
 
@@ -191,7 +108,7 @@ mod tests {
     use super::*;
 
     fn manifest(vars: &str) -> Manifest {
-        crate::manifest::parse(&format!(
+        crate::app::manifest::parse(&format!(
             "spin_manifest_version = 2\n[application]\nname = \"t\"\n[variables]\n{vars}\n"
         ))
         .unwrap()
@@ -254,14 +171,5 @@ mod tests {
         let values = read_dotenv(&dir).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(values.get("SPIN_VARIABLE_A").map(String::as_str), Some("from-dotenv"));
-    }
-
-    #[test]
-    fn templates_render_and_reject_bad_syntax() {
-        let m = manifest("host = { default = \"db\" }\nport = { default = \"5432\" }");
-        let values = resolve_with(&m, &[], &[], &[]).unwrap();
-        assert_eq!(render("postgres://{{host}}:{{ port }}/x", &values).unwrap(), "postgres://db:5432/x");
-        assert!(Template::parse("{{ host").is_err());
-        assert!(Template::parse("{{ Host }}").is_err());
     }
 }

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
 
-use crate::componentize;
+use crate::app::componentize;
 
 /// How often the shared ticker advances the epoch.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);

@@ -23,10 +23,9 @@ use anyhow::Result;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use wasmtime::component::Resource;
 
-use crate::app::{App, AppComponent};
 use crate::bindings::{sqlite2 as v2, sqlite3 as v3};
-use crate::runtime_config::{RuntimeConfig, SqliteDatabaseConfig};
-use crate::state::View;
+use crate::app::runtime_config::{RuntimeConfig, SqliteDatabaseConfig};
+use crate::capabilities::view::View;
 
 /// Spin's file name for the `default` database, inside the state dir.
 const DEFAULT_DATABASE_FILE: &str = "sqlite_db.db";
@@ -205,12 +204,9 @@ pub struct SqliteState {
 }
 
 impl SqliteState {
-    pub fn new(app: &App, component: &AppComponent) -> SqliteState {
-        SqliteState {
-            databases: app.sqlite.clone(),
-            allowed_labels: component.sqlite_labels.clone(),
-            open_connections: Arc::default(),
-        }
+    /// `databases`: the app's; `allowed_labels`: the component's `sqlite_databases`.
+    pub fn new(databases: Arc<SqliteDatabases>, allowed_labels: Arc<HashSet<String>>) -> SqliteState {
+        SqliteState { databases, allowed_labels, open_connections: Arc::default() }
     }
 
     fn open(&self, label: &str) -> Result<SqliteConnection, SqliteError> {

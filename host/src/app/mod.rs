@@ -4,6 +4,17 @@
 //! Everything that can be checked is checked here, before the first request: manifest keys,
 //! variables, outbound-host patterns, key-value and SQLite labels, and that each component's
 //! imports are satisfiable and its exports fit its trigger.
+//!
+//! The parts: the manifest and the runtime config as read, `{{ name }}` templates, the engine
+//! and its compiled-code cache, core modules made components, and reloading a new version
+//! beside the one serving. [`App::new_store`] is where an instance's capabilities are built.
+
+pub mod componentize;
+pub mod engine;
+pub mod manifest;
+pub mod reload;
+pub mod runtime_config;
+pub mod template;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -11,21 +22,28 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{bail, Context, Result};
-use wasmtime::Engine;
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use crate::allowed_hosts::AllowList;
+use crate::capabilities::allowed_hosts::AllowList;
 use crate::bindings::redis_trigger::RedisTriggerPre;
-use crate::engine::{self, CodeOrigin, CompiledCode, InstanceLimits};
-use crate::key_value::KeyValueStores;
-use crate::manifest::{self, ComponentRef, Manifest, RouteDecl, StaticResponse};
-use crate::postgres::{PgPools, PgTuning};
-use crate::redis_outbound::RedisClients;
-use crate::router::{Route, Router};
-use crate::runtime_config::RuntimeConfig;
-use crate::sqlite::SqliteDatabases;
-use crate::state::{self, InstanceState};
-use crate::variables::{self, ResolvedVariables, VariableSources};
+use self::engine::{CodeOrigin, CompiledCode, InstanceLimits};
+use crate::capabilities::key_value::{KeyValueState, KeyValueStores};
+use self::manifest::{ComponentRef, Manifest, RouteDecl, StaticResponse};
+use crate::capabilities::postgres::{PgPools, PgState, PgTuning};
+use crate::capabilities::redis_outbound::{RedisClients, RedisState};
+use crate::http_trigger::router::{Route, Router};
+use crate::app::runtime_config::RuntimeConfig;
+use crate::capabilities::sqlite::{SqliteDatabases, SqliteState};
+use crate::component_log::ComponentLog;
+use crate::capabilities::mqtt::MqttState;
+use crate::capabilities::outbound_http::OutboundHttp;
+use crate::capabilities::sockets;
+use crate::state::{self, Capabilities, InstanceState};
+use crate::trace::TraceContext;
+use self::template::ResolvedVariables;
+use crate::capabilities::variables::{self, VariableSources, VariablesState};
 
 /// How `galley up` was asked to run the app.
 #[derive(Debug, Clone)]
@@ -248,6 +266,33 @@ impl App {
     pub fn component(&self, id: &str) -> Option<&Arc<AppComponent>> {
         self.components.get(id)
     }
+
+    /// A fresh store for one run of `component`: WASI with the component's environment, its
+    /// output logged as its own and its sockets held to its allow-list; each capability given
+    /// the app's part it serves from and the component's own configuration, nothing more.
+    pub fn new_store(self: &Arc<App>, component: &AppComponent, trace: TraceContext) -> Store<InstanceState> {
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(ComponentLog::stdout(&component.id, trace))
+            .stderr(ComponentLog::stderr(&component.id, trace))
+            .envs(&component.environment)
+            // The component's own sockets reach what its allow-list allows (`sockets.rs`).
+            .allow_tcp(true)
+            .allow_udp(true)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(sockets::address_check(component.id.clone(), component.allowed_hosts.clone()));
+        let id = &component.id;
+        let allowed_hosts = &component.allowed_hosts;
+        let capabilities = Capabilities {
+            outbound_http: OutboundHttp::new(self.clone(), allowed_hosts.clone(), id.clone(), trace),
+            key_value: KeyValueState::new(self.key_value.clone(), component.key_value_labels.clone(), id.clone(), trace),
+            sqlite: SqliteState::new(self.sqlite.clone(), component.sqlite_labels.clone()),
+            postgres: PgState::new(self.postgres.clone(), allowed_hosts.clone(), id.clone(), trace),
+            redis: RedisState::new(self.redis.clone(), allowed_hosts.clone(), id.clone(), trace),
+            mqtt: MqttState::new(allowed_hosts.clone(), id.clone()),
+            variables: VariablesState::new(component.variables.clone()),
+        };
+        InstanceState::new_store(&self.engine, &self.limits, wasi.build(), capabilities)
+    }
 }
 
 /// The folder holding the manifest, where component sources, `.env` and the default state dir
@@ -277,7 +322,7 @@ fn manifest_dir(manifest: &Path) -> Result<PathBuf> {
 }
 
 fn allowed_hosts<'a>(entries: impl Iterator<Item = &'a String>, resolved: &ResolvedVariables) -> Result<AllowList> {
-    let rendered = entries.map(|entry| variables::render(entry, resolved)).collect::<Result<Vec<_>>>()?;
+    let rendered = entries.map(|entry| template::render(entry, resolved)).collect::<Result<Vec<_>>>()?;
     AllowList::parse(rendered.iter().map(String::as_str))
 }
 
@@ -321,8 +366,8 @@ fn redis_subscriptions(manifest: &Manifest, resolved: &ResolvedVariables) -> Res
             };
             let address = trigger.address.as_deref().or(default_address).context("no address")?;
             Ok(RedisSubscription {
-                address: variables::render(address, resolved).with_context(|| format!("`{key}.address`"))?,
-                channel: variables::render(&trigger.channel, resolved).with_context(|| format!("`{key}.channel`"))?,
+                address: template::render(address, resolved).with_context(|| format!("`{key}.address`"))?,
+                channel: template::render(&trigger.channel, resolved).with_context(|| format!("`{key}.channel`"))?,
                 component: component.clone(),
             })
         })

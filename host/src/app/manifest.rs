@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::variables::{validate_variable_name, Template};
+use crate::app::template::{validate_variable_name, Template};
 
 /// The whole manifest, as written.
 #[derive(Debug, Deserialize)]

@@ -13,10 +13,9 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 use wasmtime::component::Resource;
 
-use crate::app::{App, AppComponent};
 use crate::bindings::key_value::{self, Error};
-use crate::runtime_config::{KeyValueStoreConfig, RuntimeConfig};
-use crate::state::View;
+use crate::app::runtime_config::{KeyValueStoreConfig, RuntimeConfig};
+use crate::capabilities::view::View;
 use crate::telemetry;
 use crate::trace::TraceContext;
 use opentelemetry::KeyValue;
@@ -30,7 +29,7 @@ pub struct OpenStore {
 enum Backend {
     /// The connection and the label, which is the `store` column of Spin's table.
     Sqlite(Arc<Mutex<rusqlite::Connection>>, Arc<str>),
-    Redis(crate::redis_link::RedisLink),
+    Redis(crate::capabilities::redis_link::RedisLink),
 }
 
 /// Every label the app can open, with its backend: the capability's per-app state.
@@ -54,7 +53,7 @@ impl KeyValueStores {
                     label.as_str().into(),
                 ),
                 KeyValueStoreConfig::Redis { url } => Backend::Redis(
-                    crate::redis_link::RedisLink::open(url.as_str())
+                    crate::capabilities::redis_link::RedisLink::open(url.as_str())
                         .with_context(|| format!("key-value store `{label}`: bad url"))?,
                 ),
             };
@@ -225,13 +224,9 @@ pub struct KeyValueState {
 }
 
 impl KeyValueState {
-    pub fn new(app: &App, component: &AppComponent, trace: TraceContext) -> KeyValueState {
-        KeyValueState {
-            stores: app.key_value.clone(),
-            allowed_labels: component.key_value_labels.clone(),
-            component_id: component.id.clone(),
-            trace,
-        }
+    /// `stores`: the app's; `allowed_labels`: the component's `key_value_stores`.
+    pub fn new(stores: Arc<KeyValueStores>, allowed_labels: Arc<HashSet<String>>, component_id: Arc<str>, trace: TraceContext) -> KeyValueState {
+        KeyValueState { stores, allowed_labels, component_id, trace }
     }
 }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use wasmtime_wasi::sockets::SocketAddrUse;
 
-use crate::allowed_hosts::{AllowList, OutboundAddress};
+use crate::capabilities::allowed_hosts::{AllowList, OutboundAddress};
 
 /// What the check answers: wasmtime-wasi awaits it.
 type Verdict = Pin<Box<dyn Future<Output = bool> + Send + Sync>>;

@@ -16,10 +16,9 @@ use std::time::Duration;
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS};
 use wasmtime::component::Resource;
 
-use crate::allowed_hosts::AllowList;
-use crate::app::{App, AppComponent};
+use crate::capabilities::allowed_hosts::AllowList;
 use crate::bindings::mqtt::{self as wit, Error, Qos};
-use crate::state::View;
+use crate::capabilities::view::View;
 
 /// Spin's limit on connections one instance may hold open at once.
 const MAX_CONNECTIONS_PER_INSTANCE: usize = 1024;
@@ -80,12 +79,9 @@ pub struct MqttState {
 }
 
 impl MqttState {
-    pub fn new(_app: &App, component: &AppComponent) -> MqttState {
-        MqttState {
-            allowed_hosts: component.allowed_hosts.clone(),
-            component_id: component.id.clone(),
-            open_connections: Arc::default(),
-        }
+    /// `allowed_hosts`: the component's allow-list.
+    pub fn new(allowed_hosts: Arc<AllowList>, component_id: Arc<str>) -> MqttState {
+        MqttState { allowed_hosts, component_id, open_connections: Arc::default() }
     }
 
     fn open(&self, address: &str, username: String, password: String, keep_alive_secs: u64) -> Result<MqttConnection, Error> {

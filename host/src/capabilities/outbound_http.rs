@@ -13,6 +13,7 @@
 //! `traceparent` in the caller's trace, replacing any the guest set.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,9 +25,7 @@ use opentelemetry::trace::SpanKind;
 use opentelemetry::KeyValue;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::allowed_hosts::OutboundAddress;
-use crate::app::{App, AppComponent};
-use crate::http_trigger;
+use crate::capabilities::allowed_hosts::{AllowList, OutboundAddress};
 use crate::telemetry::{self, SpanRecord};
 use crate::trace::TraceContext;
 
@@ -34,16 +33,35 @@ const CHAINING_SUFFIX: &str = ".spin.internal";
 
 type ResponseAndIo = (http::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>);
 
+/// A response served in process, when it is ready.
+pub type InProcessResponse = Pin<Box<dyn Future<Output = http::Response<WasiBody>> + Send>>;
+
+/// What outbound HTTP needs of the app it runs in: its own components, reached in process.
+/// The HTTP trigger provides it (`http_trigger.rs`), so this capability knows nothing else of
+/// the app.
+pub trait InProcessApp: Send + Sync + 'static {
+    /// `request` served by the app's HTTP component `target` (service chaining, private
+    /// components included), the caller's trace continued; `None` when there is no such
+    /// component.
+    fn chain(self: Arc<Self>, target: &str, request: Request<WasiBody>, caller: TraceContext) -> Option<InProcessResponse>;
+    /// Where the app's HTTP server listens (for a self-request's `Host`).
+    fn listen_addr(&self) -> SocketAddr;
+    /// `request` served through the app's own router, as from a client on the loopback.
+    fn route(self: Arc<Self>, request: Request<WasiBody>, trace: TraceContext) -> InProcessResponse;
+}
+
 /// The per-instance hooks wasmtime-wasi-http calls for every outbound request.
 pub struct OutboundHttp {
-    app: Arc<App>,
-    component: Arc<AppComponent>,
+    app: Arc<dyn InProcessApp>,
+    allowed_hosts: Arc<AllowList>,
+    component_id: Arc<str>,
     trace: TraceContext,
 }
 
 impl OutboundHttp {
-    pub fn new(app: Arc<App>, component: Arc<AppComponent>, trace: TraceContext) -> OutboundHttp {
-        OutboundHttp { app, component, trace }
+    /// `app`: for chaining and self-requests; `allowed_hosts`: the component's allow-list.
+    pub fn new(app: Arc<dyn InProcessApp>, allowed_hosts: Arc<AllowList>, component_id: Arc<str>, trace: TraceContext) -> OutboundHttp {
+        OutboundHttp { app, allowed_hosts, component_id, trace }
     }
 }
 
@@ -55,13 +73,13 @@ impl WasiHttpHooks for OutboundHttp {
         _response_errors: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Box<dyn Future<Output = Result<ResponseAndIo, Error>> + Send> {
         let app = self.app.clone();
-        let component = self.component.clone();
+        let caller = Caller { allowed_hosts: self.allowed_hosts.clone(), id: self.component_id.clone() };
         let trace = self.trace.child();
         Box::new(async move {
             let started = std::time::SystemTime::now();
             let method = request.method().to_string();
             let url = request.uri().to_string();
-            let result = send(app, component, trace, request, options).await;
+            let result = send(app, caller, trace, request, options).await;
             let status = result.as_ref().map(|(response, _)| i64::from(response.status().as_u16()));
             telemetry::record(|| SpanRecord {
                 name: method.clone(),
@@ -102,9 +120,15 @@ fn destination(uri: &http::Uri) -> Destination {
     }
 }
 
+/// The component making the request.
+struct Caller {
+    allowed_hosts: Arc<AllowList>,
+    id: Arc<str>,
+}
+
 async fn send(
-    app: Arc<App>,
-    component: Arc<AppComponent>,
+    app: Arc<dyn InProcessApp>,
+    component: Caller,
     trace: TraceContext,
     mut request: Request<WasiBody>,
     options: Option<RequestOptions>,
@@ -122,11 +146,11 @@ async fn send(
             if !component.allowed_hosts.allows_chaining_to(&target_id) {
                 return deny();
             }
-            let Some(target) = app.component(&target_id).filter(|c| c.http.is_some()).cloned() else {
+            let Some(response) = app.chain(&target_id, request, trace) else {
                 return Err(Error::DestinationNotFound);
             };
             crate::metrics::chained_call(&component.id, &target_id);
-            in_process(options, http_trigger::run_chained(&app, &target, request, trace)).await?
+            in_process(options, response).await?
         }
         Destination::SelfApp => {
             // Spin checks self-requests against `http://self` whatever scheme the guest's
@@ -135,13 +159,10 @@ async fn send(
             if !component.allowed_hosts.allows(&address) {
                 return deny();
             }
-            let listen = app.listen_addr.get().copied().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3000)));
-            if let Ok(host) = HeaderValue::from_str(&listen.to_string()) {
+            if let Ok(host) = HeaderValue::from_str(&app.listen_addr().to_string()) {
                 request.headers_mut().insert(HOST, host);
             }
-            let client = SocketAddr::from(([127, 0, 0, 1], 0));
-            let authority = listen.to_string();
-            in_process(options, async { http_trigger::dispatch(&app, request, client, &authority, trace).await.1 }).await?
+            in_process(options, app.route(request, trace)).await?
         }
         Destination::Network => {
             let scheme = uri.scheme_str().unwrap_or("https");

@@ -10,11 +10,10 @@ use std::sync::{Arc, Mutex};
 use redis::{FromRedisValue, Value};
 use wasmtime::component::Resource;
 
-use crate::allowed_hosts::AllowList;
-use crate::app::{App, AppComponent};
+use crate::capabilities::allowed_hosts::AllowList;
 use crate::bindings::redis::{self as wit, Error, RedisParameter, RedisResult};
-use crate::redis_link::RedisLink;
-use crate::state::View;
+use crate::capabilities::redis_link::RedisLink;
+use crate::capabilities::view::View;
 use crate::telemetry;
 use crate::trace::TraceContext;
 use opentelemetry::KeyValue;
@@ -70,13 +69,9 @@ pub struct RedisState {
 }
 
 impl RedisState {
-    pub fn new(app: &App, component: &AppComponent, trace: TraceContext) -> RedisState {
-        RedisState {
-            clients: app.redis.clone(),
-            allowed_hosts: component.allowed_hosts.clone(),
-            component_id: component.id.clone(),
-            trace,
-        }
+    /// `clients`: the app's; `allowed_hosts`: the component's allow-list.
+    pub fn new(clients: Arc<RedisClients>, allowed_hosts: Arc<AllowList>, component_id: Arc<str>, trace: TraceContext) -> RedisState {
+        RedisState { clients, allowed_hosts, component_id, trace }
     }
 }
 

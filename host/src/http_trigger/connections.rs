@@ -19,7 +19,7 @@ use std::task::{ready, Context, Poll};
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::http_trigger::{problem_body, PROBLEM_JSON};
+use crate::http_trigger::problem::{problem_body, PROBLEM_JSON};
 
 /// The connections each client address holds open, against one limit for all addresses.
 pub struct ConnectionsPerAddress {

@@ -5,6 +5,15 @@
 //! `spin-*` headers Spin sets, the request time limit, and a 500 with an empty body when
 //! the guest traps or fails to answer. What galley answers itself (no route, overload, a
 //! request over its time limit) is an RFC 9457 problem+json body carrying the trace id.
+//!
+//! Its parts: the router (Spin's route syntax and precedence), the connection guard (per
+//! address, before any HTTP is parsed), the request-body idle timeout, and the host's own
+//! problem+json answers.
+
+pub mod body_timeout;
+pub mod connections;
+pub mod problem;
+pub mod router;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -30,12 +39,13 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
 use crate::app::{App, AppComponent, HttpTarget};
 use crate::metrics::{self, Refusal};
-use crate::connections::{AnswerBadHeads, ConnectionsPerAddress, FirstRequest};
-use crate::reload::LiveApp;
-use crate::body_timeout::IdleTimeout;
-use crate::manifest::StaticResponse;
-use crate::router::{Route, RouteMatch};
-use crate::state::InstanceState;
+use crate::http_trigger::connections::{AnswerBadHeads, ConnectionsPerAddress, FirstRequest};
+use crate::app::reload::LiveApp;
+use crate::http_trigger::body_timeout::IdleTimeout;
+use crate::app::manifest::StaticResponse;
+use crate::capabilities::outbound_http::{InProcessApp, InProcessResponse};
+use crate::http_trigger::problem::{problem_body, PROBLEM_JSON};
+use crate::http_trigger::router::{Route, RouteMatch};
 use crate::telemetry::{self, SpanRecord};
 use crate::trace::TraceContext;
 
@@ -300,6 +310,25 @@ pub async fn dispatch(
 /// Runs a component for a service-chained request: as if its route were `/...`. `caller` is
 /// the calling component's client span; the chained component gets a server span of its own
 /// under it, as a component behind a network hop would.
+/// Outbound HTTP's view of the app: chaining and self-requests, served here in process.
+impl InProcessApp for App {
+    fn chain(self: Arc<Self>, target: &str, request: Request<WasiBody>, caller: TraceContext) -> Option<InProcessResponse> {
+        let component = self.component(target).filter(|c| c.http.is_some()).cloned()?;
+        Some(Box::pin(async move { run_chained(&self, &component, request, caller).await }))
+    }
+
+    fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr.get().copied().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3000)))
+    }
+
+    fn route(self: Arc<Self>, request: Request<WasiBody>, trace: TraceContext) -> InProcessResponse {
+        Box::pin(async move {
+            let authority = InProcessApp::listen_addr(&*self).to_string();
+            dispatch(&self, request, SocketAddr::from(([127, 0, 0, 1], 0)), &authority, trace).await.1
+        })
+    }
+}
+
 pub async fn run_chained(
     app: &Arc<App>,
     component: &Arc<AppComponent>,
@@ -446,7 +475,7 @@ async fn run_component(
     // The component continues the trace in the host's span.
     request.headers_mut().insert("traceparent", HeaderValue::from_str(&trace.traceparent())?);
 
-    let mut store = InstanceState::new_store(app, component, trace);
+    let mut store = app.new_store(component, trace);
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
     let outparam = store.data_mut().http().new_response_outparam(sender)?;
@@ -538,21 +567,6 @@ pub fn problem(status: StatusCode, detail: &str, trace: Option<&TraceContext>) -
     no_sniffing(response)
 }
 
-pub const PROBLEM_JSON: &str = "application/problem+json";
-
-/// The JSON of a problem answer (also written raw, for a request head hyper cannot parse).
-pub fn problem_body(status: StatusCode, detail: &str, trace_id: Option<&str>) -> Vec<u8> {
-    let mut body = serde_json::json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "detail": detail,
-    });
-    if let Some(trace_id) = trace_id {
-        body["trace_id"] = trace_id.into();
-    }
-    body.to_string().into_bytes()
-}
 
 pub fn empty_response(status: StatusCode) -> Response<WasiBody> {
     let mut response = Response::new(Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync());
