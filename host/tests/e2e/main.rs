@@ -11,6 +11,7 @@ mod core_module;
 mod http2;
 mod isolation;
 mod key_value;
+mod layering;
 mod mqtt;
 mod outbound_http;
 mod postgres;
