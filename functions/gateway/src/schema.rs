@@ -11,6 +11,7 @@ use async_graphql::{
     ComplexObject, Context, EmptyMutation, EmptySubscription, Object, Request, Schema, SimpleObject, ID,
 };
 use galley_common::ids::{OrderId, ProductId, UserId};
+use galley_common::orders;
 use galley_common::query::{DEFAULT_LIMIT, MAX_LIMIT};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -96,46 +97,81 @@ impl Product {
     }
 }
 
+/// An order as `GET /api/v1/orders/:id` shows it: the orders service's own type, read as
+/// strictly as any of its callers reads it, and shown in GraphQL's terms.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct Order(orders::Order);
+
 /// An order as `GET /api/v1/orders/:id` shows it.
-#[derive(Debug, Clone, PartialEq, Deserialize, SimpleObject)]
-pub struct Order {
-    pub id: ID,
-    pub user_id: ID,
+#[Object]
+impl Order {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn user_id(&self) -> ID {
+        ID(self.0.user_id.to_string())
+    }
+
     /// 0 unpaid (not settled yet), 1 paid, 2 cancelled.
-    pub status: i32,
+    async fn status(&self) -> i32 {
+        i32::from(u8::from(self.0.status))
+    }
+
     /// The total, a decimal string with two places.
-    pub amount: String,
-    pub payment_method: String,
+    async fn amount(&self) -> String {
+        self.0.amount.to_string()
+    }
+
+    async fn payment_method(&self) -> &str {
+        &self.0.payment_method
+    }
+
     /// Why it was cancelled (`insufficient_stock`, `payment_declined`, `abandoned`); null otherwise.
-    pub cancel_reason: Option<String>,
+    async fn cancel_reason(&self) -> Option<&str> {
+        self.0.cancel_reason.as_deref()
+    }
+
     /// The same for a human.
-    pub cancel_detail: Option<String>,
-    pub lines: Vec<OrderLine>,
+    async fn cancel_detail(&self) -> Option<&str> {
+        self.0.cancel_detail.as_deref()
+    }
+
+    async fn lines(&self) -> Vec<OrderLine> {
+        self.0.lines.iter().cloned().map(OrderLine).collect()
+    }
+
     /// UTC, RFC 3339.
-    pub created_at: String,
+    async fn created_at(&self) -> &str {
+        &self.0.created_at
+    }
 }
+
+/// One line of an order (the orders service's own type).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderLine(orders::OrderLine);
 
 /// One line of an order, priced when the order was made.
-#[derive(Debug, Clone, PartialEq, Deserialize, SimpleObject)]
-#[graphql(complex)]
-pub struct OrderLine {
-    #[graphql(skip)]
-    pub product_id: i64,
-    pub quantity: i64,
-    /// The unit price the order was made at (a decimal string); the product's price may have changed since.
-    pub unit_price: String,
-}
-
-#[ComplexObject]
+#[Object]
 impl OrderLine {
+    async fn quantity(&self) -> i64 {
+        self.0.quantity.get()
+    }
+
+    /// The unit price the order was made at (a decimal string); the product's price may have changed since.
+    async fn unit_price(&self) -> String {
+        self.0.unit_price.to_string()
+    }
+
     async fn product_id(&self) -> ID {
-        ID(self.product_id.to_string())
+        ID(self.0.product_id.to_string())
     }
 
     /// The product as the catalog shows it now. All the lines of one answer are read in one
     /// batch; a product the catalog no longer has is a `NOT_FOUND` error on this field.
     async fn product(&self, ctx: &Context<'_>) -> Option<Product> {
-        nullable(ctx, load_product(ctx, self.product_id).await)
+        nullable(ctx, load_product(ctx, self.0.product_id.get()).await)
     }
 }
 
@@ -417,6 +453,28 @@ mod tests {
     const SCHEMA_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../api/schema.graphql");
     const ALICE: &str = "0b4c6a5e-8a4e-4c4f-9d0e-3f4b5a6c7d8e";
     const ORDER: &str = "6f1c2b3a-4d5e-4f60-8a1b-2c3d4e5f6a7b";
+
+    /// An order as the orders service sends it, with `status` as given.
+    fn order_json(status: Value) -> Value {
+        json!({"id": ORDER, "user_id": ALICE, "status": status, "amount": "5.00", "payment_method": "pm_card_ok",
+               "cancel_reason": null, "cancel_detail": null, "created_at": "2026-12-07T00:00:00Z",
+               "lines": [{"product_id": 3, "quantity": 2, "unit_price": "2.50"}]})
+    }
+
+    #[test]
+    fn an_order_is_read_as_strictly_as_the_orders_service_writes_it() {
+        let order: Order = serde_json::from_value(order_json(json!(1))).expect("a paid order");
+        assert_eq!((u8::from(order.0.status), order.0.amount.to_string()), (1, "5.00".to_string()));
+        // Not an order status, an amount that is not money, a quantity below one: refused,
+        // where the gateway's own looser copy of the type took them.
+        assert!(serde_json::from_value::<Order>(order_json(json!(7))).is_err());
+        let mut bad_amount = order_json(json!(1));
+        bad_amount["amount"] = json!("five");
+        assert!(serde_json::from_value::<Order>(bad_amount).is_err());
+        let mut bad_quantity = order_json(json!(1));
+        bad_quantity["lines"][0]["quantity"] = json!(0);
+        assert!(serde_json::from_value::<Order>(bad_quantity).is_err());
+    }
 
     /// Canned answers by `component path`; every call is recorded.
     #[derive(Default)]
