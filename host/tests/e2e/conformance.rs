@@ -56,6 +56,38 @@ async fn spins_conformance_suite() {
 }
 
 /// Builds every component of the suite; returns each one's `.wasm` by folder name.
+/// The vendored suite is whole in git: its own `.gitignore` names `conformance-tests` (its
+/// built binary), which also matches a folder of its sources, so a copy added without `-f`
+/// builds here and fails in every clone.
+#[test]
+fn every_vendored_file_is_tracked() {
+    let root = workspace_root();
+    let folder = "host/tests/spin-conformance";
+    let tracked = Command::new("git")
+        .current_dir(&root)
+        .args(["ls-files", "-z", folder])
+        .output()
+        .expect("git (the tests run in a checkout)");
+    assert!(tracked.status.success(), "git ls-files: {}", String::from_utf8_lossy(&tracked.stderr));
+    let tracked: std::collections::HashSet<String> =
+        String::from_utf8_lossy(&tracked.stdout).split('\0').filter(|p| !p.is_empty()).map(str::to_owned).collect();
+    fn walk(dir: &Path, root: &Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).expect("the vendored folder").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, root, found);
+            } else {
+                found.push(path.strip_prefix(root).expect("inside the checkout").to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut present = Vec::new();
+    walk(&root.join(folder), &root, &mut present);
+    assert!(present.len() > 100, "the suite is there: {} files", present.len());
+    let untracked: Vec<&String> = present.iter().filter(|p| !tracked.contains(*p)).collect();
+    assert!(untracked.is_empty(), "vendored but not in git (add them with `git add -f`): {untracked:?}");
+}
+
 fn build_components(suite: &Path) -> HashMap<String, PathBuf> {
     ensure_rust_target("wasm32-unknown-unknown");
     let mut packages = HashMap::new();
