@@ -1,7 +1,6 @@
 //! Token issuance: the request, the answer, and the one way a login fails.
 
 use galley_common::auth::{Role, TOKEN_TTL_SECS};
-use galley_common::error::CommonError;
 use galley_common::users::SentPassword;
 use serde::{Deserialize, Serialize};
 
@@ -41,18 +40,13 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    /// Unknown user and wrong password alike: the answer must not reveal which.
-    #[error("invalid username or password")]
-    InvalidCredentials,
-    #[error(transparent)]
-    Common(#[from] CommonError),
+galley_common::api_errors! {
+    pub enum TokenError {
+        /// Unknown user and wrong password alike: the answer must not reveal which.
+        #[error("invalid username or password")]
+        InvalidCredentials => (401, "invalid-credentials", "Invalid credentials"),
+    }
 }
-
-galley_common::api_error!(TokenError {
-    Self::InvalidCredentials => (401, "invalid-credentials", "Invalid credentials"),
-});
 
 #[cfg(test)]
 mod tests {

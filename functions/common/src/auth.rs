@@ -83,25 +83,11 @@ pub enum AuthError {
 }
 
 impl crate::problem::ApiError for AuthError {
-    fn status(&self) -> u16 {
+    fn problem_row(&self) -> crate::problem::ProblemRow {
         match self {
-            Self::MissingToken | Self::InvalidToken => 401,
-            Self::Forbidden => 403,
-            Self::BadSecret => 500,
-        }
-    }
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::MissingToken | Self::InvalidToken => "unauthorized",
-            Self::Forbidden => "forbidden",
-            Self::BadSecret => "internal",
-        }
-    }
-    fn title(&self) -> &'static str {
-        match self {
-            Self::MissingToken | Self::InvalidToken => "Unauthorized",
-            Self::Forbidden => "Forbidden",
-            Self::BadSecret => "Internal error",
+            Self::MissingToken | Self::InvalidToken => (401, "unauthorized", "Unauthorized"),
+            Self::Forbidden => crate::problem::FORBIDDEN,
+            Self::BadSecret => crate::problem::INTERNAL,
         }
     }
 }

@@ -24,31 +24,13 @@ pub enum BodyError {
 }
 
 impl crate::problem::ApiError for BodyError {
-    fn status(&self) -> u16 {
+    fn problem_row(&self) -> crate::problem::ProblemRow {
         match self {
-            Self::TooLarge { .. } => 413,
-            Self::UnsupportedMediaType(_) => 415,
-            Self::Malformed(_) | Self::Unreadable => 400,
-            Self::Invalid(_) => 422,
-            Self::TooSlow => 408,
-        }
-    }
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::TooLarge { .. } => "body-too-large",
-            Self::UnsupportedMediaType(_) => "unsupported-media-type",
-            Self::Malformed(_) | Self::Unreadable => "malformed-body",
-            Self::Invalid(_) => "invalid-body",
-            Self::TooSlow => "body-too-slow",
-        }
-    }
-    fn title(&self) -> &'static str {
-        match self {
-            Self::TooLarge { .. } => "Request body too large",
-            Self::UnsupportedMediaType(_) => "Unsupported media type",
-            Self::Malformed(_) | Self::Unreadable => "Malformed request body",
-            Self::Invalid(_) => "Invalid request body",
-            Self::TooSlow => "Request body too slow",
+            Self::TooLarge { .. } => (413, "body-too-large", "Request body too large"),
+            Self::UnsupportedMediaType(_) => (415, "unsupported-media-type", "Unsupported media type"),
+            Self::Malformed(_) | Self::Unreadable => (400, "malformed-body", "Malformed request body"),
+            Self::Invalid(_) => (422, "invalid-body", "Invalid request body"),
+            Self::TooSlow => (408, "body-too-slow", "Request body too slow"),
         }
     }
 }

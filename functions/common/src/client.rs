@@ -83,25 +83,11 @@ impl ClientError {
 }
 
 impl crate::problem::ApiError for ClientError {
-    fn status(&self) -> u16 {
+    fn problem_row(&self) -> crate::problem::ProblemRow {
         match self {
-            Self::Timeout { .. } => 504,
-            _ if self.unavailable() => 503,
-            _ => 502,
-        }
-    }
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::Timeout { .. } => "upstream-timeout",
-            _ if self.unavailable() => "unavailable",
-            _ => "upstream-failed",
-        }
-    }
-    fn title(&self) -> &'static str {
-        match self {
-            Self::Timeout { .. } => "A service did not answer in time",
-            _ if self.unavailable() => "Service unavailable",
-            _ => "A service failed",
+            Self::Timeout { .. } => (504, "upstream-timeout", "A service did not answer in time"),
+            _ if self.unavailable() => crate::problem::UNAVAILABLE,
+            _ => (502, "upstream-failed", "A service failed"),
         }
     }
     /// Names the service (that is not a secret) but keeps its internals in the log.

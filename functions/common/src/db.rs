@@ -46,22 +46,10 @@ impl DbError {
 }
 
 impl crate::problem::ApiError for DbError {
-    fn status(&self) -> u16 {
+    fn problem_row(&self) -> crate::problem::ProblemRow {
         match self {
-            Self::Connect(_) => 503,
-            _ => 500,
-        }
-    }
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::Connect(_) => "unavailable",
-            _ => "internal",
-        }
-    }
-    fn title(&self) -> &'static str {
-        match self {
-            Self::Connect(_) => "Service unavailable",
-            _ => "Internal error",
+            Self::Connect(_) => crate::problem::UNAVAILABLE,
+            _ => crate::problem::INTERNAL,
         }
     }
     fn detail(&self) -> String {

@@ -8,7 +8,7 @@ use crate::client::ClientError;
 use crate::db::DbError;
 use crate::ids::BadId;
 use crate::password::HashError;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemRow, INTERNAL};
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {0}")]
@@ -26,6 +26,46 @@ pub struct MethodNotAllowed {
 #[error("too many attempts; try again in {retry_after_secs} s")]
 pub struct TooManyAttempts {
     pub retry_after_secs: u64,
+}
+
+/// Every rule a request broke, so the client can fix them all at once; shown as `a; b`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failures<E>(pub Vec<E>);
+
+impl<E: std::fmt::Display> std::fmt::Display for Failures<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, failure) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{failure}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<E> FromIterator<E> for Failures<E> {
+    fn from_iter<I: IntoIterator<Item = E>>(failures: I) -> Self {
+        Failures(failures.into_iter().collect())
+    }
+}
+
+impl ApiError for MethodNotAllowed {
+    fn problem_row(&self) -> ProblemRow {
+        (405, "method-not-allowed", "Method not allowed")
+    }
+    fn allow(&self) -> Option<String> {
+        Some(self.allowed.clone())
+    }
+}
+
+impl ApiError for TooManyAttempts {
+    fn problem_row(&self) -> ProblemRow {
+        (429, "too-many-attempts", "Too many attempts")
+    }
+    fn retry_after(&self) -> Option<u64> {
+        Some(self.retry_after_secs)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,58 +93,34 @@ pub enum CommonError {
 }
 
 impl CommonError {
-    fn inner(&self) -> Option<&dyn ApiError> {
+    /// The wrapped error, when it is one a caller may see; `None` for the internal failures,
+    /// whose text can name secrets and which all answer the same 500.
+    fn shown(&self) -> Option<&dyn ApiError> {
         match self {
             Self::Body(e) => Some(e),
+            Self::Method(e) => Some(e),
+            Self::Id(e) => Some(e),
             Self::Auth(e) => Some(e),
             Self::Db(e) => Some(e),
             Self::Upstream(e) => Some(e),
-            Self::Id(e) => Some(e),
-            Self::Method(_) | Self::Hash(_) | Self::Config(_) | Self::TooManyAttempts(_) => None,
+            Self::TooManyAttempts(e) => Some(e),
+            Self::Hash(_) | Self::Config(_) => None,
         }
     }
 }
 
 impl ApiError for CommonError {
-    fn status(&self) -> u16 {
-        match self {
-            Self::Method(_) => 405,
-            Self::TooManyAttempts(_) => 429,
-            _ => self.inner().map_or(500, |e| e.status()),
-        }
-    }
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::Method(_) => "method-not-allowed",
-            Self::TooManyAttempts(_) => "too-many-attempts",
-            _ => self.inner().map_or("internal", |e| e.kind()),
-        }
-    }
-    fn title(&self) -> &'static str {
-        match self {
-            Self::Method(_) => "Method not allowed",
-            Self::TooManyAttempts(_) => "Too many attempts",
-            _ => self.inner().map_or("Internal error", |e| e.title()),
-        }
+    fn problem_row(&self) -> ProblemRow {
+        self.shown().map_or(INTERNAL, |e| e.problem_row())
     }
     fn detail(&self) -> String {
-        match self {
-            Self::Method(e) => e.to_string(),
-            Self::TooManyAttempts(e) => e.to_string(),
-            _ => self.inner().map_or_else(|| "an internal error occurred; it has been logged".into(), |e| e.detail()),
-        }
+        self.shown().map_or_else(|| "an internal error occurred; it has been logged".into(), |e| e.detail())
     }
     fn allow(&self) -> Option<String> {
-        match self {
-            Self::Method(e) => Some(e.allowed.clone()),
-            _ => None,
-        }
+        self.shown().and_then(|e| e.allow())
     }
     fn retry_after(&self) -> Option<u64> {
-        match self {
-            Self::TooManyAttempts(e) => Some(e.retry_after_secs),
-            _ => None,
-        }
+        self.shown().and_then(|e| e.retry_after())
     }
 }
 
@@ -128,36 +144,62 @@ macro_rules! from_common_errors {
     };
 }
 
-/// Implements [`ApiError`] for an endpoint's error enum from a table of its own variants
-/// (`pattern => (status, kind, title)`, or a shared row such as [`crate::problem::NOT_FOUND`];
-/// detail = the variant's `Display`), delegating the `Common(CommonError)` variant, and adds the
-/// `From` conversions of [`from_common_errors!`].
+/// Declares an endpoint's error enum and the problem each variant answers, side by side:
+///
+/// ```ignore
+/// galley_common::api_errors! {
+///     pub enum QueryError {
+///         /// Absent, or another user's: one answer for both.
+///         #[error("no such order")]
+///         NotFound => galley_common::problem::NOT_FOUND,
+///         #[error("{0}")]
+///         BadQuery(String) => (400, "invalid-query", "Invalid query"),
+///     }
+/// }
+/// ```
+///
+/// Each variant takes its attributes (`#[error]` text, doc comments), its fields and a
+/// [`ProblemRow`](crate::problem::ProblemRow); the problem's detail is the variant's `Display`.
+/// The enum derives `Debug` and `thiserror::Error` (so the caller depends on `thiserror`) and
+/// gets a `Common(CommonError)` variant for the failures every endpoint shares, which answers
+/// with [`CommonError`]'s problem, and a `From` for [`CommonError`] and each of its sources, so
+/// `?` works on them all.
 #[macro_export]
-macro_rules! api_error {
-    ($target:ty { $($variant:pat => $row:expr),+ $(,)? }) => {
-        impl $crate::problem::ApiError for $target {
-            fn status(&self) -> u16 {
+macro_rules! api_errors {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $(
+                $(#[$variant_meta:meta])*
+                $variant:ident
+                $(( $($tuple:ty),* $(,)? ))?
+                $({ $($field:ident : $field_ty:ty),* $(,)? })?
+                => $row:expr
+            ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, thiserror::Error)]
+        $vis enum $name {
+            $(
+                $(#[$variant_meta])*
+                $variant $(( $($tuple),* ))? $({ $($field: $field_ty),* })?,
+            )+
+            #[error(transparent)]
+            Common(#[from] $crate::error::CommonError),
+        }
+
+        impl $crate::problem::ApiError for $name {
+            fn problem_row(&self) -> $crate::problem::ProblemRow {
                 match self {
-                    $($variant => $row.0,)+
-                    Self::Common(e) => $crate::problem::ApiError::status(e),
-                }
-            }
-            fn kind(&self) -> &'static str {
-                match self {
-                    $($variant => $row.1,)+
-                    Self::Common(e) => $crate::problem::ApiError::kind(e),
-                }
-            }
-            fn title(&self) -> &'static str {
-                match self {
-                    $($variant => $row.2,)+
-                    Self::Common(e) => $crate::problem::ApiError::title(e),
+                    $(Self::$variant { .. } => $row,)+
+                    Self::Common(e) => $crate::problem::ApiError::problem_row(e),
                 }
             }
             fn detail(&self) -> String {
                 match self {
                     Self::Common(e) => $crate::problem::ApiError::detail(e),
-                    other => other.to_string(),
+                    own => own.to_string(),
                 }
             }
             fn allow(&self) -> Option<String> {
@@ -173,7 +215,8 @@ macro_rules! api_error {
                 }
             }
         }
-        $crate::from_common_errors!($target);
+
+        $crate::from_common_errors!($name);
     };
 }
 
@@ -196,5 +239,46 @@ mod tests {
         let e = CommonError::from(ConfigError("variable `auth_secret`: undefined".into()));
         assert_eq!(e.status(), 500);
         assert!(!e.detail().contains("auth_secret"));
+    }
+
+    crate::api_errors! {
+        /// One variant of each shape, a shared row and rows with their own text.
+        enum DemoError {
+            /// A doc comment passes through with the rest of the variant's attributes.
+            #[error("no such demo")]
+            NotFound => crate::problem::NOT_FOUND,
+            #[error("bad query: {0}")]
+            BadQuery(String) => (400, "invalid-query", "Invalid query"),
+            #[error("{which} is closed since {since}")]
+            Closed { which: &'static str, since: u64 } => (409, "closed", "Closed"),
+        }
+    }
+
+    #[test]
+    fn api_errors_answers_each_variant_with_its_row_and_its_text() {
+        let answers = [
+            DemoError::NotFound,
+            DemoError::BadQuery("limit".into()),
+            DemoError::Closed { which: "stall", since: 3 },
+        ]
+        .map(|e| (e.status(), e.kind(), e.title(), e.detail(), e.allow(), e.retry_after()));
+        assert_eq!(answers, [
+            (404, "not-found", "Not found", "no such demo".to_owned(), None, None),
+            (400, "invalid-query", "Invalid query", "bad query: limit".to_owned(), None, None),
+            (409, "closed", "Closed", "stall is closed since 3".to_owned(), None, None),
+        ]);
+    }
+
+    #[test]
+    fn api_errors_passes_the_shared_failures_through_whole() {
+        let method = DemoError::from(MethodNotAllowed { method: "PUT".into(), allowed: "GET, POST".into() });
+        assert!(matches!(method, DemoError::Common(CommonError::Method(_))), "{method:?}");
+        assert_eq!((method.status(), method.kind(), method.allow().as_deref()), (405, "method-not-allowed", Some("GET, POST")));
+        assert_eq!(method.detail(), "method PUT is not allowed here; use GET, POST");
+        let slow = DemoError::from(CommonError::from(TooManyAttempts { retry_after_secs: 30 }));
+        assert_eq!((slow.status(), slow.title(), slow.retry_after()), (429, "Too many attempts", Some(30)));
+        let config = DemoError::from(ConfigError("variable `auth_secret`: undefined".into()));
+        assert_eq!((config.status(), config.kind()), (500, "internal"));
+        assert!(!config.detail().contains("auth_secret"), "internal text stays in the logs");
     }
 }

@@ -56,14 +56,8 @@ impl BadId {
 }
 
 impl crate::problem::ApiError for BadId {
-    fn status(&self) -> u16 {
-        400
-    }
-    fn kind(&self) -> &'static str {
-        "invalid-id"
-    }
-    fn title(&self) -> &'static str {
-        "Invalid id"
+    fn problem_row(&self) -> crate::problem::ProblemRow {
+        (400, "invalid-id", "Invalid id")
     }
 }
 

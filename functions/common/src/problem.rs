@@ -12,9 +12,24 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 /// Where the `type` URIs of Galley problems live (relative references, resolved against the API).
 pub const TYPE_BASE: &str = "/problems/";
 
-/// The row of an endpoint error's table (`api_error!`) for "there is no such thing here": one
-/// spelling of the 404 for every endpoint.
-pub const NOT_FOUND: (u16, &str, &str) = (404, "not-found", "Not found");
+/// What a kind of failure answers: status, kind (the slug of `type`) and title. One row per
+/// variant, side by side, is how every error here spells its problems (see `api_errors!`).
+pub type ProblemRow = (u16, &'static str, &'static str);
+
+/// A failure of ours (a bug, a broken deployment): its text stays in the log.
+pub const INTERNAL: ProblemRow = (500, "internal", "Internal error");
+
+/// Something this request needs (the database, another service) is down; try again later.
+pub const UNAVAILABLE: ProblemRow = (503, "unavailable", "Service unavailable");
+
+/// "There is no such thing here": one spelling of the 404 for every endpoint.
+pub const NOT_FOUND: ProblemRow = (404, "not-found", "Not found");
+
+/// A query string the endpoint cannot read (a bad `limit`, an unknown cursor).
+pub const INVALID_QUERY: ProblemRow = (400, "invalid-query", "Invalid query");
+
+/// The caller is known but may not do this; the same row as a token without the role.
+pub const FORBIDDEN: ProblemRow = (403, "forbidden", "Forbidden");
 
 /// An RFC 9457 problem details object, plus the request's W3C trace id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,12 +46,20 @@ pub struct Problem {
 
 /// What an endpoint's error enum tells about each of its variants.
 pub trait ApiError: std::fmt::Display {
+    /// The variant's status, kind and title.
+    fn problem_row(&self) -> ProblemRow;
     /// HTTP status code (4xx for the caller's mistakes, 5xx only for bugs and outages).
-    fn status(&self) -> u16;
+    fn status(&self) -> u16 {
+        self.problem_row().0
+    }
     /// A short slug naming the kind of problem, e.g. `validation`; becomes `/problems/<slug>`.
-    fn kind(&self) -> &'static str;
+    fn kind(&self) -> &'static str {
+        self.problem_row().1
+    }
     /// A short, human-readable summary of the kind of problem.
-    fn title(&self) -> &'static str;
+    fn title(&self) -> &'static str {
+        self.problem_row().2
+    }
     /// The detail shown to the caller. Defaults to the `Display` text; override it where that
     /// text carries internals (database errors) that must not leave the function.
     fn detail(&self) -> String {
@@ -119,20 +142,11 @@ mod tests {
     }
 
     impl ApiError for DemoError {
-        fn status(&self) -> u16 {
+        fn problem_row(&self) -> ProblemRow {
             match self {
-                Self::Missing => 422,
-                Self::Db => 500,
+                Self::Missing => (422, "validation", "demo"),
+                Self::Db => (500, "internal", "demo"),
             }
-        }
-        fn kind(&self) -> &'static str {
-            match self {
-                Self::Missing => "validation",
-                Self::Db => "internal",
-            }
-        }
-        fn title(&self) -> &'static str {
-            "demo"
         }
         fn detail(&self) -> String {
             match self {

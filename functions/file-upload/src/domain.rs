@@ -5,7 +5,8 @@
 
 use futures::{Stream, StreamExt};
 use galley_common::body::BodyError;
-use galley_common::error::{CommonError, ConfigError};
+use galley_common::problem::ProblemRow;
+use galley_common::error::ConfigError;
 use galley_common::ids::FileId;
 use galley_common::method::Method;
 use serde::Serialize;
@@ -37,36 +38,29 @@ pub const OCTET_STREAM: &str = "application/octet-stream";
 /// it may load nothing and run nothing.
 pub const ATTACHMENT_CSP: &str = "default-src 'none'; sandbox";
 
-#[derive(Debug, thiserror::Error)]
-pub enum FileError {
-    #[error("content type `{0}` is not supported; send `multipart/form-data` with one field named `file`")]
-    NotMultipart(String),
-    #[error("the multipart body is malformed: {0}")]
-    Malformed(String),
-    #[error("the file is larger than the {limit}-byte limit")]
-    TooLarge { limit: u64 },
-    #[error("the body has no field named `file`")]
-    MissingFile,
-    #[error("the body has more than one field named `file`; send one file per request")]
-    DuplicateFile,
-    #[error("unexpected field `{0}`: the body takes one field, `file`")]
-    UnknownField(String),
-    #[error("no such file")]
-    NotFound,
-    #[error("the range is outside the file's {size} bytes")]
-    RangeNotSatisfiable { size: u64 },
-    #[error(transparent)]
-    Common(#[from] CommonError),
-}
+/// The multipart body is well formed but does not hold exactly the one `file` field.
+const INVALID_UPLOAD: ProblemRow = (422, "validation", "Invalid upload");
 
-galley_common::api_error!(FileError {
-    Self::NotMultipart(_) => (415, "unsupported-media-type", "Unsupported media type"),
-    Self::Malformed(_) => (400, "malformed-body", "Malformed request body"),
-    Self::TooLarge { .. } => (413, "body-too-large", "Request body too large"),
-    Self::MissingFile | Self::DuplicateFile | Self::UnknownField(_) => (422, "validation", "Invalid upload"),
-    Self::NotFound => galley_common::problem::NOT_FOUND,
-    Self::RangeNotSatisfiable { .. } => (416, "range-not-satisfiable", "Range not satisfiable"),
-});
+galley_common::api_errors! {
+    pub enum FileError {
+        #[error("content type `{0}` is not supported; send `multipart/form-data` with one field named `file`")]
+        NotMultipart(String) => (415, "unsupported-media-type", "Unsupported media type"),
+        #[error("the multipart body is malformed: {0}")]
+        Malformed(String) => (400, "malformed-body", "Malformed request body"),
+        #[error("the file is larger than the {limit}-byte limit")]
+        TooLarge { limit: u64 } => (413, "body-too-large", "Request body too large"),
+        #[error("the body has no field named `file`")]
+        MissingFile => INVALID_UPLOAD,
+        #[error("the body has more than one field named `file`; send one file per request")]
+        DuplicateFile => INVALID_UPLOAD,
+        #[error("unexpected field `{0}`: the body takes one field, `file`")]
+        UnknownField(String) => INVALID_UPLOAD,
+        #[error("no such file")]
+        NotFound => galley_common::problem::NOT_FOUND,
+        #[error("the range is outside the file's {size} bytes")]
+        RangeNotSatisfiable { size: u64 } => (416, "range-not-satisfiable", "Range not satisfiable"),
+    }
+}
 
 /// What a path names. The component owns three routes (Spin routes by path, not method):
 /// `/api/v1/files`, `/api/v1/files/:id` and `/media/:name`.

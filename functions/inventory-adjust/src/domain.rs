@@ -1,7 +1,6 @@
 //! Inventory rules: which private operation a request is, what each body must hold, and what
 //! a repeated reservation of an order answers. No Spin types: unit-tested natively.
 
-use galley_common::error::CommonError;
 use galley_common::ids::{OrderId, ProductId};
 use galley_common::inventory::{problems, Line, Reservation, ReserveRequest, State, RESERVATIONS_PATH, STOCK_PATH};
 use galley_common::method::Method;
@@ -30,40 +29,28 @@ pub enum Op {
     Commit(OrderId),
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum InventoryError {
-    #[error("no inventory operation at {method} {path}")]
-    NoSuchOperation { method: String, path: String },
-    #[error("{0}")]
-    Invalid(String),
-    #[error("product {0} has no stock record")]
-    UnknownProduct(ProductId),
-    #[error("order {0} has no reservation")]
-    UnknownOrder(OrderId),
-    #[error("not enough stock: {0}")]
-    InsufficientStock(String),
-    #[error("order {0} was already reserved with other lines")]
-    LinesDiffer(OrderId),
-    #[error("order {order}'s reservation is {state}; it cannot be {action}")]
-    Closed { order: OrderId, state: &'static str, action: &'static str },
-    #[error("product {product_id} has {on_hand} on hand; a change of {delta} would leave it out of range")]
-    OutOfRange { product_id: ProductId, on_hand: i64, delta: i64 },
-    #[error("{0}")]
-    BadQuery(String),
-    #[error(transparent)]
-    Common(#[from] CommonError),
+galley_common::api_errors! {
+    pub enum InventoryError {
+        #[error("no inventory operation at {method} {path}")]
+        NoSuchOperation { method: String, path: String } => galley_common::problem::NOT_FOUND,
+        #[error("{0}")]
+        Invalid(String) => (422, "validation", "Invalid request"),
+        #[error("product {0} has no stock record")]
+        UnknownProduct(ProductId) => galley_common::problem::NOT_FOUND,
+        #[error("order {0} has no reservation")]
+        UnknownOrder(OrderId) => galley_common::problem::NOT_FOUND,
+        #[error("not enough stock: {0}")]
+        InsufficientStock(String) => (409, problems::INSUFFICIENT_STOCK, "Not enough stock"),
+        #[error("order {0} was already reserved with other lines")]
+        LinesDiffer(OrderId) => (409, problems::RESERVATION_CONFLICT, "Reservation conflict"),
+        #[error("order {order}'s reservation is {state}; it cannot be {action}")]
+        Closed { order: OrderId, state: &'static str, action: &'static str } => (409, problems::RESERVATION_CLOSED, "Reservation closed"),
+        #[error("product {product_id} has {on_hand} on hand; a change of {delta} would leave it out of range")]
+        OutOfRange { product_id: ProductId, on_hand: i64, delta: i64 } => (409, "stock-out-of-range", "Stock out of range"),
+        #[error("{0}")]
+        BadQuery(String) => (400, "bad-query", "Bad query"),
+    }
 }
-
-galley_common::api_error!(InventoryError {
-    Self::BadQuery(_) => (400, "bad-query", "Bad query"),
-    Self::NoSuchOperation { .. } => galley_common::problem::NOT_FOUND,
-    Self::Invalid(_) => (422, "validation", "Invalid request"),
-    Self::UnknownProduct(_) | Self::UnknownOrder(_) => galley_common::problem::NOT_FOUND,
-    Self::InsufficientStock(_) => (409, problems::INSUFFICIENT_STOCK, "Not enough stock"),
-    Self::LinesDiffer(_) => (409, problems::RESERVATION_CONFLICT, "Reservation conflict"),
-    Self::Closed { .. } => (409, problems::RESERVATION_CLOSED, "Reservation closed"),
-    Self::OutOfRange { .. } => (409, "stock-out-of-range", "Stock out of range"),
-});
 
 impl Op {
     pub fn route(method: &Method, path: &str, query: &str) -> Result<Op, InventoryError> {

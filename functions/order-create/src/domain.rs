@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use galley_common::error::CommonError;
+use galley_common::problem::ProblemRow;
 use galley_common::ids::ProductId;
 use galley_common::inventory::{Line, Quantity};
 use galley_common::money::Money;
@@ -40,40 +40,35 @@ pub struct ValidOrder {
     pub payment_method: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum OrderError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("the `Idempotency-Key` header is required: 1 to {KEY_MAX} printable ASCII characters naming this purchase")]
-    BadKey,
-    #[error("send one `Idempotency-Key` header, not several")]
-    TwoKeys,
-    #[error("this Idempotency-Key was used for a different order; use a new key for a new order")]
-    KeyReused,
-    #[error("product {0} does not exist")]
-    UnknownProduct(ProductId),
-    #[error("the order's total is too large")]
-    TooExpensive,
-    #[error("no such order")]
-    NotFound,
-    #[error("recovery needs an admin token or the scheduler's recovery token")]
-    RecoveryForbidden,
-    #[error("{0}")]
-    BadListing(String),
-    #[error("only an admin may list another user's orders")]
-    ListingForbidden,
-    #[error(transparent)]
-    Common(#[from] CommonError),
-}
+/// One answer for every way an order's content is wrong.
+const INVALID_ORDER: ProblemRow = (422, "validation", "Invalid order");
+/// A missing, malformed or repeated `Idempotency-Key` header.
+const INVALID_KEY: ProblemRow = (400, "invalid-idempotency-key", "Invalid Idempotency-Key");
 
-galley_common::api_error!(OrderError {
-    Self::Invalid(_) | Self::TooExpensive | Self::UnknownProduct(_) => (422, "validation", "Invalid order"),
-    Self::BadKey | Self::TwoKeys => (400, "invalid-idempotency-key", "Invalid Idempotency-Key"),
-    Self::KeyReused => (422, "idempotency-key-reused", "Idempotency-Key reused"),
-    Self::NotFound => galley_common::problem::NOT_FOUND,
-    Self::RecoveryForbidden | Self::ListingForbidden => (403, "forbidden", "Forbidden"),
-    Self::BadListing(_) => (400, "invalid-query", "Invalid query"),
-});
+galley_common::api_errors! {
+    pub enum OrderError {
+        #[error("{0}")]
+        Invalid(String) => INVALID_ORDER,
+        #[error("the `Idempotency-Key` header is required: 1 to {KEY_MAX} printable ASCII characters naming this purchase")]
+        BadKey => INVALID_KEY,
+        #[error("send one `Idempotency-Key` header, not several")]
+        TwoKeys => INVALID_KEY,
+        #[error("this Idempotency-Key was used for a different order; use a new key for a new order")]
+        KeyReused => (422, "idempotency-key-reused", "Idempotency-Key reused"),
+        #[error("product {0} does not exist")]
+        UnknownProduct(ProductId) => INVALID_ORDER,
+        #[error("the order's total is too large")]
+        TooExpensive => INVALID_ORDER,
+        #[error("no such order")]
+        NotFound => galley_common::problem::NOT_FOUND,
+        #[error("recovery needs an admin token or the scheduler's recovery token")]
+        RecoveryForbidden => galley_common::problem::FORBIDDEN,
+        #[error("{0}")]
+        BadListing(String) => galley_common::problem::INVALID_QUERY,
+        #[error("only an admin may list another user's orders")]
+        ListingForbidden => galley_common::problem::FORBIDDEN,
+    }
+}
 
 impl From<PageError> for OrderError {
     fn from(error: PageError) -> Self {
@@ -197,7 +192,7 @@ mod tests {
     use galley_common::problem::ApiError;
 
     fn request(body: &str) -> Result<ValidOrder, OrderError> {
-        parse_json::<OrderRequest>(body.as_bytes(), 4096).map_err(|e| OrderError::from(CommonError::from(e)))?.validate()
+        parse_json::<OrderRequest>(body.as_bytes(), 4096).map_err(OrderError::from)?.validate()
     }
 
     #[test]

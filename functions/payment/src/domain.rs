@@ -23,30 +23,21 @@ pub enum Op {
     Refund(OrderId),
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum PaymentError {
-    #[error("no payment operation at {method} {path}")]
-    NoSuchOperation { method: String, path: String },
-    #[error("{0}")]
-    Invalid(String),
-    /// The detail is built from the stored charge, so a repeat says exactly the same.
-    #[error("{0}")]
-    Declined(String),
-    #[error("order {order}'s payment was {state} before this charge arrived; nothing was charged")]
-    Refused { order: OrderId, state: &'static str },
-    #[error("order {order} was charged before with {stored}; this charge asks for {asked}")]
-    Conflict { order: OrderId, stored: String, asked: String },
-    #[error(transparent)]
-    Common(#[from] CommonError),
+galley_common::api_errors! {
+    pub enum PaymentError {
+        #[error("no payment operation at {method} {path}")]
+        NoSuchOperation { method: String, path: String } => galley_common::problem::NOT_FOUND,
+        #[error("{0}")]
+        Invalid(String) => (422, "validation", "Invalid request"),
+        /// The detail is built from the stored charge, so a repeat says exactly the same.
+        #[error("{0}")]
+        Declined(String) => (402, problems::PAYMENT_DECLINED, "Payment declined"),
+        #[error("order {order}'s payment was {state} before this charge arrived; nothing was charged")]
+        Refused { order: OrderId, state: &'static str } => (409, problems::CHARGE_REFUSED, "Charge refused"),
+        #[error("order {order} was charged before with {stored}; this charge asks for {asked}")]
+        Conflict { order: OrderId, stored: String, asked: String } => (409, problems::CHARGE_CONFLICT, "Charge conflict"),
+    }
 }
-
-galley_common::api_error!(PaymentError {
-    Self::NoSuchOperation { .. } => galley_common::problem::NOT_FOUND,
-    Self::Invalid(_) => (422, "validation", "Invalid request"),
-    Self::Declined(_) => (402, problems::PAYMENT_DECLINED, "Payment declined"),
-    Self::Refused { .. } => (409, problems::CHARGE_REFUSED, "Charge refused"),
-    Self::Conflict { .. } => (409, problems::CHARGE_CONFLICT, "Charge conflict"),
-});
 
 impl Op {
     /// A known path with another method is a 405; a known path with a bad order id a 400;

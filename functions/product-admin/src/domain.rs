@@ -1,7 +1,8 @@
 //! Catalog write rules: which resource a path names, what a product's fields must be, and
 //! how a listing page is asked for. No Spin types: unit-tested natively.
 
-use galley_common::error::CommonError;
+use galley_common::problem::ProblemRow;
+use galley_common::error::Failures;
 use galley_common::ids::ProductId;
 use galley_common::method::Method;
 use galley_common::money::{AmountText, Money};
@@ -23,25 +24,21 @@ pub enum FieldError {
     Description,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    Invalid(Vec<FieldError>),
-    #[error("a PATCH must change at least one of name, price, description")]
-    NothingToChange,
-    #[error("{0}")]
-    BadQuery(String),
-    #[error("no such product")]
-    NotFound,
-    #[error(transparent)]
-    Common(#[from] CommonError),
-}
+/// A product's fields break a rule, or a change changes nothing.
+const INVALID_PRODUCT: ProblemRow = (422, "validation", "Invalid product");
 
-galley_common::api_error!(AdminError {
-    Self::Invalid(_) | Self::NothingToChange => (422, "validation", "Invalid product"),
-    Self::BadQuery(_) => (400, "invalid-query", "Invalid query"),
-    Self::NotFound => galley_common::problem::NOT_FOUND,
-});
+galley_common::api_errors! {
+    pub enum AdminError {
+        #[error("{0}")]
+        Invalid(Failures<FieldError>) => INVALID_PRODUCT,
+        #[error("a PATCH must change at least one of name, price, description")]
+        NothingToChange => INVALID_PRODUCT,
+        #[error("{0}")]
+        BadQuery(String) => galley_common::problem::INVALID_QUERY,
+        #[error("no such product")]
+        NotFound => galley_common::problem::NOT_FOUND,
+    }
+}
 
 /// What a path names: the collection, or one product (reached by service chaining from
 /// product-query, which owns the item route and passes writes on).

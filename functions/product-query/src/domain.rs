@@ -2,7 +2,6 @@
 //! may be cached, and the answers for a bad or unknown id. No Spin types.
 
 use galley_common::catalog::Product;
-use galley_common::error::CommonError;
 use serde::{Deserialize, Serialize};
 
 /// Used when the `cache_ttl_secs` variable is not set to a number (300 s, as `spin.toml` declares).
@@ -17,17 +16,12 @@ pub struct ProductView {
     pub stock: i64,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum QueryError {
-    #[error("no such product")]
-    NotFound,
-    #[error(transparent)]
-    Common(#[from] CommonError),
+galley_common::api_errors! {
+    pub enum QueryError {
+        #[error("no such product")]
+        NotFound => galley_common::problem::NOT_FOUND,
+    }
 }
-
-galley_common::api_error!(QueryError {
-    Self::NotFound => galley_common::problem::NOT_FOUND,
-});
 
 /// The cache lifetime from the `cache_ttl_secs` variable: whole seconds, `0` meaning every
 /// read is a miss. Anything else is a deployment mistake, refused rather than guessed at.

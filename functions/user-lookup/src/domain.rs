@@ -1,19 +1,13 @@
 //! Lookup rules: the single "not found" answer for absent, not yours, or not an id.
 
-use galley_common::error::CommonError;
 
-#[derive(Debug, thiserror::Error)]
-pub enum LookupError {
-    /// Absent, not yours, or not an id: one answer for all three.
-    #[error("no such user")]
-    NotFound,
-    #[error(transparent)]
-    Common(#[from] CommonError),
+galley_common::api_errors! {
+    pub enum LookupError {
+        /// Absent, not yours, or not an id: one answer for all three.
+        #[error("no such user")]
+        NotFound => galley_common::problem::NOT_FOUND,
+    }
 }
-
-galley_common::api_error!(LookupError {
-    Self::NotFound => galley_common::problem::NOT_FOUND,
-});
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,6 @@
 //! Registration rules: which requests are acceptable and what each failure answers.
 
-use galley_common::error::CommonError;
+use galley_common::error::Failures;
 use galley_common::users::{FieldError, Mobile, Password, SentPassword, Username};
 use serde::Deserialize;
 
@@ -21,21 +21,15 @@ pub struct NewUser {
     pub mobile: Mobile,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RegisterError {
-    /// Every rule that failed, so the client can fix them all at once.
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    Invalid(Vec<FieldError>),
-    #[error("username `{0}` is already taken")]
-    UsernameTaken(String),
-    #[error(transparent)]
-    Common(#[from] CommonError),
+galley_common::api_errors! {
+    pub enum RegisterError {
+        /// Every rule that failed, so the client can fix them all at once.
+        #[error("{0}")]
+        Invalid(Failures<FieldError>) => (422, "validation", "Invalid user"),
+        #[error("username `{0}` is already taken")]
+        UsernameTaken(String) => (409, "username-taken", "Username taken"),
+    }
 }
-
-galley_common::api_error!(RegisterError {
-    Self::Invalid(_) => (422, "validation", "Invalid user"),
-    Self::UsernameTaken(_) => (409, "username-taken", "Username taken"),
-});
 
 impl RegisterRequest {
     /// Every field parsed, or every failure at once.
