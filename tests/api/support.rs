@@ -6,12 +6,10 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -42,11 +40,12 @@ pub const SERVICES: [&str; 7] = ["users", "catalog", "inventory", "orders", "pay
 /// test`): the superuser's `GALLEY_PG_PASSWORD` and each service role's
 /// `SPIN_VARIABLE_<SERVICE>_DB_PASSWORD`, which is how galley hands them to the components.
 pub fn db_secrets() -> Vec<(String, String)> {
-    let path = repo_root().join(".data/test/db-secrets.env");
-    dotenvy::from_path_iter(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (`scripts/services.sh up test` writes it)", path.display()))
-        .map(|item| item.expect("a KEY=value line"))
-        .collect()
+    test_profile().secrets().unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// The launcher's test profile (its secrets file; its ports are the ones `make test` exports).
+fn test_profile() -> galley_launcher::profile::Profile {
+    galley_launcher::profile::Profile::named("test").unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// One value of [`db_secrets`].
@@ -228,8 +227,6 @@ impl Host {
     /// replica's), so it loads the code instead of compiling it again.
     fn start_sharing(options: &HostOptions, compiled: Option<&std::path::Path>) -> Host {
         let root = repo_root();
-        let bin = std::env::var("GALLEY_BIN").map(PathBuf::from).unwrap_or_else(|_| root.join("target/release/galley"));
-        assert!(bin.exists(), "{} not found: build it with `make build`", bin.display());
         let pg_port = pg_port();
         let redis_port = required_env("GALLEY_TEST_REDIS_PORT");
         let state = tempfile::tempdir().expect("temp dir");
@@ -250,49 +247,23 @@ impl Host {
             std::os::unix::fs::symlink(compiled, state.path().join("compiled")).expect("link the compiled-code cache");
         }
 
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let log = std::fs::File::create(state.path().join("galley.log")).expect("log file");
-        let child = Command::new(&bin)
-            .current_dir(&root)
-            .args(["up", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--manifest")
-            .arg(&manifest)
-            .arg("--runtime-config-file")
-            .arg(&runtime_config)
-            .arg("--state-dir")
-            .arg(state.path())
-            .env("SPIN_VARIABLE_DB_HOST", "127.0.0.1")
-            .env("SPIN_VARIABLE_DB_PORT", &pg_port)
-            .env("SPIN_VARIABLE_REDIS_PORT", &redis_port)
-            .env("SPIN_VARIABLE_AUTH_SECRET", TEST_SECRET)
-            // As behind nginx or an Ingress: the last X-Forwarded-For entry is the client, so
-            // a test can log in "from" an address of its own (users::…login… tests).
-            .env("SPIN_VARIABLE_TRUSTED_PROXIES", "1")
+        let port = galley_launcher::free_port().expect("free port");
+        let galley = galley_launcher::galley::Galley::new(&manifest, port, state.path())
+            .runtime_config(&runtime_config)
+            .envs([
+                ("SPIN_VARIABLE_DB_HOST", "127.0.0.1"),
+                ("SPIN_VARIABLE_DB_PORT", &pg_port),
+                ("SPIN_VARIABLE_REDIS_PORT", &redis_port),
+                ("SPIN_VARIABLE_AUTH_SECRET", TEST_SECRET),
+                // As behind nginx or an Ingress: the last X-Forwarded-For entry is the client,
+                // so a test can log in "from" an address of its own (users::…login… tests).
+                ("SPIN_VARIABLE_TRUSTED_PROXIES", "1"),
+            ])
             // The service roles' passwords only: the superuser's is never the app's.
             .envs(db_secrets().into_iter().filter(|(k, _)| k.starts_with("SPIN_VARIABLE_")))
-            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let mut host = Host { child, base: format!("http://127.0.0.1:{port}"), port, state };
-        host.wait_healthy(port);
-        host
-    }
-
-    fn wait_healthy(&mut self, port: u16) {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("galley exited with {status} before becoming healthy:\n{}", self.log());
-            }
-            if health_ok(port) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("galley did not answer /.well-known/spin/health within 120 s:\n{}", self.log());
+            .envs(options.env.clone());
+        let child = galley.start().unwrap_or_else(|e| panic!("{e:#}"));
+        Host { child, base: format!("http://127.0.0.1:{port}"), port, state }
     }
 
     fn log(&self) -> String {
@@ -311,19 +282,6 @@ impl Drop for Host {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A blocking `GET /.well-known/spin/health` (no async runtime needed while starting).
-fn health_ok(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let req = "GET /.well-known/spin/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    if s.write_all(req.as_bytes()).is_err() {
-        return false;
-    }
-    let mut resp = String::new();
-    let _ = s.read_to_string(&mut resp);
-    resp.starts_with("HTTP/1.1 200") && resp.ends_with("OK")
 }
 
 /// What a [`TestApp`] talks to: one host, or replicas behind the balancer.
@@ -398,7 +356,7 @@ pub fn spawn_app_with(options: HostOptions) -> TestApp {
 
 /// A host of its own whose databases are down: its `db_port` is a port where nothing listens.
 pub fn spawn_app_with_databases_down() -> TestApp {
-    let dead_port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let dead_port = galley_launcher::free_port().expect("port");
     spawn_app_with(HostOptions { env: vec![("SPIN_VARIABLE_DB_PORT".into(), dead_port.to_string())], ..HostOptions::default() })
 }
 
@@ -429,8 +387,7 @@ impl Replicas {
         let mut options = options.clone();
         if options.runtime_config.is_none() {
             let url = format!("redis://127.0.0.1:{redis_port}");
-            options.runtime_config =
-                Some(format!("{}\n[key_value_store.default]\ntype = \"redis\"\nurl = \"{url}\"\n", cache_runtime_config(&url)));
+            options.runtime_config = Some(galley_launcher::replicas::redis_stores_config(&url, true));
         }
         // One compiled-code cache for every replica: the first replica compiles, the rest load
         // its code, and start together.
@@ -449,89 +406,31 @@ impl Replicas {
     }
 }
 
-/// nginx, from Debian's package, as a plain child process with its config, pid, logs and
-/// temp files in a folder of its own (the same template as `scripts/replicas.sh`).
+/// nginx in front of the replicas (the launcher's, as `make up REPLICAS=N` runs it), in a
+/// folder of its own.
 struct Balancer {
-    child: Child,
+    nginx: galley_launcher::nginx::Balancer,
     base: String,
-    dir: tempfile::TempDir,
-}
-
-fn nginx_bin() -> PathBuf {
-    let find = || {
-        std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-            .unwrap_or_default()
-            .into_iter()
-            .chain([PathBuf::from("/usr/sbin")])
-            .map(|d| d.join("nginx"))
-            .find(|p| p.exists())
-    };
-    if let Some(bin) = find() {
-        return bin;
-    }
-    // Not installed: the project's script installs it with apt.
-    let status = Command::new(repo_root().join("scripts/replicas.sh")).arg("install").status().expect("scripts/replicas.sh install");
-    assert!(status.success(), "installing nginx failed");
-    find().expect("nginx after installing it")
+    _dir: tempfile::TempDir,
 }
 
 impl Balancer {
     fn start(ports: &[u16]) -> Balancer {
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::create_dir_all(dir.path().join("tmp")).expect("nginx temp dir");
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let servers: Vec<String> =
-            ports.iter().map(|p| format!("        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;")).collect();
-        let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false);
-        let template = std::fs::read_to_string(repo_root().join("scripts/nginx.conf.in")).expect("scripts/nginx.conf.in");
-        let config = template
-            .replace("@USER@", if is_root { "user root;" } else { "" })
-            .replace("@DIR@", &dir.path().display().to_string())
-            .replace("@LISTEN@", &port.to_string())
-            .replace("@SERVERS@", &servers.join("\n"));
-        let conf = dir.path().join("nginx.conf");
-        std::fs::write(&conf, config).expect("write nginx.conf");
-        let log = std::fs::File::create(dir.path().join("nginx.out")).expect("nginx log");
-        let child = Command::new(nginx_bin())
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&conf)
-            .arg("-e")
-            .arg(dir.path().join("error.log"))
-            .args(["-g", "daemon off;"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start nginx");
-        let mut balancer = Balancer { child, base: format!("http://127.0.0.1:{port}"), dir };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !health_ok(port) {
-            if let Ok(Some(status)) = balancer.child.try_wait() {
-                panic!("nginx exited with {status}:\n{}", balancer.log());
-            }
-            assert!(Instant::now() < deadline, "nginx did not answer within 20 s:\n{}", balancer.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        balancer
+        let port = galley_launcher::free_port().expect("free port");
+        let nginx = galley_launcher::nginx::Balancer::new(dir.path(), port, ports);
+        nginx.start().unwrap_or_else(|e| panic!("{e:#}"));
+        Balancer { nginx, base: format!("http://127.0.0.1:{port}"), _dir: dir }
     }
 
     fn log(&self) -> String {
-        ["nginx.out", "error.log"]
-            .iter()
-            .map(|f| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("")
+        self.nginx.log()
     }
 }
 
 impl Drop for Balancer {
     fn drop(&mut self) {
-        // SIGTERM: nginx's fast shutdown, workers included (SIGKILL would orphan them).
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
-        let _ = self.child.wait();
+        self.nginx.stop();
     }
 }
 
@@ -661,71 +560,52 @@ pub async fn assert_problem(resp: reqwest::Response, status: u16) -> Value {
 }
 
 /// A Redis server of a test's own, on a free port with its own directory, configured as the
-/// project's (`scripts/redis.conf`), that the test may stop and start again.
+/// project's (the launcher's), that the test may stop and start again.
 pub struct RedisServer {
     pub port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
+    redis: galley_launcher::redis::Redis,
+    _dir: tempfile::TempDir,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let mut server = RedisServer { port, dir: tempfile::tempdir().expect("temp dir"), child: None };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = galley_launcher::free_port().expect("free port");
+        let mut server = RedisServer { port, redis: galley_launcher::redis::Redis::new(port, dir.path()), _dir: dir };
         server.restart();
         server
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        self.redis.url()
     }
 
     /// Starts the server (again, after [`RedisServer::shutdown`]) in the same directory.
     pub fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .arg(repo_root().join("scripts/redis.conf"))
-            .args(["--port", &self.port.to_string(), "--daemonize", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server (installed by scripts/services.sh)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start on {}", self.port);
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.redis.start().unwrap_or_else(|e| panic!("{e:#}"));
     }
 
     /// A clean shutdown, as an operator's `systemctl stop` would do (it saves a snapshot if
     /// the configuration asks for one).
     pub fn shutdown(&mut self) {
-        let _ = Command::new("redis-cli").args(["-p", &self.port.to_string(), "shutdown"]).output();
-        if let Some(mut child) = self.child.take() {
-            let _ = child.wait();
-        }
+        self.redis.stop();
     }
 
     /// Runs a `redis-cli` command against this server; its output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        self.redis.cli(args)
     }
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.redis.stop();
     }
 }
 
 /// A runtime config whose `cache` store is the Redis at `url`.
 pub fn cache_runtime_config(url: &str) -> String {
-    format!("[key_value_store.cache]\ntype = \"redis\"\nurl = \"{url}\"\n")
+    galley_launcher::replicas::redis_stores_config(url, false)
 }
 
 impl TestApp {
@@ -785,13 +665,11 @@ impl TestApp {
     /// port) on the same databases and Redis.
     pub fn sigkill(&self) {
         let Serving::One(host) = &*self.host else { panic!("sigkill is for a single host; replicas have kill_replica") };
-        let status = Command::new("kill").args(["-KILL", &host.child.id().to_string()]).status().expect("kill -KILL");
-        assert!(status.success(), "kill -KILL {}", host.child.id());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", host.port)).is_ok() {
-            assert!(Instant::now() < deadline, "galley still accepts connections 10 s after SIGKILL");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        assert!(galley_launcher::process::kill(host.child.id()), "kill -KILL {}", host.child.id());
+        galley_launcher::wait::until("galley gone after SIGKILL", Duration::from_secs(10), || {
+            Ok(!galley_launcher::wait::tcp_listening(host.port))
+        })
+        .unwrap_or_else(|e| panic!("{e:#}"));
     }
 
     /// After [`TestApp::sigkill`]: galley started again with `options` on the same databases
