@@ -247,16 +247,7 @@ impl<'a> Saga<'a> {
                     return Ok(Outcome::Other);
                 }
             }
-            Err(CallError::Refused(StockRefusal::InsufficientStock(detail))) => {
-                return self.cancel(&order.id, "reserving", CancelReason::InsufficientStock, &detail).await.map(|()| Outcome::Other);
-            }
-            Err(CallError::Refused(other)) => {
-                return self.cancel(&order.id, "reserving", CancelReason::Abandoned, &other.to_string()).await.map(|()| Outcome::Other);
-            }
-            Err(CallError::Failed(error)) => {
-                eprintln!("saga {}: reserve did not complete ({error}); left for recovery", order.id);
-                return Err(Unsettled);
-            }
+            Err(error) => return self.stopped(&order.id, "reserve", "reserving", error).await,
         }
         self.fault("after_reserve");
 
@@ -269,18 +260,8 @@ impl<'a> Saga<'a> {
             .post(payments::CHARGES_PATH, &charge)
             .await
             .map_err(CallError::from);
-        match charged {
-            Ok(_) => {}
-            Err(CallError::Refused(PaymentRefusal::Declined(detail))) => {
-                return self.cancel(&order.id, "charging", CancelReason::PaymentDeclined, &detail).await.map(|()| Outcome::Other);
-            }
-            Err(CallError::Refused(other)) => {
-                return self.cancel(&order.id, "charging", CancelReason::Abandoned, &other.to_string()).await.map(|()| Outcome::Other);
-            }
-            Err(CallError::Failed(error)) => {
-                eprintln!("saga {}: charge did not complete ({error}); left for recovery", order.id);
-                return Err(Unsettled);
-            }
+        if let Err(error) = charged {
+            return self.stopped(&order.id, "charge", "charging", error).await;
         }
         self.fault("after_charge");
 
@@ -421,6 +402,22 @@ impl<'a> Saga<'a> {
     /// Compensates from `from`: claims the saga for compensation (with its reason), then
     /// refunds (a refund that finds no charge leaves a tombstone, so a late charge is refused)
     /// and releases (likewise), then cancels. Stops where a call fails: recovery goes on.
+    /// A step (`reserve` from `reserving`, `charge` from `charging`) that did not go through:
+    /// the callee's refusal cancels the order; a call that did not complete leaves it to recovery,
+    /// which learns from the callee how it ended.
+    async fn stopped<R: Refusal>(&self, id: &OrderId, step: &str, from: &str, error: CallError<R>) -> Result<Outcome, Unsettled> {
+        match error {
+            CallError::Refused(refusal) => {
+                let (reason, detail) = refusal.cancel_reason();
+                self.cancel(id, from, reason, &detail).await.map(|()| Outcome::Other)
+            }
+            CallError::Failed(error) => {
+                eprintln!("saga {id}: {step} did not complete ({error}); left for recovery");
+                Err(Unsettled)
+            }
+        }
+    }
+
     async fn cancel(&self, id: &OrderId, from: &str, reason: CancelReason, detail: &str) -> Result<(), Unsettled> {
         let claimed = pg::transaction(self.conn, |c| -> Result<bool, DbError> {
             let moved = c.execute(
@@ -644,6 +641,30 @@ impl<'a> Saga<'a> {
                 let _ = self.conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = CAST($1::text AS uuid)", &[pg::text(id)]);
                 false
             }
+        }
+    }
+}
+
+/// A callee's refusal as the cancelled order tells it: the customer's answer it is (no stock, a
+/// declined card) with its detail, or `Abandoned` for one that is nobody's answer.
+trait Refusal {
+    fn cancel_reason(self) -> (CancelReason, String);
+}
+
+impl Refusal for StockRefusal {
+    fn cancel_reason(self) -> (CancelReason, String) {
+        match self {
+            StockRefusal::InsufficientStock(detail) => (CancelReason::InsufficientStock, detail),
+            other => (CancelReason::Abandoned, other.to_string()),
+        }
+    }
+}
+
+impl Refusal for PaymentRefusal {
+    fn cancel_reason(self) -> (CancelReason, String) {
+        match self {
+            PaymentRefusal::Declined(detail) => (CancelReason::PaymentDeclined, detail),
+            other => (CancelReason::Abandoned, other.to_string()),
         }
     }
 }

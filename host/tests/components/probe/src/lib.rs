@@ -434,29 +434,25 @@ fn sqlite_value(value: &spin_sdk::sqlite3::Value) -> Value {
     }
 }
 
-/// Both WIT versions have the same shapes; the 2.0.0 values are converted to 3.0.0's.
+/// Both WIT versions have the same shapes; the 2.0.0 values are converted to 3.0.0's and back.
+macro_rules! same_sqlite_value {
+    ($value:expr, $from:ident => $to:ident) => {
+        match $value {
+            spin_sdk::$from::Value::Null => spin_sdk::$to::Value::Null,
+            spin_sdk::$from::Value::Integer(i) => spin_sdk::$to::Value::Integer(i),
+            spin_sdk::$from::Value::Real(r) => spin_sdk::$to::Value::Real(r),
+            spin_sdk::$from::Value::Text(t) => spin_sdk::$to::Value::Text(t),
+            spin_sdk::$from::Value::Blob(b) => spin_sdk::$to::Value::Blob(b),
+        }
+    };
+}
+
 fn from_v2(value: spin_sdk::sqlite::Value) -> spin_sdk::sqlite3::Value {
-    use spin_sdk::sqlite::Value as A;
-    use spin_sdk::sqlite3::Value as B;
-    match value {
-        A::Null => B::Null,
-        A::Integer(i) => B::Integer(i),
-        A::Real(r) => B::Real(r),
-        A::Text(t) => B::Text(t),
-        A::Blob(b) => B::Blob(b),
-    }
+    same_sqlite_value!(value, sqlite => sqlite3)
 }
 
 fn to_v2(value: spin_sdk::sqlite3::Value) -> spin_sdk::sqlite::Value {
-    use spin_sdk::sqlite::Value as B;
-    use spin_sdk::sqlite3::Value as A;
-    match value {
-        A::Null => B::Null,
-        A::Integer(i) => B::Integer(i),
-        A::Real(r) => B::Real(r),
-        A::Text(t) => B::Text(t),
-        A::Blob(b) => B::Blob(b),
-    }
+    same_sqlite_value!(value, sqlite3 => sqlite)
 }
 
 /// Runs each statement in turn on one connection; stops at the first error.
