@@ -11,46 +11,37 @@ use tokio_postgres::{Client, NoTls};
 
 pub mod privileges;
 
-/// The service databases, in the order they are created.
-pub const SERVICES: [&str; 7] = ["users", "catalog", "inventory", "orders", "payments", "files", "notifications"];
+/// Declares the services, one line each (the module of its embedded migrations, and its name,
+/// which is also its migrations' folder), and from that one list [`SERVICES`] and [`runner`].
+macro_rules! services {
+    ($($module:ident => $name:tt),+ $(,)?) => {
+        /// The service databases, in the order they are created.
+        pub const SERVICES: [&str; [$($name),+].len()] = [$($name),+];
 
-mod embedded {
-    pub mod users {
-        refinery::embed_migrations!("users");
-    }
-    pub mod catalog {
-        refinery::embed_migrations!("catalog");
-    }
-    pub mod inventory {
-        refinery::embed_migrations!("inventory");
-    }
-    pub mod orders {
-        refinery::embed_migrations!("orders");
-    }
-    pub mod payments {
-        refinery::embed_migrations!("payments");
-    }
-    pub mod files {
-        refinery::embed_migrations!("files");
-    }
-    pub mod notifications {
-        refinery::embed_migrations!("notifications");
-    }
+        mod embedded {
+            $(pub mod $module {
+                refinery::embed_migrations!($name);
+            })+
+        }
+
+        /// The refinery runner holding `service`'s migrations.
+        pub fn runner(service: &str) -> Option<refinery::Runner> {
+            match service {
+                $($name => Some(embedded::$module::migrations::runner()),)+
+                _ => None,
+            }
+        }
+    };
 }
 
-/// The refinery runner holding `service`'s migrations.
-pub fn runner(service: &str) -> Option<refinery::Runner> {
-    use embedded::*;
-    Some(match service {
-        "users" => users::migrations::runner(),
-        "catalog" => catalog::migrations::runner(),
-        "inventory" => inventory::migrations::runner(),
-        "orders" => orders::migrations::runner(),
-        "payments" => payments::migrations::runner(),
-        "files" => files::migrations::runner(),
-        "notifications" => notifications::migrations::runner(),
-        _ => return None,
-    })
+services! {
+    users => "users",
+    catalog => "catalog",
+    inventory => "inventory",
+    orders => "orders",
+    payments => "payments",
+    files => "files",
+    notifications => "notifications",
 }
 
 /// Where the cluster is. Each value also comes from the environment, as the Makefile sets it.
@@ -114,4 +105,18 @@ pub async fn ensure_database(admin: &Client, name: &str, fresh: bool) -> Result<
 pub async fn drop_database(admin: &Client, name: &str) -> Result<()> {
     admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_service_has_its_own_migrations_and_no_other_name_has_any() {
+        for service in SERVICES {
+            let runner = runner(service).unwrap_or_else(|| panic!("{service} has no runner"));
+            assert!(!runner.get_migrations().is_empty(), "{service} has no migrations");
+        }
+        assert!(runner("nobody").is_none());
+    }
 }
