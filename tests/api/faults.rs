@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use galley_common::auth::Role;
+use galley_e2e::consistency;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -97,6 +98,14 @@ impl Load {
                 }
             }));
         }
+    }
+
+    /// The shop's everyday traffic on `product`: `clients` buyers ordering it, as many reading it.
+    fn orders_and_reads(&mut self, app: &Arc<TestApp>, product: i64, clients: usize) {
+        let (a, buyer) = (app.clone(), buyer_token());
+        self.clients(clients, move |_| send("order", order_request(&a, &buyer, product)));
+        let a = app.clone();
+        self.clients(clients, move |_| send("read", product_request(&a, product)));
     }
 
     /// What was answered so far.
@@ -239,10 +248,7 @@ async fn a_postgres_outage_is_a_fast_503_and_the_app_serves_again_without_a_rest
         let req = a.http.put(a.url(&format!("/api/v1/inventory/{product}"))).bearer_auth(token(Role::Admin)).json(&json!({"delta": 1}));
         send("restock", req)
     });
-    let (a, buyer) = (app.clone(), buyer_token());
-    load.clients(2, move |_| send("order", order_request(&a, &buyer, product)));
-    let a = app.clone();
-    load.clients(2, move |_| send("read", product_request(&a, product)));
+    load.orders_and_reads(&app, product, 2);
 
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pg = off_runtime(pg, |pg| pg.stop(StopMode::Fast)).await;
@@ -322,20 +328,14 @@ async fn a_postgres_outage_is_a_fast_503_and_the_app_serves_again_without_a_rest
 
 /// Paid orders' events, from the orders database: (order id, published?).
 async fn outbox_of(orders: &tokio_postgres::Client, ids: &[String]) -> BTreeMap<String, bool> {
-    let rows = orders
-        .query("SELECT order_id::text, published_at IS NOT NULL FROM outbox WHERE order_id::text = ANY($1)", &[&ids])
-        .await
-        .expect("outbox");
-    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+    let sql = "SELECT order_id::text, published_at IS NOT NULL FROM outbox WHERE order_id::text = ANY($1)";
+    consistency::pairs(orders, sql, ids).await.expect("outbox")
 }
 
 /// How many notifications each order has in the notifications database.
 async fn notifications_of(notifications: &tokio_postgres::Client, ids: &[String]) -> BTreeMap<String, i64> {
-    let rows = notifications
-        .query("SELECT order_id::text, count(*) FROM notifications WHERE order_id::text = ANY($1) GROUP BY 1", &[&ids])
-        .await
-        .expect("notifications");
-    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+    let sql = "SELECT order_id::text, count(*) FROM notifications WHERE order_id::text = ANY($1) GROUP BY 1";
+    consistency::pairs(notifications, sql, ids).await.expect("notifications")
 }
 
 fn order_ids<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> Vec<String> {
@@ -348,10 +348,7 @@ async fn a_redis_outage_keeps_reads_and_orders_up_and_recovery_publishes_the_wai
     let product = app.stocked_product(100_000).await;
 
     let mut load = Load::new();
-    let (a, buyer) = (app.clone(), buyer_token());
-    load.clients(2, move |_| send("order", order_request(&a, &buyer, product)));
-    let a = app.clone();
-    load.clients(2, move |_| send("read", product_request(&a, product)));
+    load.orders_and_reads(&app, product, 2);
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let redis = off_runtime(redis, RedisServer::shutdown).await;
@@ -515,10 +512,7 @@ async fn a_slow_payments_database_makes_orders_202_in_their_budget_and_other_rou
     for delay in [Duration::ZERO, DELAY] {
         proxy.set_delay(delay);
         let mut load = Load::new();
-        let (a, buyer) = (app.clone(), buyer_token());
-        load.clients(3, move |_| send("order", order_request(&a, &buyer, product)));
-        let a = app.clone();
-        load.clients(3, move |_| send("read", product_request(&a, product)));
+        load.orders_and_reads(&app, product, 3);
         tokio::time::sleep(Duration::from_secs(6)).await;
         phases.push((delay, load.finish().await));
     }

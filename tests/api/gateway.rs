@@ -51,6 +51,20 @@ impl TestApp {
             .collect()
     }
 
+    /// A new customer (and their token) with `orders` paid orders, each of one unit of every one
+    /// of `products` new products stocked `stock` each: a history whose lines the graph batches.
+    pub(crate) async fn customer_with_orders(&self, prefix: &str, orders: usize, products: usize, stock: i64) -> (Value, String) {
+        let (user, token) = self.customer(prefix).await;
+        let mut stocked = Vec::new();
+        for _ in 0..products {
+            stocked.push(self.stocked_product(stock).await);
+        }
+        for _ in 0..orders {
+            self.paid_order(&token, &stocked).await;
+        }
+        (user, token)
+    }
+
     /// Places and pays one order of one unit of each product; its id.
     pub(crate) async fn paid_order(&self, token: &str, products: &[i64]) -> String {
         let items: Vec<Value> = products.iter().map(|p| json!({"product_id": p, "quantity": 1})).collect();
@@ -217,14 +231,7 @@ async fn a_failing_call_is_an_error_on_its_field_and_the_rest_is_answered() {
 #[tokio::test]
 async fn twenty_orders_of_five_products_take_three_chained_calls() {
     let app = spawn_app();
-    let (user, token) = app.customer("gqlnplus1").await;
-    let mut products = Vec::new();
-    for _ in 0..5 {
-        products.push(app.stocked_product(100).await);
-    }
-    for _ in 0..20 {
-        app.paid_order(&token, &products).await;
-    }
+    let (user, token) = app.customer_with_orders("gqlnplus1", 20, 5, 100).await;
     let (traceparent, trace_id) = trace();
     let answer = app.graphql(Some(&token), &traceparent, USER_WITH_ORDERS, json!({"id": user["id"], "first": 20})).await;
     assert_eq!((answer.status, answer.codes()), (200, vec![]), "{}", answer.body);
@@ -390,14 +397,7 @@ async fn the_ide_loads_only_pinned_assets_under_a_content_security_policy() {
 #[tokio::test]
 async fn products_carry_their_stock_in_one_batch_per_screen() {
     let app = spawn_app();
-    let (user, token) = app.customer("gqlstock").await;
-    let mut products = Vec::new();
-    for _ in 0..3 {
-        products.push(app.stocked_product(10).await);
-    }
-    for _ in 0..2 {
-        app.paid_order(&token, &products).await;
-    }
+    let (user, token) = app.customer_with_orders("gqlstock", 2, 3, 10).await;
     let (traceparent, trace_id) = trace();
     let query = "query($id: ID!) { userWithOrders(id: $id, first: 5) { orders { nodes { lines { product { id stock } } } } } }";
     let answer = app.graphql(Some(&token), &traceparent, query, json!({"id": user["id"]})).await;

@@ -57,6 +57,11 @@ fn assert_problem_kind(a: &Answer, status: u16, kind: &str) {
     assert_eq!(a.body["type"], format!("/problems/{kind}"), "{a:?}");
 }
 
+/// An app whose sandbox takes `millis` to answer a `pm_card_slow` charge.
+fn with_slow_cards(millis: u64) -> TestApp {
+    spawn_app_with(HostOptions { env: vec![("SPIN_VARIABLE_PAYMENT_SLOW_MS".into(), millis.to_string())], ..HostOptions::default() })
+}
+
 fn sandbox_ref(order: &str) -> String {
     format!("sandbox_{}", order.replace('-', ""))
 }
@@ -179,10 +184,7 @@ async fn operations_are_routed_by_path_then_method() {
 /// first and the charge was refused), never charged with the refund lost.
 #[tokio::test]
 async fn a_slow_charge_succeeds_late_and_a_refund_racing_it_is_serialised() {
-    let app = spawn_app_with(HostOptions {
-        env: vec![("SPIN_VARIABLE_PAYMENT_SLOW_MS".into(), "300".into())],
-        ..HostOptions::default()
-    });
+    let app = with_slow_cards(300);
     let order = new_order();
     let slow = charge(&app, &order, "30.00", PM_CARD_SLOW).await;
     assert_charge(&slow, &order, "30.00", "charged");
@@ -217,10 +219,7 @@ async fn a_slow_charge_succeeds_late_and_a_refund_racing_it_is_serialised() {
 /// charge that arrives later still is refused.
 #[tokio::test]
 async fn a_charge_whose_caller_gave_up_is_undone_by_the_refund() {
-    let app = spawn_app_with(HostOptions {
-        env: vec![("SPIN_VARIABLE_PAYMENT_SLOW_MS".into(), "6000".into())],
-        ..HostOptions::default()
-    });
+    let app = with_slow_cards(6000);
     let order = new_order();
     let abandoned = charge(&app, &order, "55.00", PM_CARD_SLOW).await;
     assert_problem_kind(&abandoned, 504, "upstream-timeout");

@@ -25,6 +25,16 @@ fn customer() -> (String, String) {
     (user, auth::issue(&claims, TEST_SECRET.as_bytes()).expect("sign"))
 }
 
+/// Options for an app on databases of its own, with these environment variables: a recoverer
+/// settles every unsettled saga it finds, and must find no other test's.
+fn isolated(env: &[(&str, &str)]) -> HostOptions {
+    HostOptions {
+        env: env.iter().map(|&(name, value)| (name.to_owned(), value.to_owned())).collect(),
+        own_databases: Some(OwnDatabases::create()),
+        ..HostOptions::default()
+    }
+}
+
 /// One order request: its status and body, or `None` when no answer came (the host died).
 async fn place(app: &TestApp, token: &str, key: &str, body: &Value) -> Option<(u16, Value)> {
     let resp = app.http.post(app.url("/api/v1/orders")).bearer_auth(token).header("idempotency-key", key).json(body).send().await.ok()?;
@@ -47,15 +57,11 @@ fn is_an_order_answer(status: u16) -> bool {
 async fn galley_killed_mid_load_settles_every_saga_after_a_restart() {
     // Recovery takes a saga 2 s after its last step; slow cards time out (a 202) and leave
     // sagas for recovery even without the kill.
-    let options = HostOptions {
-        env: vec![
-            ("SPIN_VARIABLE_SAGA_RECOVERY_AFTER_SECS".into(), "2".into()),
-            ("SPIN_VARIABLE_CHARGE_TIMEOUT_MS".into(), "800".into()),
-            ("SPIN_VARIABLE_PAYMENT_SLOW_MS".into(), "1500".into()),
-        ],
-        own_databases: Some(OwnDatabases::create()),
-        ..HostOptions::default()
-    };
+    let options = isolated(&[
+        ("SPIN_VARIABLE_SAGA_RECOVERY_AFTER_SECS", "2"),
+        ("SPIN_VARIABLE_CHARGE_TIMEOUT_MS", "800"),
+        ("SPIN_VARIABLE_PAYMENT_SLOW_MS", "1500"),
+    ]);
     let first = spawn_app_with(options.clone());
     let mut scope = Scope::default();
     let mut products = Vec::new();
@@ -160,7 +166,7 @@ async fn galley_killed_mid_load_settles_every_saga_after_a_restart() {
 
 #[tokio::test]
 async fn the_consistency_check_names_each_kind_of_disagreement() {
-    let app = spawn_app_with(HostOptions { own_databases: Some(OwnDatabases::create()), ..HostOptions::default() });
+    let app = spawn_app_with(isolated(&[]));
     let product = app.stocked_product(10).await;
     let (user, token) = customer();
     let mut ids = Vec::new();
@@ -214,15 +220,11 @@ async fn a_charge_that_lands_after_recovery_took_the_saga_over_is_refunded_not_c
     // The request waits longer for the charge (4 s) than the sandbox takes (1.5 s), and
     // recovery takes any saga at once: a recoverer called mid-charge takes the saga over, and
     // the request's charge then succeeds under it.
-    let app = spawn_app_with(HostOptions {
-        env: vec![
-            ("SPIN_VARIABLE_SAGA_RECOVERY_AFTER_SECS".into(), "0".into()),
-            ("SPIN_VARIABLE_CHARGE_TIMEOUT_MS".into(), "4000".into()),
-            ("SPIN_VARIABLE_PAYMENT_SLOW_MS".into(), "1500".into()),
-        ],
-        own_databases: Some(OwnDatabases::create()),
-        ..HostOptions::default()
-    });
+    let app = spawn_app_with(isolated(&[
+        ("SPIN_VARIABLE_SAGA_RECOVERY_AFTER_SECS", "0"),
+        ("SPIN_VARIABLE_CHARGE_TIMEOUT_MS", "4000"),
+        ("SPIN_VARIABLE_PAYMENT_SLOW_MS", "1500"),
+    ]));
     let product = app.stocked_product(5).await;
     let (user, token) = customer();
     let body = json!({"items": [{"product_id": product, "quantity": 2}], "payment_method": "pm_card_slow"});
@@ -279,11 +281,7 @@ async fn notified(app: &TestApp, order: &str, wait: Duration) -> i64 {
 
 #[tokio::test]
 async fn an_event_received_but_never_recorded_is_published_again_by_recovery() {
-    let app = spawn_app_with(HostOptions {
-        env: vec![("SPIN_VARIABLE_SAGA_RECOVERY_AFTER_SECS".into(), "0".into())],
-        own_databases: Some(OwnDatabases::create()),
-        ..HostOptions::default()
-    });
+    let app = spawn_app_with(isolated(&[("SPIN_VARIABLE_SAGA_RECOVERY_AFTER_SECS", "0")]));
     let product = app.stocked_product(5).await;
     let (_, token) = customer();
     let body = json!({"items": [{"product_id": product, "quantity": 1}], "payment_method": "pm_card_ok"});
@@ -331,16 +329,12 @@ async fn an_event_received_but_never_recorded_is_published_again_by_recovery() {
 async fn a_recovery_call_takes_no_new_saga_once_its_budget_is_spent() {
     // Slow charges still in flight when recovery starts: each refund waits for its charge (3 s),
     // far past the 1 s budget, so a call settles at most one of them and the next goes on.
-    let app = spawn_app_with(HostOptions {
-        env: vec![
-            ("SPIN_VARIABLE_SAGA_RECOVERY_AFTER_SECS".into(), "0".into()),
-            ("SPIN_VARIABLE_SAGA_RECOVERY_BUDGET_SECS".into(), "1".into()),
-            ("SPIN_VARIABLE_CHARGE_TIMEOUT_MS".into(), "200".into()),
-            ("SPIN_VARIABLE_PAYMENT_SLOW_MS".into(), "3000".into()),
-        ],
-        own_databases: Some(OwnDatabases::create()),
-        ..HostOptions::default()
-    });
+    let app = spawn_app_with(isolated(&[
+        ("SPIN_VARIABLE_SAGA_RECOVERY_AFTER_SECS", "0"),
+        ("SPIN_VARIABLE_SAGA_RECOVERY_BUDGET_SECS", "1"),
+        ("SPIN_VARIABLE_CHARGE_TIMEOUT_MS", "200"),
+        ("SPIN_VARIABLE_PAYMENT_SLOW_MS", "3000"),
+    ]));
     let product = app.stocked_product(10).await;
     let (user, buyer) = customer();
     let body = json!({"items": [{"product_id": product, "quantity": 1}], "payment_method": "pm_card_slow"});
@@ -377,16 +371,12 @@ async fn a_recovery_call_takes_no_new_saga_once_its_budget_is_spent() {
 /// 409 `/problems/order-cancelled` with the order (reason `abandoned`), as the contract says.
 #[tokio::test]
 async fn a_replay_of_an_order_recovery_cancelled_is_a_409_order_cancelled() {
-    let options = HostOptions {
-        env: vec![
-            ("SPIN_VARIABLE_SAGA_RECOVERY_AFTER_SECS".into(), "0".into()),
-            ("SPIN_VARIABLE_CHARGE_TIMEOUT_MS".into(), "300".into()),
-            // Slower than the wait and than the recovery below: the charge never lands first.
-            ("SPIN_VARIABLE_PAYMENT_SLOW_MS".into(), "3000".into()),
-        ],
-        own_databases: Some(OwnDatabases::create()),
-        ..HostOptions::default()
-    };
+    let options = isolated(&[
+        ("SPIN_VARIABLE_SAGA_RECOVERY_AFTER_SECS", "0"),
+        ("SPIN_VARIABLE_CHARGE_TIMEOUT_MS", "300"),
+        // Slower than the wait and than the recovery below: the charge never lands first.
+        ("SPIN_VARIABLE_PAYMENT_SLOW_MS", "3000"),
+    ]);
     let app = spawn_app_with(options);
     let product = app.stocked_product(3).await;
     let (_, token) = customer();

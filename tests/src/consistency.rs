@@ -270,6 +270,18 @@ pub async fn check(db: &Databases, scope: &Scope) -> Result<Report, tokio_postgr
     Ok(report)
 }
 
+/// The rows of a two-column query over a list (`$1`), as a map from the first column to the
+/// second: how the check (and a test reading the same databases) looks up what each id has.
+pub async fn pairs<K, V, M, T>(db: &tokio_postgres::Client, sql: &str, list: &[T]) -> Result<M, tokio_postgres::Error>
+where
+    K: for<'a> tokio_postgres::types::FromSql<'a>,
+    V: for<'a> tokio_postgres::types::FromSql<'a>,
+    M: FromIterator<(K, V)>,
+    T: tokio_postgres::types::ToSql + Sync,
+{
+    Ok(db.query(sql, &[&list]).await?.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
 /// Rule 4: every published event of these orders has its one notification; none is unpublished.
 async fn check_events(db: &Databases, ids: &[String], report: &mut Report) -> Result<(), tokio_postgres::Error> {
     let events = db
@@ -281,13 +293,12 @@ async fn check_events(db: &Databases, ids: &[String], report: &mut Report) -> Re
         .await?;
     let published: Vec<String> = events.iter().filter(|r| r.get::<_, bool>(2)).map(|r| r.get(0)).collect();
     report.events_published = published.len();
-    let notified: HashMap<String, String> = db
-        .notifications
-        .query("SELECT event_id::text, order_id::text FROM notifications WHERE event_id = ANY($1::text[]::uuid[])", &[&published])
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let notified: HashMap<String, String> = pairs(
+        &db.notifications,
+        "SELECT event_id::text, order_id::text FROM notifications WHERE event_id = ANY($1::text[]::uuid[])",
+        &published,
+    )
+    .await?;
     report.notifications = notified.len();
     for row in &events {
         let (event, order, was_published): (String, String, bool) = (row.get(0), row.get(1), row.get(2));
@@ -314,13 +325,8 @@ async fn check_stock(
 ) -> Result<(), tokio_postgres::Error> {
     let in_catalog: Vec<i64> =
         db.catalog.query("SELECT id FROM products WHERE id = ANY($1)", &[&products]).await?.iter().map(|r| r.get(0)).collect();
-    let on_hand: HashMap<i64, i64> = db
-        .inventory
-        .query("SELECT product_id, on_hand::bigint FROM stock WHERE product_id = ANY($1)", &[&products])
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let on_hand: HashMap<i64, i64> =
+        pairs(&db.inventory, "SELECT product_id, on_hand::bigint FROM stock WHERE product_id = ANY($1)", &products).await?;
     let mut committed: HashMap<i64, i64> = HashMap::new();
     for row in db
         .inventory

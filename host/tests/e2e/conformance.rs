@@ -12,13 +12,14 @@
 //! header, and no other header.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::support::{connect, ensure_rust_target, free_port, galley_bin, mqtt_port, pg_port, redis_port, workspace_root};
 
@@ -137,61 +138,65 @@ async fn prepare_postgres(suite: &Path) {
     }
 }
 
-async fn tcp_echo() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+/// A local port whose every connection `serve` answers, each on a task of its own.
+async fn serve_locally<F, Fut>(serve: F) -> u16
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a local port");
+    let port = listener.local_addr().expect("the listener's address").port();
     tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buffer = [0u8; 1024];
-                while let Ok(n) = socket.read(&mut buffer).await {
-                    if n == 0 || socket.write_all(&buffer[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(serve(socket));
         }
     });
     port
 }
 
+async fn tcp_echo() -> u16 {
+    serve_locally(|mut socket| async move {
+        let mut buffer = [0u8; 1024];
+        while let Ok(n) = socket.read(&mut buffer).await {
+            if n == 0 || socket.write_all(&buffer[..n]).await.is_err() {
+                break;
+            }
+        }
+    })
+    .await
+}
+
 /// Answers every request with 200, `text/plain` and the request's body.
 async fn http_echo() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut data = Vec::new();
-                let mut buffer = [0u8; 4096];
-                let head_end = loop {
-                    if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break end + 4;
-                    }
-                    match socket.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => data.extend_from_slice(&buffer[..n]),
-                    }
-                };
-                let head = String::from_utf8_lossy(&data[..head_end]).to_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
-                    .unwrap_or(0);
-                while data.len() < head_end + length {
-                    match socket.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => data.extend_from_slice(&buffer[..n]),
-                    }
-                }
-                let body = &data[head_end..head_end + length];
-                let head = format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
-                let _ = socket.write_all(head.as_bytes()).await;
-                let _ = socket.write_all(body).await;
-            });
+    serve_locally(|mut socket| async move {
+        let mut data = Vec::new();
+        let mut buffer = [0u8; 4096];
+        let head_end = loop {
+            if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end + 4;
+            }
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => data.extend_from_slice(&buffer[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&data[..head_end]).to_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+            .unwrap_or(0);
+        while data.len() < head_end + length {
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => data.extend_from_slice(&buffer[..n]),
+            }
         }
-    });
-    port
+        let body = &data[head_end..head_end + length];
+        let head = format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+        let _ = socket.write_all(head.as_bytes()).await;
+        let _ = socket.write_all(body).await;
+    })
+    .await
 }
 
 /// The suite's manifests are JSON5 as far as bare keys and trailing commas go.
