@@ -55,7 +55,7 @@ impl crate::problem::ApiError for DbError {
     fn detail(&self) -> String {
         match self {
             Self::Connect(_) => "the database is unavailable; try again later".into(),
-            _ => "an internal error occurred; it has been logged".into(),
+            _ => crate::problem::INTERNAL_DETAIL.into(),
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::client::ClientError;
 use crate::db::DbError;
 use crate::ids::BadId;
 use crate::password::HashError;
-use crate::problem::{ApiError, ProblemRow, INTERNAL};
+use crate::problem::{ApiError, ProblemRow, INTERNAL, INTERNAL_DETAIL};
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {0}")]
@@ -50,6 +50,16 @@ impl<E> FromIterator<E> for Failures<E> {
     }
 }
 
+/// Its text names the variable, which is nobody's business but the operator's.
+impl ApiError for ConfigError {
+    fn problem_row(&self) -> ProblemRow {
+        INTERNAL
+    }
+    fn detail(&self) -> String {
+        INTERNAL_DETAIL.into()
+    }
+}
+
 impl ApiError for MethodNotAllowed {
     fn problem_row(&self) -> ProblemRow {
         (405, "method-not-allowed", "Method not allowed")
@@ -68,59 +78,51 @@ impl ApiError for TooManyAttempts {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum CommonError {
-    #[error(transparent)]
-    Body(#[from] BodyError),
-    #[error(transparent)]
-    Method(#[from] MethodNotAllowed),
-    /// An id in the path, query or body that is not one (the same 400 everywhere).
-    #[error(transparent)]
-    Id(#[from] BadId),
-    #[error(transparent)]
-    Auth(#[from] AuthError),
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error(transparent)]
-    Hash(#[from] HashError),
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// Another function this request needed failed or timed out.
-    #[error(transparent)]
-    Upstream(#[from] ClientError),
-    #[error(transparent)]
-    TooManyAttempts(#[from] TooManyAttempts),
+/// Declares [`CommonError`]: one transparent variant per source, each a `?` away, and
+/// `source_error`, the source that answers for it.
+macro_rules! common_error {
+    ($($(#[$doc:meta])* $variant:ident($source:ty),)+) => {
+        #[derive(Debug, thiserror::Error)]
+        pub enum CommonError {
+            $($(#[$doc])* #[error(transparent)] $variant(#[from] $source),)+
+        }
+
+        impl CommonError {
+            fn source_error(&self) -> &dyn ApiError {
+                match self {
+                    $(Self::$variant(e) => e,)+
+                }
+            }
+        }
+    };
 }
 
-impl CommonError {
-    /// The wrapped error, when it is one a caller may see; `None` for the internal failures,
-    /// whose text can name secrets and which all answer the same 500.
-    fn shown(&self) -> Option<&dyn ApiError> {
-        match self {
-            Self::Body(e) => Some(e),
-            Self::Method(e) => Some(e),
-            Self::Id(e) => Some(e),
-            Self::Auth(e) => Some(e),
-            Self::Db(e) => Some(e),
-            Self::Upstream(e) => Some(e),
-            Self::TooManyAttempts(e) => Some(e),
-            Self::Hash(_) | Self::Config(_) => None,
-        }
-    }
+common_error! {
+    Body(BodyError),
+    Method(MethodNotAllowed),
+    /// An id in the path, query or body that is not one (the same 400 everywhere).
+    Id(BadId),
+    Auth(AuthError),
+    Db(DbError),
+    Hash(HashError),
+    Config(ConfigError),
+    /// Another function this request needed failed or timed out.
+    Upstream(ClientError),
+    TooManyAttempts(TooManyAttempts),
 }
 
 impl ApiError for CommonError {
     fn problem_row(&self) -> ProblemRow {
-        self.shown().map_or(INTERNAL, |e| e.problem_row())
+        self.source_error().problem_row()
     }
     fn detail(&self) -> String {
-        self.shown().map_or_else(|| "an internal error occurred; it has been logged".into(), |e| e.detail())
+        self.source_error().detail()
     }
     fn allow(&self) -> Option<String> {
-        self.shown().and_then(|e| e.allow())
+        self.source_error().allow()
     }
     fn retry_after(&self) -> Option<u64> {
-        self.shown().and_then(|e| e.retry_after())
+        self.source_error().retry_after()
     }
 }
 

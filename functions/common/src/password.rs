@@ -21,6 +21,15 @@ pub enum HashError {
     Argon2(String),
 }
 
+impl crate::problem::ApiError for HashError {
+    fn problem_row(&self) -> crate::problem::ProblemRow {
+        crate::problem::INTERNAL
+    }
+    fn detail(&self) -> String {
+        crate::problem::INTERNAL_DETAIL.into()
+    }
+}
+
 fn hasher() -> Result<Argon2<'static>, HashError> {
     let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, Some(OUTPUT_LEN))
         .map_err(|e| HashError::Argon2(e.to_string()))?;

@@ -19,6 +19,9 @@ pub type ProblemRow = (u16, &'static str, &'static str);
 /// A failure of ours (a bug, a broken deployment): its text stays in the log.
 pub const INTERNAL: ProblemRow = (500, "internal", "Internal error");
 
+/// What the caller is told of an internal failure instead of its text.
+pub const INTERNAL_DETAIL: &str = "an internal error occurred; it has been logged";
+
 /// Something this request needs (the database, another service) is down; try again later.
 pub const UNAVAILABLE: ProblemRow = (503, "unavailable", "Service unavailable");
 
