@@ -23,6 +23,14 @@ async fn pg(host: &Host, prefix: &str, mode: &str, sql: &str, params: Value) -> 
     (status, response.json().await.unwrap())
 }
 
+/// A statement the probe reports failing with `status` (422 for the statement, 502 for the
+/// connection): the error it names.
+async fn pg_error(host: &Host, prefix: &str, mode: &str, sql: &str, params: Value, status: u16) -> String {
+    let (answered, body) = pg(host, prefix, mode, sql, params).await;
+    assert_eq!(answered, status, "{sql}: {body}");
+    body["error"].as_str().unwrap_or_else(|| panic!("{sql}: no error in {body}")).to_owned()
+}
+
 async fn started() -> Host {
     ensure_database().await;
     HostBuilder::new().start().await
@@ -128,9 +136,7 @@ async fn a_timestamptz_column_fails_the_query_as_in_spin() {
     // Spin 4.0.2 cannot read timestamptz and fails the query, NULLs included: so does galley,
     // so that an app that works here works on Spin. The text says what to select instead.
     for sql in ["SELECT 1 AS n, now() AS at", "SELECT NULL::timestamptz AS at"] {
-        let (status, body) = pg(&host, "/probe", "query", sql, json!([])).await;
-        assert_eq!(status, 422, "{sql}: {body}");
-        let error = body["error"].as_str().unwrap();
+        let error = pg_error(&host, "/probe", "query", sql, json!([]), 422).await;
         assert!(error.contains("QueryFailed(QueryError::Text("), "{sql}: {error}");
         assert!(error.contains("timestamptz") && error.contains("AT TIME ZONE"), "{error}");
     }
@@ -164,9 +170,8 @@ async fn unbounded_ranges_read_as_none_bounds() {
     );
     // An empty range is not unbounded, and the WIT cannot say "empty": galley refuses it
     // (Spin answers (none, none), the unbounded range; see host/README.md).
-    let (status, body) = pg(&host, "/probe", "query", "SELECT 'empty'::int4range", json!([])).await;
-    assert_eq!(status, 422, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("ValueConversionFailed"), "{body}");
+    let error = pg_error(&host, "/probe", "query", "SELECT 'empty'::int4range", json!([]), 422).await;
+    assert!(error.contains("ValueConversionFailed"), "{error}");
 }
 
 #[tokio::test]
@@ -182,32 +187,27 @@ async fn a_query_with_no_rows_still_has_its_columns() {
 #[tokio::test]
 async fn errors_are_mapped() {
     let host = started().await;
-    let (status, body) = pg(&host, "/probe", "query", "SELECT * FROM no_such_table", json!([])).await;
-    assert_eq!(status, 422);
-    let error = body["error"].as_str().unwrap();
+    let error = pg_error(&host, "/probe", "query", "SELECT * FROM no_such_table", json!([]), 422).await;
     assert!(error.contains("QueryFailed") && error.contains("DbError") && error.contains("42P01"), "{error}");
     assert!(error.contains("no_such_table"), "the server's message reaches the guest: {error}");
 
     // A value that is not valid at all is a bad parameter...
-    let (_, body) = pg(&host, "/probe", "query", "SELECT $1::uuid", json!([{"uuid": "not-a-uuid"}])).await;
-    assert!(body["error"].as_str().unwrap().contains("BadParameter"), "{body}");
+    let error = pg_error(&host, "/probe", "query", "SELECT $1::uuid", json!([{"uuid": "not-a-uuid"}]), 422).await;
+    assert!(error.contains("BadParameter"), "{error}");
     // ...but one the placeholder's type refuses is a failed query, as in Spin.
-    let (_, body) = pg(&host, "/probe", "query", "SELECT $1::int4", json!([{"str": "seven"}])).await;
-    let error = body["error"].as_str().unwrap();
-    assert!(error.contains("QueryFailed(QueryError::Text(") && error.contains("int4"), "{body}");
-    let (_, body) = pg(&host, "/probe", "execute", "SELECT $1::int4", json!([{"str": "seven"}])).await;
-    assert!(body["error"].as_str().unwrap().contains("QueryFailed(QueryError::Text("), "{body}");
-    let (_, body) = pg(&host, "/probe", "query", "SELECT 1/$1::int4", json!([{"int32": 0}])).await;
-    assert!(body["error"].as_str().unwrap().contains("22012"), "division by zero is a server error: {body}");
+    let error = pg_error(&host, "/probe", "query", "SELECT $1::int4", json!([{"str": "seven"}]), 422).await;
+    assert!(error.contains("QueryFailed(QueryError::Text(") && error.contains("int4"), "{error}");
+    let error = pg_error(&host, "/probe", "execute", "SELECT $1::int4", json!([{"str": "seven"}]), 422).await;
+    assert!(error.contains("QueryFailed(QueryError::Text("), "{error}");
+    let error = pg_error(&host, "/probe", "query", "SELECT 1/$1::int4", json!([{"int32": 0}]), 422).await;
+    assert!(error.contains("22012"), "division by zero is a server error: {error}");
 }
 
 #[tokio::test]
 async fn address_must_be_allowed() {
     let host = started().await;
     // `probe-denied` names the same database but has no allowed_outbound_hosts entry for it.
-    let (status, body) = pg(&host, "/denied", "query", "SELECT 1", json!([])).await;
-    assert_eq!(status, 502);
-    let error = body["error"].as_str().unwrap();
+    let error = pg_error(&host, "/denied", "query", "SELECT 1", json!([]), 502).await;
     assert!(error.contains("ConnectionFailed") && error.contains("not permitted"), "{error}");
 }
 
