@@ -24,12 +24,12 @@ build: build-components build-native
 
 # Serve on 127.0.0.1:3000 with the dev services (Postgres 54330, Redis 63790).
 # SPIN=spin (or a `spin` on PATH) uses the real Spin CLI instead of galley.
-# REPLICAS=N: N galley processes behind nginx on :3000 instead (scripts/replicas.sh).
+# REPLICAS=N: N galley processes behind nginx on :3000 instead (scripts/services.sh replicas).
 up:
 	@REPLICAS=$(REPLICAS) scripts/up.sh
 
 down:
-	-@scripts/replicas.sh stop dev
+	-@scripts/services.sh replicas stop --profile dev
 	scripts/services.sh down dev
 
 reset:

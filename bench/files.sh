@@ -9,43 +9,15 @@
 #   RUNS=5 DURATION=20 bench/files.sh
 #   SKIP_BUILD=1 SKIP_MEMORY=1 bench/files.sh
 source "$(dirname "$0")/lib.sh" 3 10 32
-GALLEY=${GALLEY_BIN:-target/release/galley}
-MIGRATE=${GALLEY_MIGRATE:-target/release/galley-migrate}
 PG_PORT=${GALLEY_TEST_PG_PORT:-54331}
-REDIS_PORT=${GALLEY_TEST_REDIS_PORT:-63791}
-export GALLEY_PG_PORT=$PG_PORT GALLEY_REDIS_PORT=$REDIS_PORT
 PORT=${BENCH_PORT:-3931}
 MIB=$((1024 * 1024))
 
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  make --no-print-directory build
-fi
-scripts/services.sh up test >/dev/null
-"$MIGRATE" --port "$PG_PORT" --secrets-file .data/test/db-secrets.env >/dev/null
-load_db_secrets test
-
-state=$(mktemp -d)
-raw=$(mktemp)
-pid=
-stop_galley() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; fi; }
-cleanup() { stop_galley; rm -rf "$state" "$raw"; }
-trap cleanup EXIT
-
-secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-start_galley() { # [memory limit in MiB]
-  env GALLEY_LOG=warn SPIN_VARIABLE_DB_PORT="$PG_PORT" SPIN_VARIABLE_REDIS_PORT="$REDIS_PORT" \
-    SPIN_VARIABLE_AUTH_SECRET="$secret" GALLEY_MEMORY_LIMIT_MB="${1:-128}" \
-    "$GALLEY" up --manifest spin.toml --listen 127.0.0.1:"$PORT" \
-    --runtime-config-file .data/test/runtime-config.toml --state-dir "$state/galley" >>"$state/galley.log" 2>&1 &
-  pid=$!
-  # Healthy, or gone (a limit below what a component declares stops galley at load).
-  for _ in $(seq 300); do
-    curl -sf "http://127.0.0.1:$PORT/.well-known/spin/health" >/dev/null && return 0
-    kill -0 "$pid" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
+prepare_app
+bench_workspace
+# galley on PORT with a per-instance memory limit in MiB (default 128); fails if galley refuses
+# it (a limit below what a component declares stops galley at load).
+start_limited() { start_galley "$PORT" GALLEY_MEMORY_LIMIT_MB="${1:-128}" 2>>"$state/launcher.log"; }
 sql() { psql -h 127.0.0.1 -p "$PG_PORT" -U galley -d files -Atqc "$1"; }
 # Deletes the benchmark's files named like $1, and the bytes no other name refers to, so runs
 # do not fill the disk.
@@ -55,20 +27,10 @@ forget() { # LIKE pattern
   sql "VACUUM file_contents" >/dev/null
 }
 
-# An HS256 token signed with this run's secret, as auth-token issues them.
-token=$(python3 - "$secret" <<'PY'
-import base64, hashlib, hmac, json, sys, time, uuid
-b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-now = int(time.time())
-head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-body = b64(json.dumps({"sub": str(uuid.uuid4()), "role": "customer", "iss": "galley", "iat": now, "exp": now + 3600}).encode())
-sig = b64(hmac.new(sys.argv[1].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
-print(f"{head}.{body}.{sig}")
-PY
-)
+token=$(jwt "$(python3 -c 'import uuid; print(uuid.uuid4())')" customer)
 base=http://127.0.0.1:$PORT
 forget 'bench-%'
-start_galley || { echo "galley did not start:" >&2; cat "$state/galley.log" >&2; exit 1; }
+start_limited || { echo "galley did not start:" >&2; cat "$state/launcher.log" >&2; exit 1; }
 
 # One 1 MiB file to download.
 head -c "$MIB" /dev/urandom > "$state/one.bin"
@@ -135,7 +97,7 @@ stop_galley
 # succeeds. A guest that needs more traps on memory.grow and galley answers 500.
 succeeds() { # limit-MiB kind
   local ok=1
-  start_galley "$1" || ok=0
+  start_limited "$1" || ok=0
   case $2 in
     baseline) [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/media/00000000-0000-0000-0000-000000000000.bin")" = 404 ] || ok=0 ;;
     upload) head -c $((10 * MIB)) /dev/urandom > "$state/ten.bin"
@@ -160,8 +122,8 @@ smallest_limit() { # kind: bisect 1..128 MiB
 # galley's RSS after a burst: idle (after one small upload: the component compiled and a pool
 # open), right after 16 concurrent 10 MiB uploads, and 5 s later; twice, the second burst on
 # a warm process. The goal is the RSS back within 1.5x its idle size a few seconds after.
-rss_kib() { ps -o rss= -p "$pid" | tr -d ' '; }
-start_galley
+rss_kib() { ps -o rss= -p "$galley_pid" | tr -d ' '; }
+start_limited
 head -c 1000 /dev/urandom > "$state/small.bin"
 curl -sf -o /dev/null "$base/api/v1/files" -H "authorization: Bearer $token" -F "file=@$state/small.bin;filename=bench-rss.bin"
 sleep 5
@@ -186,7 +148,7 @@ forget bench-rss.bin
 
 memory_rows=""
 if [ "${SKIP_MEMORY:-0}" != 1 ]; then
-  start_galley
+  start_limited
   head -c $((10 * MIB)) /dev/urandom > "$state/big.bin"
   big_url=$(curl -sf "$base/api/v1/files" -H "authorization: Bearer $token" \
     -F "file=@$state/big.bin;filename=bench-big.bin" | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')

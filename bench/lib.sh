@@ -3,8 +3,9 @@
 #
 # A script starts with `source "$(dirname "$0")/lib.sh" RUNS DURATION CONNECTIONS`: its run
 # shape (runs, seconds per run, connections; the environment's RUNS, DURATION and CONNECTIONS
-# win). Sourcing stops the script at the first failure, moves to the repository's root and
-# installs wrk.
+# win). Sourcing stops the script at the first failure, moves to the repository's root,
+# installs wrk and builds the launcher: every server a bench starts (Postgres, Redis, galley,
+# nginx) is started and awaited by it (`launcher ...`, the same as `scripts/services.sh ...`).
 
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,6 +21,8 @@ need_command() {
   command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }
 }
 need_command wrk wrk
+cargo build --release --quiet -p galley-launcher
+launcher() { target/release/galley-services "$@"; }
 
 # wrk_run LABEL URL CONNECTIONS DURATION RAWFILE [wrk options, e.g. -H "authorization: …"]
 wrk_run() {
@@ -42,7 +45,7 @@ prepare_app() {
     make --no-print-directory build
   fi
   GALLEY_PG_PORT="${GALLEY_TEST_PG_PORT:-54331}" GALLEY_REDIS_PORT="${GALLEY_TEST_REDIS_PORT:-63791}" \
-    scripts/services.sh up test >/dev/null
+    launcher up test 2>/dev/null
   "${GALLEY_MIGRATE:-target/release/galley-migrate}" --port "${GALLEY_TEST_PG_PORT:-54331}" \
     --secrets-file .data/test/db-secrets.env >/dev/null
   load_db_secrets test
@@ -62,17 +65,27 @@ bench_secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
 # start_galley PORT [NAME=VALUE...]: `galley up` serving ${BENCH_MANIFEST:-spin.toml} on PORT
 # against the test profile's services (${BENCH_RUNTIME_CONFIG:-the test profile's runtime
-# config}), with this run's secret and any extra environment (log in $state/galley-PORT.log),
-# once it answers its health check.
+# config}), with this run's secret and any extra environment (state and log galley.log in
+# $state/galley-PORT), once it answers its health check. Its pid is in $galley_pid (and $pids);
+# fails if galley exits first (e.g. refusing a memory limit below what a component declares).
 start_galley() {
-  local port=$1
+  local port=$1 assignment
   shift
-  env GALLEY_LOG=warn SPIN_VARIABLE_DB_PORT="${GALLEY_TEST_PG_PORT:-54331}" \
-    SPIN_VARIABLE_REDIS_PORT="${GALLEY_TEST_REDIS_PORT:-63791}" SPIN_VARIABLE_AUTH_SECRET="$bench_secret" "$@" \
-    "${GALLEY_BIN:-target/release/galley}" up --manifest "${BENCH_MANIFEST:-spin.toml}" --listen 127.0.0.1:"$port" \
-    --runtime-config-file "${BENCH_RUNTIME_CONFIG:-.data/test/runtime-config.toml}" --state-dir "$state/galley-$port" >"$state/galley-$port.log" 2>&1 &
-  pids+=("$!")
-  wait_http "http://127.0.0.1:$port/.well-known/spin/health"
+  local extra=(--env GALLEY_LOG=warn --env SPIN_VARIABLE_AUTH_SECRET="$bench_secret")
+  for assignment in "$@"; do extra+=(--env "$assignment"); done
+  galley_pid=$(GALLEY_PG_PORT="${GALLEY_TEST_PG_PORT:-54331}" GALLEY_REDIS_PORT="${GALLEY_TEST_REDIS_PORT:-63791}" \
+    launcher galley --port "$port" --state-dir "$state/galley-$port" --manifest "${BENCH_MANIFEST:-spin.toml}" \
+      --runtime-config "${BENCH_RUNTIME_CONFIG:-.data/test/runtime-config.toml}" "${extra[@]}") || return 1
+  pids+=("$galley_pid")
+}
+
+# stop_galley: stops the galley start_galley started last.
+stop_galley() {
+  if [ -n "${galley_pid:-}" ]; then
+    kill "$galley_pid" 2>/dev/null || true
+    while kill -0 "$galley_pid" 2>/dev/null; do sleep 0.05; done
+    galley_pid=
+  fi
 }
 
 # jwt SUB ROLE: an HS256 token signed with this run's secret, as auth-token issues them.
@@ -88,11 +101,11 @@ print(f"{head}.{body}.{sig}")
 PY
 }
 
-# wait_http URL: until it answers 2xx (30 s at most)
-wait_http() {
-  for _ in $(seq 300); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done
-  echo "no answer from $1" >&2; return 1
-}
+# wait_http URL: until it answers 200 (30 s at most)
+wait_http() { launcher wait-http "$1"; }
+
+# free_port: a port nothing listens on
+free_port() { launcher free-port; }
 
 # median_table RAWFILE: a markdown table of medians per (label, connections)
 median_table() {

@@ -16,7 +16,6 @@ need_command prometheus prometheus
 prepare_app
 bench_workspace
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 collector=$(free_port)
 python3 - "$collector" <<'PY' >"$state/collector.log" 2>&1 &
 import http.server, sys

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # product-query through the load balancer: 1 replica vs 3 replicas behind nginx
-# (scripts/replicas.sh, the `make up REPLICAS=N` profile), beside the same galley without nginx.
+# (`scripts/services.sh replicas`, the `make up REPLICAS=N` profile), beside the same galley without nginx.
 # Cache hits of GET /api/v1/products/:id at 64 connections, wrk -t2 --latency, interleaved runs;
 # medians. Writes bench/results/replicas.md.
 #
@@ -16,13 +16,13 @@ export GALLEY_PG_PORT=${GALLEY_PG_PORT:-54331} GALLEY_REDIS_PORT=${GALLEY_REDIS_
 prepare_app
 bench_workspace
 export SPIN_VARIABLE_AUTH_SECRET=$bench_secret
-set_one() { REPLICAS_DIR=$state/one REPLICAS_BASE_PORT=3920 GALLEY_LISTEN=127.0.0.1:3930 scripts/replicas.sh "$@"; }
-set_three() { REPLICAS_DIR=$state/three REPLICAS_BASE_PORT=3940 GALLEY_LISTEN=127.0.0.1:3950 scripts/replicas.sh "$@"; }
+set_one() { launcher replicas "$@" --profile test --dir "$state/one" --base-port 3920 --listen 127.0.0.1:3930; }
+set_three() { launcher replicas "$@" --profile test --dir "$state/three" --base-port 3940 --listen 127.0.0.1:3950; }
 # The replica sets are stopped before the workspace goes (its trap is replaced, so this one
 # also removes it).
-trap 'set_one stop test >/dev/null 2>&1 || true; set_three stop test >/dev/null 2>&1 || true; rm -rf "$state" "$raw"' EXIT
-set_one start 1 test
-set_three start 3 test
+trap 'set_one stop 2>/dev/null || true; set_three stop 2>/dev/null || true; rm -rf "$state" "$raw"' EXIT
+set_one start 1
+set_three start 3
 
 id=$(seed_product http://127.0.0.1:3930 "$(jwt bench admin)" 4.20 100)
 direct="http://127.0.0.1:3921/api/v1/products/$id"
@@ -59,8 +59,8 @@ MD
   cat <<MD
 
 - **direct-1-replica**: galley alone, no balancer (replica 1 of the 1-replica set, by its own port).
-- **nginx-1-replica**: the same galley through nginx (\`scripts/replicas.sh start 1\`): the balancer's hop.
-- **nginx-3-replicas**: three galley processes behind nginx (\`scripts/replicas.sh start 3\`, as \`make up REPLICAS=3\`).
+- **nginx-1-replica**: the same galley through nginx (\`scripts/services.sh replicas start 1\`): the balancer's hop.
+- **nginx-3-replicas**: three galley processes behind nginx (\`scripts/services.sh replicas start 3\`, as \`make up REPLICAS=3\`).
 - Ratios of requests/s: nginx-1 / direct = $(ratio "$o" "$d"); nginx-3 / nginx-1 = $(ratio "$t" "$o").
 
 **This is not a scaling result.** The machine has $(nproc) cores shared by wrk, nginx, every galley

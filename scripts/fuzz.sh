@@ -48,23 +48,19 @@ req=tests/fuzz/requirements.txt
 scripts/venv.sh "$venv" "$req"
 
 # --- the app ------------------------------------------------------------------------------
+# Every server here is started and awaited by the launcher (scripts/services.sh).
 state=$(mktemp -d)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   rm -rf "$state"
 }
 # Within `make test`, test.sh owns the services; `make fuzz` starts and stops them itself.
 trap 'cleanup; [ "$mode" != long ] || scripts/services.sh down test' EXIT
 [ "$mode" != long ] || make --no-print-directory build
-scripts/services.sh up test >/dev/null
+scripts/services.sh up test 2>/dev/null
+launcher=target/release/galley-services
 target/release/galley-migrate --port "$GALLEY_TEST_PG_PORT" --secrets-file .data/test/db-secrets.env >/dev/null
-# The service roles' database passwords, as Spin variables for the host.
-source scripts/db-secrets.sh
-load_db_secrets test
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# wait_for COMMAND...: until it succeeds, 180 s at most (galley compiles every component first).
-wait_for() { for _ in $(seq 1800); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
 # http URL [JSON]: GET (or POST the JSON) and print the body; fails on anything but a 2xx.
 http() {
   python3 -c 'import sys, urllib.request as u
@@ -72,25 +68,22 @@ body = sys.argv[2].encode() if len(sys.argv) > 2 else None
 print(u.urlopen(u.Request(sys.argv[1], body, {"content-type": "application/json"}), timeout=30).read().decode())' "$@"
 }
 
-redis_port=$(free_port)
-redis-server scripts/redis.conf --port "$redis_port" --daemonize no --dir "$state" >"$state/redis.log" 2>&1 &
-pids+=("$!")
-wait_for redis-cli -p "$redis_port" ping || { log "redis did not start"; cat "$state/redis.log"; exit 1; }
+redis_port=$("$launcher" free-port)
+redis_pid=$("$launcher" redis --port "$redis_port" --dir "$state/redis")
+pids+=("$redis_pid")
 printf '[key_value_store.cache]\ntype = "redis"\nurl = "redis://127.0.0.1:%s"\n' "$redis_port" >"$state/runtime-config.toml"
 
-port=$(free_port)
+port=$("$launcher" free-port)
 base=http://127.0.0.1:$port
 # Compiled components kept across runs (keyed by the wasm's and the engine's hashes, as the e2e
 # replicas share theirs): only the first run on a machine, or after a rebuild, compiles them.
 mkdir -p "$state/galley" target/fuzz-compiled
 ln -s "$PWD/target/fuzz-compiled" "$state/galley/compiled"
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-GALLEY_LOG=warn SPIN_VARIABLE_DB_HOST=127.0.0.1 SPIN_VARIABLE_DB_PORT="$GALLEY_TEST_PG_PORT" \
-  SPIN_VARIABLE_REDIS_PORT="$redis_port" SPIN_VARIABLE_AUTH_SECRET="$secret" \
-  "${GALLEY_BIN:-target/release/galley}" up --manifest spin.toml --listen "127.0.0.1:$port" \
-  --runtime-config-file "$state/runtime-config.toml" --state-dir "$state/galley" >"$state/galley.log" 2>&1 &
-pids+=("$!")
-wait_for http "$base/.well-known/spin/health" || { log "galley did not become healthy"; cat "$state/galley.log"; exit 1; }
+galley_pid=$("$launcher" galley --profile test --port "$port" --state-dir "$state/galley" --runtime-config "$state/runtime-config.toml" \
+  --env GALLEY_LOG=warn --env SPIN_VARIABLE_REDIS_PORT="$redis_port" --env SPIN_VARIABLE_AUTH_SECRET="$secret") \
+  || { log "galley did not become healthy"; exit 1; }
+pids+=("$galley_pid")
 
 # --- callers: a customer (registered through the API) and an admin (galley-admin) ---------
 run_id=$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -126,7 +119,7 @@ done
 log "$(( $(date +%s) - start ))s for the three passes"
 if [ ${#failed[@]} -gt 0 ]; then
   log "FAILED: ${failed[*]} (galley's log follows)"
-  tail -n 50 "$state/galley.log"
+  tail -n 50 "$state/galley/galley.log"
   exit 1
 fi
 log "no failures"

@@ -17,7 +17,7 @@ scripts/deploy-check.sh
 # The Prometheus rules, their unit tests (every alert firing and not) and the scrape config in
 # deploy/prometheus/ (promtool: Debian's prometheus package, installed by services.sh). `check
 # config` wants the saga metrics token file the config names to exist: an empty one will do.
-scripts/services.sh prometheus test
+scripts/services.sh install prometheus
 (umask 077 && mkdir -p .data/prometheus && touch .data/prometheus/saga-metrics.token)
 promtool check rules deploy/prometheus/rules.yml
 promtool check config deploy/prometheus/prometheus.yml
@@ -31,9 +31,11 @@ cargo test --release -p galley-common $(printf -- '-p %s ' $(ls functions | grep
 # The host's and the migrator's unit tests: the same package set as `make build-native`, so
 # nothing it built is built again with other features (wasmtime is the long one).
 cargo test --release -p galley -p galley-migrate
+# The launcher's own unit tests (it has already started everything above).
+cargo test --release -p galley-launcher
 # End-to-end: real HTTP against target/release/galley, real Postgres and Redis (replicas.rs
 # starts three galley processes behind nginx, installed here if absent).
-scripts/replicas.sh install
+scripts/services.sh install nginx
 # grpcio (gRPC C-core), the reference client the gRPC tests call beside tonic (tests/api/grpc.rs).
 scripts/venv.sh .data/venv-grpc tests/grpc/requirements.txt
 # (The recovery tests run with the rest: each has service databases of its own, since its

@@ -2,7 +2,7 @@
 # `make up`: services (dev profile), databases, build, then serve on 127.0.0.1:3000 in the
 # foreground (Ctrl-C stops the app; `make down` stops Postgres and Redis).
 # REPLICAS=N (`make up REPLICAS=3`): N galley processes behind nginx on the same address
-# (scripts/replicas.sh), the `cache` and `default` stores on the dev Redis.
+# (`scripts/services.sh replicas`), the `cache` and `default` stores on the dev Redis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +34,7 @@ MSG
 
 if [ -n "${REPLICAS:-}" ]; then
   echo "Replicas profile: $REPLICAS galley processes behind nginx on http://$listen"
-  exec scripts/replicas.sh up "$REPLICAS"
+  exec scripts/services.sh replicas up "$REPLICAS" --profile dev
 fi
 
 spin_cli=${SPIN:-}

@@ -1,7 +1,6 @@
 //! Redis: outbound commands and the trigger (fresh instance per message, survives a trap,
 //! reconnects when the server goes away).
 
-use std::process::{Child, Command};
 use std::time::Duration;
 
 use redis::AsyncCommands;
@@ -81,41 +80,30 @@ async fn trigger_runs_once_per_message_and_survives_a_trap() {
     assert!(host.stderr().contains("redis message handler failed"), "the trap is logged:\n{}", host.stderr());
 }
 
-/// A private redis-server this test can stop and start.
-struct OwnRedis {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
+/// A private redis-server this test can crash and start again (the launcher's), stopped when
+/// the test ends, however it ends.
+struct OwnRedis(galley_launcher::redis::Redis, #[allow(dead_code)] tempfile::TempDir);
 
 impl OwnRedis {
-    fn start(port: u16, dir: tempfile::TempDir) -> OwnRedis {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server is installed by scripts/services.sh");
-        OwnRedis { port, dir, child: Some(child) }
+    fn start(port: u16) -> OwnRedis {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let redis = galley_launcher::redis::Redis::new(port, dir.path());
+        redis.start().unwrap_or_else(|e| panic!("{e:#}"));
+        OwnRedis(redis, dir)
     }
 
-    fn stop(mut self) -> (u16, tempfile::TempDir) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        (self.port, tempfile::tempdir().unwrap())
+    /// SIGKILL, as a crash would: the trigger's connection just drops.
+    fn crash(&self) {
+        let pid = self.0.pid().expect("redis-server runs");
+        galley_launcher::process::kill(pid);
+        galley_launcher::wait::until("redis-server gone", Duration::from_secs(10), || Ok(!galley_launcher::process::alive(pid)))
+            .unwrap_or_else(|e| panic!("{e:#}"));
     }
 }
 
 impl Drop for OwnRedis {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = &self.dir;
+        self.0.stop();
     }
 }
 
@@ -132,7 +120,7 @@ async fn wait_for_subscriber(port: u16) {
 #[tokio::test]
 async fn trigger_reconnects_after_the_server_restarts() {
     let port = free_port();
-    let redis_server = OwnRedis::start(port, tempfile::tempdir().unwrap());
+    let redis_server = OwnRedis::start(port);
     // Point only the trigger and the probe's outbound Redis at the private server.
     let host = HostBuilder::new()
         .without_variables()
@@ -144,9 +132,9 @@ async fn trigger_reconnects_after_the_server_restarts() {
         .await;
     wait_for_subscriber(port).await;
     assert_eq!(probe(&host, "/probe/redis/set/before-restart-key", "v").await, "set");
-    let (port, dir) = redis_server.stop();
+    redis_server.crash();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _redis_server = OwnRedis::start(port, dir);
+    redis_server.0.start().unwrap_or_else(|e| panic!("{e:#}"));
     wait_for_subscriber(port).await;
     let mut redis = redis_client(port).await;
     // Outbound connections recover too.

@@ -6,7 +6,6 @@
 
 
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -168,7 +167,7 @@ pub async fn connect(database: &str) -> tokio_postgres::Client {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+    galley_launcher::free_port().expect("a free port")
 }
 
 /// A running `galley up`, stopped on drop.
