@@ -24,16 +24,7 @@ raw=$(mktemp)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$state" "$raw"; }
 trap cleanup EXIT
-cat > "$state/spin.toml" <<TOML
-spin_manifest_version = 2
-[application]
-name = "reload-bench"
-[[trigger.http]]
-route = "/v/..."
-component = "changing"
-[component.changing]
-source = "changing.wasm"
-TOML
+cp bench/reload.spin.toml "$state/spin.toml"
 
 # one_run LABEL RELOAD(0|1): a fresh galley on the echo probe, wrk for DURATION seconds,
 # and with RELOAD=1 the swap + SIGHUP at a third of it.

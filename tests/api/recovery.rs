@@ -7,10 +7,8 @@
 //! every unsettled saga in their orders database at once, so they must meet no other test's.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
 use galley_common::auth::{self, Claims, Role};
 use galley_e2e::consistency::{self, Rule, Scope};
 use serde_json::{json, Value};
@@ -91,28 +89,18 @@ async fn galley_killed_mid_load_settles_every_saga_after_a_restart() {
             (token, format!("kill-{}", uuid::Uuid::new_v4().simple()), json!({"items": items, "payment_method": card}))
         })
         .collect();
-    let answered = AtomicUsize::new(0);
-    let load = futures::stream::iter(plan.iter())
-        .map(|(token, key, body)| {
-            let (first, answered) = (&first, &answered);
-            async move {
-                let answer = place(first, token, key, body).await;
-                if answer.is_some() {
-                    answered.fetch_add(1, Ordering::SeqCst);
-                }
-                (key.clone(), answer)
-            }
-        })
-        .buffer_unordered(8)
-        .collect::<Vec<_>>();
-    let killer = async {
-        while answered.load(Ordering::SeqCst) < ORDERS / 3 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        first.sigkill();
-        answered.load(Ordering::SeqCst)
-    };
-    let (answers, at_kill) = tokio::join!(load, killer);
+    let (answers, at_kill) = kill_mid_load(
+        &plan,
+        8,
+        ORDERS / 3,
+        |(token, key, body)| {
+            let first = &first;
+            async move { (key.clone(), place(first, token, key, body).await) }
+        },
+        |(_, answer)| answer.is_some(),
+        || first.sigkill(),
+    )
+    .await;
     let answers: HashMap<String, Option<(u16, Value)>> = answers.into_iter().collect();
     let cut: Vec<&String> = answers.iter().filter(|(_, a)| a.is_none()).map(|(k, _)| k).collect();
     assert!(!cut.is_empty() && at_kill < ORDERS, "galley died mid-run: {at_kill} of {ORDERS} answered, none cut short");

@@ -7,10 +7,8 @@
 //! `GALLEY_E2E_REPLICAS=3`, which puts every app the harness spawns behind the balancer.)
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use galley_common::auth::{self, Claims, Role};
 use serde_json::{json, Value};
 
@@ -109,28 +107,20 @@ async fn a_replica_killed_under_load_loses_no_order_and_charges_none_twice() {
         })
         .collect();
     let body = json!({"items": [{"product_id": product, "quantity": 1}], "payment_method": "pm_card_ok"});
-    let done = AtomicUsize::new(0);
     let started = Instant::now();
-    let load = futures::stream::iter(buyers.iter())
-        .map(|(_, token, key)| {
-            let (app, body, done) = (&app, &body, &done);
-            async move {
-                let answer = order_until_answered(app, token, key, body).await;
-                done.fetch_add(1, Ordering::SeqCst);
-                (key.clone(), answer)
-            }
-        })
-        .buffer_unordered(12)
-        .collect::<Vec<_>>();
-    let killer = async {
-        // Mid-run: a fifth of the orders answered, the rest in flight or waiting.
-        while done.load(Ordering::SeqCst) < ORDERS / 5 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        app.kill_replica(1);
-        done.load(Ordering::SeqCst)
-    };
-    let (answers, done_at_kill) = tokio::join!(load, killer);
+    // Mid-run: a fifth of the orders answered, the rest in flight or waiting.
+    let (answers, done_at_kill) = kill_mid_load(
+        &buyers,
+        12,
+        ORDERS / 5,
+        |(_, token, key)| {
+            let (app, body) = (&app, &body);
+            async move { (key.clone(), order_until_answered(app, token, key, body).await) }
+        },
+        |_| true,
+        || app.kill_replica(1),
+    )
+    .await;
     assert!(done_at_kill < ORDERS, "the replica died while orders were still running");
     let answers: HashMap<String, (u16, Value, usize)> = answers.into_iter().collect();
     let retried = answers.values().filter(|a| a.2 > 1).count();

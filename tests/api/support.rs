@@ -681,3 +681,44 @@ impl TestApp {
         TestApp { base: host.base(), http: client(), host, own_databases: options.own_databases.clone() }
     }
 }
+
+/// Runs `run` on every item, `concurrency` at a time, and calls `kill` (a SIGKILL of a host or
+/// a replica) once `kill_after` results count as answered, while the rest are in flight: the
+/// load of the crash tests. Each item's result, in completion order, and how many were
+/// answered when `kill` ran.
+pub async fn kill_mid_load<'a, I, T, F>(
+    items: &'a [I],
+    concurrency: usize,
+    kill_after: usize,
+    run: impl Fn(&'a I) -> F,
+    answered: impl Fn(&T) -> bool,
+    kill: impl FnOnce(),
+) -> (Vec<T>, usize)
+where
+    F: std::future::Future<Output = T>,
+{
+    use futures::StreamExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let count = AtomicUsize::new(0);
+    let load = futures::stream::iter(items)
+        .map(|item| {
+            let (count, answered, work) = (&count, &answered, run(item));
+            async move {
+                let result = work.await;
+                if answered(&result) {
+                    count.fetch_add(1, Ordering::SeqCst);
+                }
+                result
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>();
+    let killer = async {
+        while count.load(Ordering::SeqCst) < kill_after {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        kill();
+        count.load(Ordering::SeqCst)
+    };
+    tokio::join!(load, killer)
+}
