@@ -196,9 +196,14 @@ MD
   printf '%s' "$rss_rows"
   cat <<MD
 
-What brings it back: a connection that carried a message of 4 MiB or more is closed rather than
-pooled (tokio-postgres keeps its buffers at their peak), and freed heap memory is handed back
-to the kernel every 3 s (\`malloc_trim\`, host/src/heap.rs).
+What brings it back (the goal: within 1.5× of idle a few seconds after):
+- a connection that carried a message of 4 MiB or more is closed rather than pooled
+  (tokio-postgres keeps its buffers at their peak);
+- glibc's mmap threshold is pinned at 4 MiB, so a 10 MiB buffer is mapped on its own and
+  unmapped when freed instead of fragmenting an arena, and freed heap memory is handed back to
+  the kernel every 3 s (\`malloc_trim\`; both in host/src/heap.rs);
+- each pooled instance slot a burst used keeps at most 256 KiB resident afterwards
+  (\`--keep-resident-kb\`; at 1024 KiB the 16 slots of a burst kept ~23 MiB).
 MD
   if [ -n "$memory_rows" ]; then
     cat <<MD

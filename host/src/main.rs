@@ -266,6 +266,7 @@ async fn up(args: UpArgs) -> Result<()> {
         reload::reload_on_change(live.clone());
         tracing::info!("watching the manifest and component sources for changes");
     }
+    heap::fix_mmap_threshold();
     heap::start_trimming();
     redis_trigger::start(&live);
     let served = http_trigger::serve(live, listener, serve_options, shutdown_signal()).await;

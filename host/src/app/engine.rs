@@ -50,7 +50,12 @@ pub struct InstanceLimits {
 /// process (inter-processor interrupts): on the trivial route at 64 connections that was about
 /// a third of galley's CPU. Slots reset in place keep their pages mapped and writable; with
 /// the kernel's `PAGEMAP_SCAN` (Linux 6.7+) only the pages a request touched are reset.
-pub const DEFAULT_KEEP_RESIDENT_KB: usize = 1024;
+///
+/// 256 KiB, not more: every slot a burst used keeps up to this much resident for good, so at
+/// 1 MiB, 16 concurrent uploads left ~23 MiB behind (`bench/files.sh`'s RSS check); at 256 KiB
+/// the trivial route and a product cache hit ran as fast as at 1 MiB (same run, 32 and 64
+/// connections), their requests touching less than that.
+pub const DEFAULT_KEEP_RESIDENT_KB: usize = 256;
 
 impl Default for InstanceLimits {
     fn default() -> Self {
