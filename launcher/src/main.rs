@@ -105,21 +105,27 @@ fn parse_assignment(text: &str) -> Result<(String, String), String> {
 }
 
 fn main() {
-    if let Err(error) = run(Cli::parse()) {
-        eprintln!("galley-services: {error:#}");
-        std::process::exit(1);
+    match run(Cli::parse()) {
+        Ok(Some(output)) => println!("{output}"),
+        Ok(None) => {}
+        Err(error) => {
+            eprintln!("galley-services: {error:#}");
+            std::process::exit(1);
+        }
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+/// Runs one command; what it prints on stdout (a pid, a port, a status), if anything.
+fn run(cli: Cli) -> Result<Option<String>> {
+    let nothing = |done: Result<()>| done.map(|()| None);
     match cli.command {
-        Command::Up { profile } => Profile::named(&profile)?.up(),
-        Command::Down { profile } => Profile::named(&profile)?.down(),
-        Command::Reset { profile } => Profile::named(&profile)?.reset(),
-        Command::Status { profile } => Ok(println!("{}", Profile::named(&profile)?.status()?)),
-        Command::Mqtt { profile } => Profile::named(&profile)?.mosquitto().start(),
-        Command::Install { tool: Tool::Prometheus } => galley_launcher::install::ensure_prometheus(),
-        Command::Install { tool: Tool::Nginx } => galley_launcher::nginx::ensure_installed().map(drop),
+        Command::Up { profile } => nothing(Profile::named(&profile)?.up()),
+        Command::Down { profile } => nothing(Profile::named(&profile)?.down()),
+        Command::Reset { profile } => nothing(Profile::named(&profile)?.reset()),
+        Command::Status { profile } => Ok(Some(Profile::named(&profile)?.status()?)),
+        Command::Mqtt { profile } => nothing(Profile::named(&profile)?.mosquitto().start()),
+        Command::Install { tool: Tool::Prometheus } => nothing(galley_launcher::install::ensure_prometheus()),
+        Command::Install { tool: Tool::Nginx } => nothing(galley_launcher::nginx::ensure_installed().map(drop)),
         Command::Replicas { action, profile, base_port, listen, dir, manifest } => {
             let profile = Profile::named(&profile)?;
             let (default_base, default_listen) = if profile.name == "dev" { (3100, 3000) } else { (3200, 3290) };
@@ -133,9 +139,12 @@ fn run(cli: Cli) -> Result<()> {
                 listen_port,
                 manifest,
             };
-            match action {
+            nothing(match action {
                 ReplicasAction::Start { n } => set.start(n, &profile),
-                ReplicasAction::Stop => Ok(set.stop()),
+                ReplicasAction::Stop => {
+                    set.stop();
+                    Ok(())
+                }
                 ReplicasAction::Up { n } => {
                     let stop_signals = block_stop_signals();
                     let started = set.start(n, &profile);
@@ -146,7 +155,7 @@ fn run(cli: Cli) -> Result<()> {
                     set.stop();
                     started
                 }
-            }
+            })
         }
         Command::Galley { port, state_dir, profile, manifest, runtime_config, log, env } => {
             let profile = Profile::named(&profile)?;
@@ -159,17 +168,17 @@ fn run(cli: Cli) -> Result<()> {
             }
             let child = galley.start()?;
             // The process outlives this command; whoever started it stops it by this pid.
-            Ok(println!("{}", child.id()))
+            Ok(Some(child.id().to_string()))
         }
         Command::Redis { port, dir } => {
             let redis = Redis::new(port, &dir);
             redis.start()?;
-            Ok(println!("{}", redis.pid().context("redis-server's pid")?))
+            Ok(Some(redis.pid().context("redis-server's pid")?.to_string()))
         }
-        Command::FreePort => Ok(println!("{}", galley_launcher::free_port()?)),
+        Command::FreePort => Ok(Some(galley_launcher::free_port()?.to_string())),
         Command::WaitHttp { url, timeout } => {
             let (port, path) = galley_launcher::wait::parse_local_url(&url)?;
-            galley_launcher::wait::until(&url, Duration::from_secs(timeout), || Ok(galley_launcher::wait::http_ok(port, &path)))
+            nothing(galley_launcher::wait::until(&url, Duration::from_secs(timeout), || Ok(galley_launcher::wait::http_ok(port, &path))))
         }
     }
 }
