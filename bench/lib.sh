@@ -45,7 +45,7 @@ prepare_app() {
     make --no-print-directory build
   fi
   GALLEY_PG_PORT="${GALLEY_TEST_PG_PORT:-54331}" GALLEY_REDIS_PORT="${GALLEY_TEST_REDIS_PORT:-63791}" \
-    launcher up test 2>/dev/null
+    launcher up test
   "${GALLEY_MIGRATE:-target/release/galley-migrate}" --port "${GALLEY_TEST_PG_PORT:-54331}" \
     --secrets-file .data/test/db-secrets.env >/dev/null
   load_db_secrets test

@@ -58,7 +58,7 @@ cleanup() {
 # Within `make test`, test.sh owns the services; `make fuzz` starts and stops them itself.
 trap 'cleanup; [ "$mode" != long ] || scripts/services.sh down test' EXIT
 [ "$mode" != long ] || make --no-print-directory build
-scripts/services.sh up test 2>/dev/null
+scripts/services.sh up test
 launcher=target/release/galley-services
 target/release/galley-migrate --port "$GALLEY_TEST_PG_PORT" --secrets-file .data/test/db-secrets.env >/dev/null
 # http URL [JSON]: GET (or POST the JSON) and print the body; fails on anything but a 2xx.
