@@ -9,7 +9,10 @@ COMPONENTS := $(filter-out common,$(notdir $(wildcard functions/*)))
 E2E_COMPONENTS := e2e-chain-proxy e2e-misbehave e2e-intruder
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: up down reset test soak fuzz build build-components build-native migrate admin bench toolchain deploy-check
+# The adapters that make the components wasmCloud-ready (wasmcloud/adapters/*, crates adapter-*).
+ADAPTERS := $(addprefix adapter-,$(notdir $(wildcard wasmcloud/adapters/*)))
+
+.PHONY: up down reset test soak fuzz build build-components build-native migrate admin bench toolchain deploy-check wasmcloud wasmcloud-adapters
 
 toolchain:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -55,6 +58,17 @@ fuzz:
 # Validate deploy/ (SpinKube manifests) against the SpinApp CRD and Kubernetes' schemas.
 deploy-check:
 	@scripts/deploy-check.sh
+
+# wasmCloud builds: every component of spin.toml composed with the adapters it needs, in
+# target/wasmcloud/<component>.wasm, then checked against what a wasmCloud host provides
+# (docs/wasmcloud.md). The Spin build in target/wasm32-wasip2 is left as it is.
+wasmcloud: build-components wasmcloud-adapters
+	cargo build --release -p galley-wasmcloud
+	target/release/galley-wasmcloud compose
+	target/release/galley-wasmcloud check
+
+wasmcloud-adapters: toolchain
+	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(ADAPTERS))
 
 # Create an admin in the dev database: make admin ADMIN=alice MOBILE=13800138000
 # The password is prompted for (or read from stdin); it is never an argument.

@@ -53,3 +53,7 @@ GALLEY_E2E_REPLICAS=3 cargo test --release -p galley-e2e -- \
 scripts/fuzz.sh
 # The host's end-to-end tests: probe components on real `galley up` processes.
 cargo test --release -p galley-host-tests
+# The wasmCloud builds: every component composed with the adapters it needs, and what each
+# composed file imports read back and checked against what a wasmCloud host provides.
+make --no-print-directory wasmcloud-adapters
+cargo test --release -p galley-wasmcloud

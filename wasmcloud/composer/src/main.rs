@@ -1,0 +1,104 @@
+//! `galley-wasmcloud`: wasmCloud builds of the components `spin.toml` lists (`make wasmcloud`).
+//!
+//!   galley-wasmcloud compose [--manifest spin.toml] [--adapters DIR] [--out target/wasmcloud]
+//!   galley-wasmcloud check [--manifest spin.toml] [--out target/wasmcloud]
+//!   galley-wasmcloud interfaces FILE.wasm
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use galley_wasmcloud::{
+    adapters::AdapterDir, component::Interfaces, compose, manifest, wasmcloud::Findings,
+};
+
+#[derive(Parser)]
+#[command(
+    about = "Compose galley's Spin components with the wasmCloud adapters, and check the result"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Paths {
+    /// The Spin manifest whose components to compose.
+    #[arg(long, default_value = "spin.toml")]
+    manifest: PathBuf,
+    /// Where the composed components are (one `<component id>.wasm` each).
+    #[arg(long, default_value = "target/wasmcloud")]
+    out: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compose every component with the adapters it needs.
+    Compose {
+        #[command(flatten)]
+        paths: Paths,
+        /// Where the adapters were built.
+        #[arg(long, default_value = "target/wasm32-wasip2/release")]
+        adapters: PathBuf,
+    },
+    /// Check that every composed component imports only what a wasmCloud host provides.
+    Check {
+        #[command(flatten)]
+        paths: Paths,
+    },
+    /// Print a component's imports and exports.
+    Interfaces { wasm: PathBuf },
+}
+
+fn composed_path(paths: &Paths, id: &str) -> PathBuf {
+    paths.out.join(format!("{id}.wasm"))
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Compose { paths, adapters } => {
+            let adapters = AdapterDir::new(adapters);
+            for component in manifest::components(&paths.manifest)? {
+                let composed = compose::compose(
+                    &component.id,
+                    &component.wasm,
+                    &adapters,
+                    &composed_path(&paths, &component.id),
+                )
+                .with_context(|| format!("component `{}`", component.id))?;
+                let names: Vec<_> = composed.adapters.iter().map(|a| a.spin_interface).collect();
+                println!(
+                    "{}: {} (adapted: {})",
+                    component.id,
+                    composed.output.display(),
+                    names.join(", ")
+                );
+            }
+        }
+        Command::Check { paths } => {
+            let mut failed = 0;
+            for component in manifest::components(&paths.manifest)? {
+                let findings =
+                    Findings::of(&Interfaces::read(&composed_path(&paths, &component.id))?);
+                println!("{}: {findings}", component.id);
+                failed += usize::from(!findings.portable());
+            }
+            anyhow::ensure!(
+                failed == 0,
+                "{failed} component(s) would not run on wasmCloud"
+            );
+        }
+        Command::Interfaces { wasm } => {
+            let interfaces = Interfaces::read(&wasm)?;
+            interfaces
+                .imports
+                .iter()
+                .for_each(|i| println!("import {i}"));
+            interfaces
+                .exports
+                .iter()
+                .for_each(|e| println!("export {e}"));
+        }
+    }
+    Ok(())
+}
