@@ -21,3 +21,4 @@ mod replicas;
 mod soak;
 mod support;
 mod users;
+mod wasmcloud;

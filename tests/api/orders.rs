@@ -17,19 +17,19 @@ pub(crate) fn customer() -> (String, String) {
     (user, auth::issue(&claims, TEST_SECRET.as_bytes()).expect("sign"))
 }
 
-fn new_key() -> String {
+pub(crate) fn new_key() -> String {
     format!("key-{}", uuid::Uuid::new_v4().simple())
 }
 
 /// What an order request answered.
-struct Placed {
-    status: u16,
-    body: Value,
+pub(crate) struct Placed {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
 }
 
 impl Placed {
     /// The order: the body itself, or the `order` member of a refusal (a problem).
-    fn order(&self) -> &Value {
+    pub(crate) fn order(&self) -> &Value {
         if self.body["order"].is_object() {
             &self.body["order"]
         } else {
@@ -37,13 +37,13 @@ impl Placed {
         }
     }
 
-    fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         self.order()["id"].as_str().unwrap_or_else(|| panic!("an order in {}", self.body)).to_owned()
     }
 }
 
 impl TestApp {
-    async fn order(&self, token: &str, key: Option<&str>, body: &Value) -> Placed {
+    pub(crate) async fn order(&self, token: &str, key: Option<&str>, body: &Value) -> Placed {
         let mut req = self.http.post(self.url("/api/v1/orders")).bearer_auth(token).json(body);
         if let Some(key) = key {
             req = req.header("idempotency-key", key);
@@ -53,7 +53,7 @@ impl TestApp {
         Placed { status, body: resp.json().await.unwrap_or(Value::Null) }
     }
 
-    async fn buy(&self, token: &str, product: i64, quantity: i64, method: &str) -> Placed {
+    pub(crate) async fn buy(&self, token: &str, product: i64, quantity: i64, method: &str) -> Placed {
         let body = json!({"items": [{"product_id": product, "quantity": quantity}], "payment_method": method});
         self.order(token, Some(&new_key()), &body).await
     }
@@ -64,27 +64,27 @@ impl TestApp {
         resp.json().await.expect("report")
     }
 
-    async fn read_order(&self, token: &str, id: &str) -> reqwest::Response {
+    pub(crate) async fn read_order(&self, token: &str, id: &str) -> reqwest::Response {
         self.http.get(self.url(&format!("/api/v1/orders/{id}"))).bearer_auth(token).send().await.expect("request")
     }
 }
 
 /// The payment row of an order: (state, amount), if any.
-async fn payment_of(order: &str) -> Option<(String, String)> {
+pub(crate) async fn payment_of(order: &str) -> Option<(String, String)> {
     let db = database("payments").await;
     let row = db.query_opt("SELECT state, amount::text FROM payments WHERE order_id = $1::text::uuid", &[&order]).await.expect("payments");
     row.map(|r| (r.get(0), r.get(1)))
 }
 
 /// An order's (status, saga_state) straight from the orders database.
-async fn saga_of(order: &str) -> (i16, String) {
+pub(crate) async fn saga_of(order: &str) -> (i16, String) {
     let db = database("orders").await;
     let row = db.query_one("SELECT status, saga_state FROM orders WHERE id = $1::text::uuid", &[&order]).await.expect("order row");
     (row.get(0), row.get(1))
 }
 
 /// Waits (a few seconds at most) for the notification of `order`'s payment.
-async fn notifications_of(order: &str) -> i64 {
+pub(crate) async fn notifications_of(order: &str) -> i64 {
     let db = database("notifications").await;
     for _ in 0..50 {
         let n: i64 = db.query_one("SELECT count(*) FROM notifications WHERE order_id = $1::text::uuid", &[&order]).await.expect("count").get(0);

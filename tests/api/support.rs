@@ -70,6 +70,9 @@ pub struct HostOptions {
     /// Service databases of the test's own instead of the shared ones (a host started again
     /// with the same options finds the same databases).
     pub own_databases: Option<Arc<OwnDatabases>>,
+    /// Every component that uses Postgres runs composed with the wasmCloud build's Postgres
+    /// adapter (Spin's Postgres spoken over wasi:sockets) instead of the host's Spin Postgres.
+    pub postgres_over_sockets: bool,
 }
 
 /// Every service's database, migrated, under names of a test's own (`<service>_t<pid>_<n>`)
@@ -176,14 +179,18 @@ const TEST_COMPONENTS: [TestComponent; 3] = [
 
 /// The app's `spin.toml` plus the test-only components, written into `dir` with absolute
 /// `source` paths: every route of the app is served exactly as the real manifest declares it.
-fn test_manifest(root: &std::path::Path, dir: &std::path::Path, databases: Option<&OwnDatabases>) -> PathBuf {
+fn test_manifest(root: &std::path::Path, dir: &std::path::Path, options: &HostOptions) -> PathBuf {
+    let databases = options.own_databases.as_deref();
     let text = std::fs::read_to_string(root.join("spin.toml")).expect("spin.toml");
     let mut manifest: toml::Table = toml::from_str(&text).expect("spin.toml parses");
     let wasm_dir = root.join("target/wasm32-wasip2/release");
     let components = manifest.get_mut("component").and_then(|c| c.as_table_mut()).expect("[component]");
-    for (_, component) in components.iter_mut() {
+    for (id, component) in components.iter_mut() {
         let source = component.get("source").and_then(|s| s.as_str()).expect("source").to_owned();
         component["source"] = toml::Value::String(root.join(source).display().to_string());
+        if options.postgres_over_sockets {
+            postgres_over_sockets(id, component, &wasm_dir, dir);
+        }
         // Own databases: each `db_url` ends in its service's database name; the set's has the
         // set's suffix.
         if let Some(databases) = databases {
@@ -214,6 +221,29 @@ fn test_manifest(root: &std::path::Path, dir: &std::path::Path, databases: Optio
     path
 }
 
+/// Swaps `component`'s Spin build for one composed with the Postgres adapter, which opens a
+/// TCP connection itself: the allow-list gets the same server as a `tcp://` entry.
+fn postgres_over_sockets(id: &str, component: &mut toml::Value, wasm_dir: &std::path::Path, dir: &std::path::Path) {
+    use galley_wasmcloud::adapters::{AdapterDir, Plan, POSTGRES};
+    let Some(allowed) = component.get_mut("allowed_outbound_hosts").and_then(|a| a.as_array_mut()) else { return };
+    let postgres: Vec<String> = allowed
+        .iter()
+        .filter_map(|h| h.as_str()?.strip_prefix("postgres://").map(|rest| format!("tcp://{rest}")))
+        .collect();
+    if postgres.is_empty() {
+        return;
+    }
+    allowed.extend(postgres.into_iter().map(toml::Value::from));
+    let spin_build = PathBuf::from(component["source"].as_str().expect("source"));
+    let output = dir.join("postgres-over-sockets").join(format!("{id}.wasm"));
+    std::fs::create_dir_all(output.parent().expect("a folder")).expect("create the folder");
+    let plan = Plan { adapters: &[POSTGRES], messaging_trigger: false };
+    let composed = galley_wasmcloud::compose::compose(id, &spin_build, &AdapterDir::new(wasm_dir), &plan, &output)
+        .unwrap_or_else(|e| panic!("composing {id} with the Postgres adapter (make wasmcloud-adapters builds it): {e:#}"));
+    assert_eq!(composed.adapters, vec![POSTGRES], "{id} uses Spin's Postgres");
+    component["source"] = toml::Value::String(output.display().to_string());
+}
+
 impl Host {
     fn log_path(&self) -> PathBuf {
         self.state.path().join("galley.log")
@@ -242,7 +272,7 @@ impl Host {
             None => root.join(".data/test/runtime-config.toml"),
         };
         assert!(runtime_config.exists(), "{} missing: `scripts/services.sh up test` writes it", runtime_config.display());
-        let manifest = test_manifest(&root, state.path(), options.own_databases.as_deref());
+        let manifest = test_manifest(&root, state.path(), options);
         if let Some(compiled) = compiled {
             std::os::unix::fs::symlink(compiled, state.path().join("compiled")).expect("link the compiled-code cache");
         }
@@ -346,6 +376,15 @@ fn shared(slot: &Mutex<Weak<Serving>>, start: impl FnOnce() -> Serving) -> TestA
 
 pub fn spawn_app() -> TestApp {
     shared(&SHARED, || Serving::start(&HostOptions::default()))
+}
+
+static SHARED_POSTGRES_OVER_SOCKETS: Mutex<Weak<Serving>> = Mutex::new(Weak::new());
+
+/// A host shared by the tests of the Postgres adapter ([`HostOptions::postgres_over_sockets`]).
+pub fn spawn_app_with_postgres_over_sockets() -> TestApp {
+    shared(&SHARED_POSTGRES_OVER_SOCKETS, || {
+        Serving::start(&HostOptions { postgres_over_sockets: true, ..HostOptions::default() })
+    })
 }
 
 /// A host of its own (not shared), for tests that need other variables or stores.

@@ -13,8 +13,13 @@ pub struct Adapter {
     pub spin_interface: &'static str,
 }
 
+/// Spin's Postgres over wasi:sockets (see the adapter's crate for why not `wasmcloud:postgres`).
+pub const POSTGRES: Adapter =
+    Adapter { name: "postgres", wasm: "adapter_postgres.wasm", spin_interface: "spin:postgres/postgres@4.0.0" };
+
 /// The adapters that satisfy a component's Spin imports.
 pub const IMPORT_ADAPTERS: &[Adapter] = &[
+    POSTGRES,
     Adapter {
         name: "variables",
         wasm: "adapter_variables.wasm",
@@ -65,3 +70,14 @@ impl AdapterDir {
         AdapterDir(dir.as_ref().to_path_buf())
     }
 }
+
+/// Which adapters to plug into a component, and whether to make a Redis-triggered component a
+/// messaging handler.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan<'a> {
+    pub adapters: &'a [Adapter],
+    pub messaging_trigger: bool,
+}
+
+/// Everything: the composition that runs on wasmCloud.
+pub const WASMCLOUD: Plan<'static> = Plan { adapters: IMPORT_ADAPTERS, messaging_trigger: true };

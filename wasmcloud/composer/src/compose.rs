@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use wasm_compose::{composer::ComponentComposer, config::Config};
 
-use crate::adapters::{Adapter, AdapterDir, IMPORT_ADAPTERS, REDIS_TRIGGER};
+use crate::adapters::{Adapter, AdapterDir, Plan, REDIS_TRIGGER};
 use crate::component::Interfaces;
 
 /// What composing one component did.
@@ -19,30 +19,25 @@ pub struct Composed {
     pub adapters: Vec<Adapter>,
 }
 
-/// Composes component `id` (its Spin build at `component`) with the adapters it needs and writes
-/// the result to `output`. A component that needs none is copied unchanged, so every component
-/// has a wasmCloud file.
-pub fn compose(
-    id: &str,
-    component: &Path,
-    adapters: &AdapterDir,
-    output: &Path,
-) -> anyhow::Result<Composed> {
+/// Composes component `id` (its Spin build at `component`) with the adapters of `plan` it needs
+/// and writes the result to `output`. A component that needs none is copied unchanged, so every
+/// component has a file in the output folder.
+pub fn compose(id: &str, component: &Path, adapters: &AdapterDir, plan: &Plan, output: &Path) -> anyhow::Result<Composed> {
     let interfaces = Interfaces::read(component)?;
     // wasm-compose names each component after its file, and the names must be kebab case.
     let staging = Staging::new(output)?;
     let mut current = staging.copy(component, id)?;
-    let mut applied = needed_by(&interfaces);
+    let mut applied = needed_by(plan.adapters, &interfaces);
     if !applied.is_empty() {
         let definitions = staging.adapters(adapters, &applied)?;
         current = staging.write(&format!("{id}-adapted"), &plug(&current, definitions)?)?;
     }
-    if interfaces.exports(REDIS_TRIGGER.spin_interface) {
+    if plan.messaging_trigger && interfaces.exports(REDIS_TRIGGER.spin_interface) {
         // The trigger adapter is the outer component: it imports inbound-redis, which the
         // (already adapted) component exports, and whatever Spin types that interface uses.
         let trigger = adapters.path_of(&REDIS_TRIGGER)?;
         let outer = staging.copy(&trigger, REDIS_TRIGGER.name)?;
-        let types = needed_by(&Interfaces::read(&trigger)?);
+        let types = needed_by(plan.adapters, &Interfaces::read(&trigger)?);
         let mut definitions = vec![current];
         definitions.extend(staging.adapters(adapters, &types)?);
         current = staging.write(&format!("{id}-triggered"), &plug(&outer, definitions)?)?;
@@ -63,13 +58,9 @@ pub fn compose(
     })
 }
 
-/// The adapters that satisfy what a component imports from Spin.
-fn needed_by(interfaces: &Interfaces) -> Vec<Adapter> {
-    IMPORT_ADAPTERS
-        .iter()
-        .filter(|a| interfaces.imports(a.spin_interface))
-        .copied()
-        .collect()
+/// Those of `adapters` that satisfy what a component imports from Spin.
+fn needed_by(adapters: &[Adapter], interfaces: &Interfaces) -> Vec<Adapter> {
+    adapters.iter().filter(|a| interfaces.imports(a.spin_interface)).copied().collect()
 }
 
 fn plug(root: &Path, definitions: Vec<PathBuf>) -> anyhow::Result<Vec<u8>> {

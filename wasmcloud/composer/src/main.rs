@@ -8,9 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use galley_wasmcloud::{
-    adapters::AdapterDir, component::Interfaces, compose, manifest, wasmcloud::Findings,
-};
+use galley_wasmcloud::adapters::{AdapterDir, WASMCLOUD};
+use galley_wasmcloud::{component::Interfaces, compose, manifest, wasmcloud::Findings};
 
 #[derive(Parser)]
 #[command(
@@ -63,6 +62,7 @@ fn main() -> anyhow::Result<()> {
                     &component.id,
                     &component.wasm,
                     &adapters,
+                    &WASMCLOUD,
                     &composed_path(&paths, &component.id),
                 )
                 .with_context(|| format!("component `{}`", component.id))?;

@@ -6,12 +6,6 @@
 //! versions in `crates/wash-runtime/wit/deps`. A WASI 0.2 import of any patch version links,
 //! as wasmtime resolves `0.2.x` imports semver-compatibly.
 
-/// The Spin interfaces no adapter stands in for yet: Spin's Postgres keeps a transaction open
-/// on a connection across calls (galley's writes rely on `BEGIN` … `COMMIT`), and
-/// `wasmcloud:postgres` 0.1.1-draft runs each call on whichever pooled connection is free, so
-/// an adapter over it would split a transaction (docs/wasmcloud.md).
-pub const NOT_YET_ADAPTED: &[&str] = &["spin:postgres/postgres@4.0.0"];
-
 /// The versions an entry accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Versions {
