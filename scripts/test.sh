@@ -58,4 +58,4 @@ cargo test --release -p galley-host-tests
 # The wasmCloud builds: every component composed with the adapters it needs, and what each
 # composed file imports read back and checked against what a wasmCloud host provides (the
 # Postgres adapter itself ran above, in the e2e suite's wasmcloud.rs).
-cargo test --release -p galley-wasmcloud -p adapter-postgres
+cargo test --release -p galley-wasmcloud -p adapter-postgres -p adapter-chaining

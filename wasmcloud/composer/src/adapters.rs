@@ -5,40 +5,46 @@
 use std::path::{Path, PathBuf};
 
 /// One adapter: its name (kebab case, as wasm-compose names components after their files), the
-/// crate's wasm file name, and the Spin interface it stands in for.
+/// crate's wasm file name, and the interface of the component it satisfies (a Spin interface,
+/// or outgoing HTTP for Spin's service chaining).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Adapter {
     pub name: &'static str,
     pub wasm: &'static str,
-    pub spin_interface: &'static str,
+    pub interface: &'static str,
 }
 
 /// Spin's Postgres over wasi:sockets (see the adapter's crate for why not `wasmcloud:postgres`).
 pub const POSTGRES: Adapter =
-    Adapter { name: "postgres", wasm: "adapter_postgres.wasm", spin_interface: "spin:postgres/postgres@4.0.0" };
+    Adapter { name: "postgres", wasm: "adapter_postgres.wasm", interface: "spin:postgres/postgres@4.0.0" };
+
+/// Service chaining: `*.spin.internal` requests sent where configuration says.
+pub const CHAINING: Adapter =
+    Adapter { name: "chaining", wasm: "adapter_chaining.wasm", interface: "wasi:http/outgoing-handler@0.2.12" };
 
 /// The adapters that satisfy a component's Spin imports.
 pub const IMPORT_ADAPTERS: &[Adapter] = &[
     POSTGRES,
+    CHAINING,
     Adapter {
         name: "variables",
         wasm: "adapter_variables.wasm",
-        spin_interface: "fermyon:spin/variables@2.0.0",
+        interface: "fermyon:spin/variables@2.0.0",
     },
     Adapter {
         name: "key-value",
         wasm: "adapter_key_value.wasm",
-        spin_interface: "fermyon:spin/key-value@2.0.0",
+        interface: "fermyon:spin/key-value@2.0.0",
     },
     Adapter {
         name: "redis",
         wasm: "adapter_redis.wasm",
-        spin_interface: "fermyon:spin/redis@2.0.0",
+        interface: "fermyon:spin/redis@2.0.0",
     },
     Adapter {
         name: "redis-types",
         wasm: "adapter_redis_types.wasm",
-        spin_interface: "fermyon:spin/redis-types",
+        interface: "fermyon:spin/redis-types",
     },
 ];
 
@@ -47,7 +53,7 @@ pub const IMPORT_ADAPTERS: &[Adapter] = &[
 pub const REDIS_TRIGGER: Adapter = Adapter {
     name: "redis-trigger",
     wasm: "adapter_redis_trigger.wasm",
-    spin_interface: "fermyon:spin/inbound-redis",
+    interface: "fermyon:spin/inbound-redis",
 };
 
 /// The folder the adapters were built into (`cargo build --target wasm32-wasip2 --release`).

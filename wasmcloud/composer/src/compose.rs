@@ -32,7 +32,7 @@ pub fn compose(id: &str, component: &Path, adapters: &AdapterDir, plan: &Plan, o
         let definitions = staging.adapters(adapters, &applied)?;
         current = staging.write(&format!("{id}-adapted"), &plug(&current, definitions)?)?;
     }
-    if plan.messaging_trigger && interfaces.exports(REDIS_TRIGGER.spin_interface) {
+    if plan.messaging_trigger && interfaces.exports(REDIS_TRIGGER.interface) {
         // The trigger adapter is the outer component: it imports inbound-redis, which the
         // (already adapted) component exports, and whatever Spin types that interface uses.
         let trigger = adapters.path_of(&REDIS_TRIGGER)?;
@@ -60,7 +60,7 @@ pub fn compose(id: &str, component: &Path, adapters: &AdapterDir, plan: &Plan, o
 
 /// Those of `adapters` that satisfy what a component imports from Spin.
 fn needed_by(adapters: &[Adapter], interfaces: &Interfaces) -> Vec<Adapter> {
-    adapters.iter().filter(|a| interfaces.imports(a.spin_interface)).copied().collect()
+    adapters.iter().filter(|a| interfaces.imports(a.interface)).copied().collect()
 }
 
 fn plug(root: &Path, definitions: Vec<PathBuf>) -> anyhow::Result<Vec<u8>> {

@@ -66,7 +66,7 @@ fn main() -> anyhow::Result<()> {
                     &composed_path(&paths, &component.id),
                 )
                 .with_context(|| format!("component `{}`", component.id))?;
-                let names: Vec<_> = composed.adapters.iter().map(|a| a.spin_interface).collect();
+                let names: Vec<_> = composed.adapters.iter().map(|a| a.interface).collect();
                 println!(
                     "{}: {} (adapted: {})",
                     component.id,

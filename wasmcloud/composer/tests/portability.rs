@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use galley_wasmcloud::adapters::{AdapterDir, POSTGRES, REDIS_TRIGGER, WASMCLOUD};
+use galley_wasmcloud::adapters::{AdapterDir, CHAINING, POSTGRES, REDIS_TRIGGER, WASMCLOUD};
 use galley_wasmcloud::component::Interfaces;
 use galley_wasmcloud::wasmcloud::Findings;
 use galley_wasmcloud::{compose, manifest};
@@ -51,7 +51,7 @@ fn the_redis_triggered_component_becomes_a_messaging_handler() {
     let components = composed_components(out.path());
     let (_, _, composed) = components
         .iter()
-        .find(|(_, spin, _)| spin.exports(REDIS_TRIGGER.spin_interface))
+        .find(|(_, spin, _)| spin.exports(REDIS_TRIGGER.interface))
         .expect("spin.toml has a Redis-triggered component");
     assert_eq!(composed.exports, vec!["wasmcloud:messaging/handler@0.2.0".to_owned()]);
     assert!(composed.imports("wasmcloud:messaging/consumer@0.2.0"), "its outbound Redis publishes on messaging");
@@ -65,7 +65,7 @@ fn http_components_keep_their_handler_and_postgres_goes_over_sockets() {
         if spin.exports("wasi:http/incoming-handler@0.2.0") {
             assert_eq!(composed.exports, spin.exports, "{id} keeps its HTTP entry point");
         }
-        if spin.imports(POSTGRES.spin_interface) {
+        if spin.imports(POSTGRES.interface) {
             with_postgres += 1;
             assert!(
                 composed.imports.iter().any(|i| i.starts_with("wasi:sockets/tcp@")),
@@ -75,6 +75,18 @@ fn http_components_keep_their_handler_and_postgres_goes_over_sockets() {
         }
     }
     assert!(with_postgres >= 10, "most components keep state in Postgres ({with_postgres})");
+}
+
+#[test]
+fn every_component_that_chains_gets_the_chaining_adapter() {
+    let out = tempfile::tempdir().expect("a scratch folder");
+    let components = manifest::components(&root().join("spin.toml")).expect("spin.toml");
+    let gateway = components.iter().find(|c| c.id == "gateway").expect("a gateway component");
+    let composed = compose::compose(&gateway.id, &gateway.wasm, &adapters(), &WASMCLOUD, &out.path().join("gateway.wasm"))
+        .expect("composed");
+    assert!(composed.adapters.contains(&CHAINING), "the gateway calls user-lookup, order-query and product-admin: {composed:?}");
+    // The adapter sends the request on through the host's outgoing HTTP, which it now imports.
+    assert!(Interfaces::read(&composed.output).expect("readable").imports(CHAINING.interface));
 }
 
 #[test]
