@@ -12,7 +12,7 @@ WASM_TARGET := wasm32-wasip2
 # The adapters that make the components wasmCloud-ready (wasmcloud/adapters/*, crates adapter-*).
 ADAPTERS := $(addprefix adapter-,$(notdir $(wildcard wasmcloud/adapters/*)))
 
-.PHONY: up down reset test soak fuzz build build-components build-native migrate admin bench toolchain deploy-check wasmcloud wasmcloud-adapters
+.PHONY: up down reset test soak fuzz build build-components build-native migrate admin bench toolchain deploy-check wasmcloud wasmcloud-adapters wasmcloud-deployment
 
 toolchain:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -66,6 +66,11 @@ wasmcloud: build-components wasmcloud-adapters
 	cargo build --release -p galley-wasmcloud
 	target/release/galley-wasmcloud compose
 	target/release/galley-wasmcloud check
+
+# deploy/wasmcloud/ (the wasmCloud 2.x Kubernetes objects) generated again from spin.toml.
+wasmcloud-deployment:
+	cargo build --release -p galley-wasmcloud
+	target/release/galley-wasmcloud deployment
 
 wasmcloud-adapters: toolchain
 	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(ADAPTERS))

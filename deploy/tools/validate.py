@@ -21,6 +21,13 @@
    order-create, on the port those pods have, with a token the Secret holds; the
    PrometheusRule's spec is exactly deploy/prometheus/rules.yml (scripts/prometheus-rule.sh).
 
+5. deploy/wasmcloud/ (generated from spin.toml by `galley-wasmcloud deployment`): the
+   WorkloadDeployments against wasmCloud's vendored CRD and the Services and Ingresses against
+   Kubernetes', strict; then what the composed components need: every component runs, each
+   variable reaches it (config or its Secret), the host interfaces its adapters import at the
+   versions they import, chaining configured, the Redis trigger's channel subscribed, every
+   public route reaching its workload under the Host it is bound to.
+
    validate.py            validate deploy/, exit 1 on any error
    validate.py --selftest also prove that typical mistakes (a typo in a field name, a chain
                           split across SpinApps, ...) are caught
@@ -45,7 +52,9 @@ CRDS = {
     ("core.spinkube.dev/v1alpha1", "SpinAppExecutor"): "spinkube/core.spinkube.dev_spinappexecutors.yaml",
     ("monitoring.coreos.com/v1", "PodMonitor"): "prometheus-operator/monitoring.coreos.com_podmonitors.yaml",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheus-operator/monitoring.coreos.com_prometheusrules.yaml",
+    ("runtime.wasmcloud.dev/v1alpha1", "WorkloadDeployment"): "wasmcloud/runtime.wasmcloud.dev_workloaddeployments.yaml",
 }
+WASMCLOUD = DEPLOY / "wasmcloud"
 # What spin-operator puts on a SpinApp's pods (pkg/spinapp at the vendored commit): the label
 # naming the app, and one container port.
 SPINAPP_POD_LABEL = "core.spinkube.dev/app-name"
@@ -123,14 +132,8 @@ def spin_manifest():
     return tomllib.loads((ROOT / "spin.toml").read_text())
 
 
-def check(kust, objects, manifest):
-    errors = []
-    err = lambda where, msg: errors.append(f"{where}: {msg}")
-    by_kind = {}
-    for where, obj in objects:
-        by_kind.setdefault(obj.get("kind"), []).append((where, obj))
-
-    # --- schemas
+def schema_errors(objects, err):
+    """Custom resources against their vendored CRD, built-in kinds against Kubernetes' schemas."""
     for where, obj in objects:
         name = f"{where} {obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
         crd = CRDS.get((obj.get("apiVersion"), obj.get("kind")))
@@ -148,6 +151,17 @@ def check(kust, objects, manifest):
             except kubernetes_validate.SchemaNotFoundError as e:
                 err(name, e.message)
                 break
+
+
+
+def check(kust, objects, manifest):
+    errors = []
+    err = lambda where, msg: errors.append(f"{where}: {msg}")
+    by_kind = {}
+    for where, obj in objects:
+        by_kind.setdefault(obj.get("kind"), []).append((where, obj))
+
+    schema_errors(objects, err)
 
     # --- Galley's rules
     components = manifest["component"]
@@ -314,6 +328,85 @@ def check(kust, objects, manifest):
     return errors
 
 
+def check_wasmcloud(objects, manifest):
+    """deploy/wasmcloud/: schemas, then what the composed components need (docs/wasmcloud.md)."""
+    errors = []
+    err = lambda where, msg: errors.append(f"{where}: {msg}")
+    schema_errors(objects, err)
+    by_kind = {}
+    for _, obj in objects:
+        by_kind.setdefault(obj.get("kind"), {})[obj["metadata"]["name"]] = obj
+    workloads = by_kind.get("WorkloadDeployment", {})
+    secrets = {n: o.get("stringData", {}) for n, o in by_kind.get("Secret", {}).items()}
+    components = manifest["component"]
+    http = manifest.get("trigger", {}).get("http", [])
+    redis = manifest.get("trigger", {}).get("redis", [])
+    for missing in sorted(set(components) - set(workloads)):
+        err(f"component {missing}", "has no WorkloadDeployment")
+    for extra in sorted(set(workloads) - set(components)):
+        err(f"WorkloadDeployment/{extra}", "runs no component of spin.toml")
+    for cid, component in components.items():
+        wd = workloads.get(cid)
+        if not wd:
+            continue
+        name = f"WorkloadDeployment/{cid}"
+        spec = wd["spec"]["template"]["spec"]
+        (c,) = spec.get("components", [None]) or [None]
+        if not c or not c.get("image", "").rsplit(":", 1)[0].endswith(f"/{cid}"):
+            err(name, f"does not run the composed image of {cid}")
+            continue
+        local = c.get("localResources", {})
+        config = local.get("config", {})
+        secret_keys = set()
+        for ref in local.get("environment", {}).get("secretFrom", []):
+            if ref["name"] not in secrets:
+                err(name, f"takes configuration from Secret {ref['name']!r}, which the kustomization does not make")
+            secret_keys |= set(secrets.get(ref["name"], {}))
+        for var in component.get("variables", {}):
+            if var not in config and var not in secret_keys:
+                err(name, f"variable {var!r} reaches the component neither as config nor from its Secret")
+        interfaces = {(i.get("namespace"), i.get("package"), i.get("version"), tuple(i.get("interfaces", []))): i for i in spec.get("hostInterfaces", [])}
+        def need(ns, pkg, version, ifaces, why):
+            if (ns, pkg, version, tuple(ifaces)) not in interfaces:
+                err(name, f"needs host interface {ns}:{pkg}/{','.join(ifaces)}@{version} ({why})")
+        need("wasi", "config", "0.2.0-rc.1", ["store"], "the variables and chaining adapters read it")
+        outbound = component.get("allowed_outbound_hosts", [])
+        uses_redis = any(h.startswith("redis://") for h in outbound)
+        if component.get("key_value_stores") or uses_redis:
+            need("wasi", "keyvalue", "0.2.0-draft", ["store"], "the key-value and Redis adapters use it")
+        if uses_redis:
+            need("wasmcloud", "messaging", "0.2.0", ["consumer"], "the Redis adapter publishes order events on it")
+        if any(".spin.internal" in h for h in outbound):
+            if "{component}" not in config.get("spin_internal_authority", ""):
+                err(name, "chains to other components but has no spin_internal_authority template naming {component}")
+        for trigger in redis:
+            if trigger["component"] == cid:
+                handler = interfaces.get(("wasmcloud", "messaging", "0.2.0", ("handler",)))
+                if not handler or handler.get("config", {}).get("subscriptions") != trigger["channel"]:
+                    err(name, f"must subscribe to {trigger['channel']!r}, the Redis channel that triggers it")
+        if any(t["component"] == cid for t in http):
+            host = next((i.get("config", {}).get("host") for k, i in interfaces.items() if k[:2] == ("wasi", "http")), None)
+            if not host:
+                err(name, "an HTTP component needs wasi:http/incoming-handler bound to a host name")
+            service = spec.get("kubernetes", {}).get("service", {}).get("name")
+            if service not in by_kind.get("Service", {}):
+                err(name, f"names Service {service!r}, which does not exist")
+            for t in http:
+                route = t["route"]
+                if t["component"] != cid or not isinstance(route, str):
+                    continue
+                prefix = route.split("/:")[0].split("/...")[0]
+                reached = [ing for ing in by_kind.get("Ingress", {}).values()
+                           for rule in ing["spec"].get("rules", []) for p in rule.get("http", {}).get("paths", [])
+                           if p["backend"]["service"]["name"] == service and p["path"].rstrip("/") == prefix.rstrip("/")]
+                if not reached:
+                    err(name, f"route {route} reaches it through no Ingress")
+                for ing in reached:
+                    if ing["metadata"].get("annotations", {}).get("nginx.ingress.kubernetes.io/upstream-vhost") != host:
+                        err(f"Ingress/{ing['metadata']['name']}", f"must send {route} with Host {host!r} (the workload's upstream-vhost)")
+    return errors
+
+
 # --- self-test: each mutation must be refused, with a message naming what is wrong
 def mutate(objects, kind, name, fn):
     out = copy.deepcopy(objects)
@@ -376,10 +469,48 @@ MUTATIONS = [
 ]
 
 
+WASMCLOUD_MUTATIONS = [
+    ("a typo in a WorkloadDeployment field (replicas -> replica)", "WorkloadDeployment", "order-create",
+     lambda o: rename(o["spec"], "replicas", "replica"), "'replica' was unexpected"),
+    ("a typo in a host interface (interfaces -> interface)", "WorkloadDeployment", "gateway",
+     lambda o: rename(o["spec"]["template"]["spec"]["hostInterfaces"][0], "interfaces", "interface"), "'interface' was unexpected"),
+    ("a variable left out of a component's config", "WorkloadDeployment", "product-query",
+     lambda o: o["spec"]["template"]["spec"]["components"][0]["localResources"]["config"].pop("cache_ttl_secs"),
+     "'cache_ttl_secs' reaches the component neither"),
+    ("order events subscribed on another subject", "WorkloadDeployment", "order-events",
+     lambda o: next(i for i in o["spec"]["template"]["spec"]["hostInterfaces"] if "handler" in i["interfaces"])["config"].__setitem__("subscriptions", "orders"),
+     "must subscribe to 'order_events'"),
+    ("Spin's wasi:keyvalue draft2 instead of wasmCloud's draft", "WorkloadDeployment", "product-query",
+     lambda o: next(i for i in o["spec"]["template"]["spec"]["hostInterfaces"] if i["package"] == "keyvalue").__setitem__("version", "0.2.0-draft2"),
+     "needs host interface wasi:keyvalue/store@0.2.0-draft"),
+    ("the chaining template dropped", "WorkloadDeployment", "order-create",
+     lambda o: o["spec"]["template"]["spec"]["components"][0]["localResources"]["config"].pop("spin_internal_authority"),
+     "no spin_internal_authority"),
+    ("an Ingress sending the public Host to a workload bound to its cluster name", "Ingress", "user-lookup",
+     lambda o: o["metadata"]["annotations"].pop("nginx.ingress.kubernetes.io/upstream-vhost"), "(the workload's upstream-vhost)"),
+    ("a typo in an Ingress (pathType -> pathtype)", "Ingress", "order-query",
+     lambda o: rename(o["spec"]["rules"][0]["http"]["paths"][0], "pathType", "pathtype"), "'pathType' is a required property"),
+]
+
+
+def selftest(label_set, run):
+    passed = failed = 0
+    for label, kind, name, fn, expect, found in run(label_set):
+        if any(expect in e for e in found):
+            passed += 1
+            print(f"  refused as it must be: {label}")
+        else:
+            failed += 1
+            print(f"  NOT refused: {label} (expected {expect!r}; got {found})")
+    return passed, failed
+
+
 def main():
     kust, objects = load_objects()
     manifest = spin_manifest()
     errors = check(kust, objects, manifest)
+    _, wc_objects = load_objects(WASMCLOUD)
+    errors += [f"wasmcloud/ {e}" for e in check_wasmcloud(wc_objects, manifest)]
     kinds = sorted({o["kind"] for _, o in objects})
     if errors:
         print("deploy/ is invalid:")
@@ -388,16 +519,14 @@ def main():
         return 1
     print(f"deploy/: {len(objects)} objects valid ({', '.join(kinds)}); SpinKube and Prometheus Operator kinds against the vendored CRDs, "
           f"built-in kinds against Kubernetes {' and '.join(K8S_VERSIONS)}, strict")
+    wc_kinds = sorted({o["kind"] for _, o in wc_objects})
+    print(f"deploy/wasmcloud/: {len(wc_objects)} objects valid ({', '.join(wc_kinds)}); WorkloadDeployment against wasmCloud's vendored CRD, strict")
     if "--selftest" in sys.argv:
-        passed = failed = 0
-        for label, kind, name, fn, expect in MUTATIONS:
-            found = check(kust, mutate(objects, kind, name, fn), manifest)
-            if any(expect in e for e in found):
-                passed += 1
-                print(f"  refused as it must be: {label}")
-            else:
-                failed += 1
-                print(f"  NOT refused: {label} (expected {expect!r}; got {found})")
+        spinkube = lambda ms: ((l, k, n, f, e, check(kust, mutate(objects, k, n, f), manifest)) for l, k, n, f, e in ms)
+        wasmcloud = lambda ms: ((l, k, n, f, e, check_wasmcloud(mutate(wc_objects, k, n, f), manifest)) for l, k, n, f, e in ms)
+        passed, failed = selftest(MUTATIONS, spinkube)
+        wc_passed, wc_failed = selftest(WASMCLOUD_MUTATIONS, wasmcloud)
+        passed, failed = passed + wc_passed, failed + wc_failed
         print(f"deploy-check selftest: {passed} passed, {failed} failed")
         return 1 if failed else 0
     return 0

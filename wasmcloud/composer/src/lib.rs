@@ -11,10 +11,12 @@
 //! - [`adapters`] is the table of adapters: which Spin interface each one stands in for.
 //! - [`compose`] plugs the adapters a component needs into it (wasm-compose).
 //! - [`wasmcloud`] is what a wasmCloud host provides, and the check of a composed component.
-//! - [`manifest`] lists the components of `spin.toml` and their `.wasm` files.
+//! - [`manifest`] reads `spin.toml`: components, their `.wasm` files, variables and triggers.
+//! - [`deployment`] generates the wasmCloud 2.x Kubernetes objects from it.
 
 pub mod adapters;
 pub mod component;
 pub mod compose;
+pub mod deployment;
 pub mod manifest;
 pub mod wasmcloud;

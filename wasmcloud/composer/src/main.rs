@@ -3,13 +3,14 @@
 //!   galley-wasmcloud compose [--manifest spin.toml] [--adapters DIR] [--out target/wasmcloud]
 //!   galley-wasmcloud check [--manifest spin.toml] [--out target/wasmcloud]
 //!   galley-wasmcloud interfaces FILE.wasm
+//!   galley-wasmcloud deployment [--manifest spin.toml] [--values FILE] [--dir deploy/wasmcloud]
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use galley_wasmcloud::adapters::{AdapterDir, WASMCLOUD};
-use galley_wasmcloud::{component::Interfaces, compose, manifest, wasmcloud::Findings};
+use galley_wasmcloud::{component::Interfaces, compose, deployment, manifest, wasmcloud::Findings};
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +48,16 @@ enum Command {
     },
     /// Print a component's imports and exports.
     Interfaces { wasm: PathBuf },
+    /// Write the wasmCloud 2.x Kubernetes objects (galley.yaml) and each component's Secret
+    /// example (secrets/<component>.env.example) into DIR, from spin.toml and the cluster values.
+    Deployment {
+        #[arg(long, default_value = "spin.toml")]
+        manifest: PathBuf,
+        #[arg(long, default_value = "deploy/wasmcloud/values.toml")]
+        values: PathBuf,
+        #[arg(long, default_value = "deploy/wasmcloud")]
+        dir: PathBuf,
+    },
 }
 
 fn composed_path(paths: &Paths, id: &str) -> PathBuf {
@@ -87,6 +98,12 @@ fn main() -> anyhow::Result<()> {
                 failed == 0,
                 "{failed} component(s) would not run on wasmCloud"
             );
+        }
+        Command::Deployment { manifest, values, dir } => {
+            let app = manifest::App::read(&manifest)?;
+            let values = deployment::ClusterValues::read(&values)?;
+            let written = deployment::write(&app, &values, &dir)?;
+            written.iter().for_each(|path| println!("{}", path.display()));
         }
         Command::Interfaces { wasm } => {
             let interfaces = Interfaces::read(&wasm)?;

@@ -103,3 +103,19 @@ fn the_spin_build_is_left_untouched_and_no_scratch_is_left_behind() {
     let names: Vec<_> = std::fs::read_dir(out.path()).expect("listing").map(|e| e.expect("entry").file_name()).collect();
     assert_eq!(names, vec![std::ffi::OsString::from("gateway.wasm")]);
 }
+
+#[test]
+fn the_committed_wasmcloud_deployment_is_what_spin_toml_gives() {
+    use galley_wasmcloud::deployment::{self, ClusterValues};
+    let app = manifest::App::read(&root().join("spin.toml")).expect("spin.toml");
+    let dir = root().join("deploy/wasmcloud");
+    let values = ClusterValues::read(&dir.join("values.toml")).expect("values.toml");
+    for (name, expected) in deployment::files(&app, &values).expect("generated") {
+        let committed = std::fs::read_to_string(dir.join(&name)).unwrap_or_default();
+        assert!(
+            committed == expected,
+            "deploy/wasmcloud/{} is stale: run `make wasmcloud-deployment` and commit the result",
+            name.display()
+        );
+    }
+}
