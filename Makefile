@@ -6,7 +6,7 @@ SHELL := /bin/bash
 # Every crate under functions/ except the shared library is a component.
 COMPONENTS := $(filter-out common,$(notdir $(wildcard functions/*)))
 # Test-only components the end-to-end harness adds to the manifest it serves (never in spin.toml).
-E2E_COMPONENTS := e2e-chain-proxy e2e-misbehave e2e-intruder
+E2E_COMPONENTS := e2e-chain-proxy e2e-misbehave e2e-intruder e2e-config-from-variables
 WASM_TARGET := wasm32-wasip2
 
 # The adapters that make the components wasmCloud-ready (wasmcloud/adapters/*, crates adapter-*).

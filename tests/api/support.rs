@@ -73,6 +73,9 @@ pub struct HostOptions {
     /// Every component that uses Postgres runs composed with the wasmCloud build's Postgres
     /// adapter (Spin's Postgres spoken over wasi:sockets) instead of the host's Spin Postgres.
     pub postgres_over_sockets: bool,
+    /// The gateway runs composed with the wasmCloud build's chaining adapter, pointed at this
+    /// host's own listener: its chained calls arrive as requests from outside.
+    pub gateway_chaining_through_adapter: bool,
 }
 
 /// Every service's database, migrated, under names of a test's own (`<service>_t<pid>_<n>`)
@@ -179,7 +182,7 @@ const TEST_COMPONENTS: [TestComponent; 3] = [
 
 /// The app's `spin.toml` plus the test-only components, written into `dir` with absolute
 /// `source` paths: every route of the app is served exactly as the real manifest declares it.
-fn test_manifest(root: &std::path::Path, dir: &std::path::Path, options: &HostOptions) -> PathBuf {
+fn test_manifest(root: &std::path::Path, dir: &std::path::Path, options: &HostOptions, port: u16) -> PathBuf {
     let databases = options.own_databases.as_deref();
     let text = std::fs::read_to_string(root.join("spin.toml")).expect("spin.toml");
     let mut manifest: toml::Table = toml::from_str(&text).expect("spin.toml parses");
@@ -190,6 +193,9 @@ fn test_manifest(root: &std::path::Path, dir: &std::path::Path, options: &HostOp
         component["source"] = toml::Value::String(root.join(source).display().to_string());
         if options.postgres_over_sockets {
             postgres_over_sockets(id, component, &wasm_dir, dir);
+        }
+        if options.gateway_chaining_through_adapter && id == "gateway" {
+            chaining_through_adapter(id, component, &wasm_dir, dir, port);
         }
         // Own databases: each `db_url` ends in its service's database name; the set's has the
         // set's suffix.
@@ -244,6 +250,34 @@ fn postgres_over_sockets(id: &str, component: &mut toml::Value, wasm_dir: &std::
     component["source"] = toml::Value::String(output.display().to_string());
 }
 
+/// Swaps `component`'s Spin build for one composed with the chaining adapter, which reads where
+/// chained calls go from wasi:config (answered here from the component's Spin variables by the
+/// test component config-from-variables): this host's own listener.
+fn chaining_through_adapter(id: &str, component: &mut toml::Value, wasm_dir: &std::path::Path, dir: &std::path::Path, port: u16) {
+    use galley_wasmcloud::adapters::{AdapterDir, Plan, CHAINING};
+    let adapters = dir.join("chaining-adapter");
+    std::fs::create_dir_all(&adapters).expect("create the folder");
+    galley_wasmcloud::compose::plug_files(
+        ("chaining", &wasm_dir.join(CHAINING.wasm)),
+        &[("config-from-variables", &wasm_dir.join("e2e_config_from_variables.wasm"))],
+        &adapters.join(CHAINING.wasm),
+    )
+    .unwrap_or_else(|e| panic!("composing the chaining adapter over Spin variables: {e:#}"));
+    let spin_build = PathBuf::from(component["source"].as_str().expect("source"));
+    let output = dir.join(format!("{id}-chaining.wasm"));
+    let plan = Plan { adapters: &[CHAINING], messaging_trigger: false };
+    let composed = galley_wasmcloud::compose::compose(id, &spin_build, &AdapterDir::new(&adapters), &plan, &output)
+        .unwrap_or_else(|e| panic!("composing {id} with the chaining adapter: {e:#}"));
+    assert_eq!(composed.adapters, vec![CHAINING], "{id} chains");
+    component["source"] = toml::Value::String(output.display().to_string());
+    let own_listener = format!("127.0.0.1:{port}");
+    let table = component.as_table_mut().expect("a component table");
+    let variables = table.entry("variables").or_insert_with(|| toml::Table::new().into());
+    variables.as_table_mut().expect("variables").insert("spin_internal_authority".into(), own_listener.clone().into());
+    let allowed = table.entry("allowed_outbound_hosts").or_insert_with(|| toml::Value::Array(Vec::new()));
+    allowed.as_array_mut().expect("a list").push(format!("http://{own_listener}").into());
+}
+
 impl Host {
     fn log_path(&self) -> PathBuf {
         self.state.path().join("galley.log")
@@ -272,12 +306,12 @@ impl Host {
             None => root.join(".data/test/runtime-config.toml"),
         };
         assert!(runtime_config.exists(), "{} missing: `scripts/services.sh up test` writes it", runtime_config.display());
-        let manifest = test_manifest(&root, state.path(), options);
+        let port = galley_launcher::free_port().expect("free port");
+        let manifest = test_manifest(&root, state.path(), options, port);
         if let Some(compiled) = compiled {
             std::os::unix::fs::symlink(compiled, state.path().join("compiled")).expect("link the compiled-code cache");
         }
 
-        let port = galley_launcher::free_port().expect("free port");
         let galley = galley_launcher::galley::Galley::new(&manifest, port, state.path())
             .runtime_config(&runtime_config)
             .envs([

@@ -58,6 +58,18 @@ pub fn compose(id: &str, component: &Path, adapters: &AdapterDir, plan: &Plan, o
     })
 }
 
+/// Composes the component `root` (a name and its file) with `definitions` (names and files)
+/// into `output`: for a composition the adapter table does not describe, such as the tests'
+/// chaining adapter over Spin variables. Names must be kebab case (wasm-compose's rule).
+pub fn plug_files(root: (&str, &Path), definitions: &[(&str, &Path)], output: &Path) -> anyhow::Result<()> {
+    let staging = Staging::new(output)?;
+    let root = staging.copy(root.1, root.0)?;
+    let definitions = definitions.iter().map(|(name, path)| staging.copy(path, name)).collect::<anyhow::Result<_>>()?;
+    let wasm = plug(&root, definitions)?;
+    validate(&wasm).with_context(|| format!("the composition of {} is not a valid component", root.display()))?;
+    std::fs::write(output, &wasm).with_context(|| format!("writing {}", output.display()))
+}
+
 /// Those of `adapters` that satisfy what a component imports from Spin.
 fn needed_by(adapters: &[Adapter], interfaces: &Interfaces) -> Vec<Adapter> {
     adapters.iter().filter(|a| interfaces.imports(a.interface)).copied().collect()
