@@ -17,19 +17,19 @@ pub(crate) fn customer() -> (String, String) {
     (user, auth::issue(&claims, TEST_SECRET.as_bytes()).expect("sign"))
 }
 
-pub(crate) fn new_key() -> String {
+fn new_key() -> String {
     format!("key-{}", uuid::Uuid::new_v4().simple())
 }
 
 /// What an order request answered.
 pub(crate) struct Placed {
-    pub(crate) status: u16,
-    pub(crate) body: Value,
+    status: u16,
+    body: Value,
 }
 
 impl Placed {
     /// The order: the body itself, or the `order` member of a refusal (a problem).
-    pub(crate) fn order(&self) -> &Value {
+    fn order(&self) -> &Value {
         if self.body["order"].is_object() {
             &self.body["order"]
         } else {
@@ -37,13 +37,13 @@ impl Placed {
         }
     }
 
-    pub(crate) fn id(&self) -> String {
+    fn id(&self) -> String {
         self.order()["id"].as_str().unwrap_or_else(|| panic!("an order in {}", self.body)).to_owned()
     }
 }
 
 impl TestApp {
-    pub(crate) async fn order(&self, token: &str, key: Option<&str>, body: &Value) -> Placed {
+    async fn order(&self, token: &str, key: Option<&str>, body: &Value) -> Placed {
         let mut req = self.http.post(self.url("/api/v1/orders")).bearer_auth(token).json(body);
         if let Some(key) = key {
             req = req.header("idempotency-key", key);
@@ -53,7 +53,7 @@ impl TestApp {
         Placed { status, body: resp.json().await.unwrap_or(Value::Null) }
     }
 
-    pub(crate) async fn buy(&self, token: &str, product: i64, quantity: i64, method: &str) -> Placed {
+    async fn buy(&self, token: &str, product: i64, quantity: i64, method: &str) -> Placed {
         let body = json!({"items": [{"product_id": product, "quantity": quantity}], "payment_method": method});
         self.order(token, Some(&new_key()), &body).await
     }
@@ -64,27 +64,27 @@ impl TestApp {
         resp.json().await.expect("report")
     }
 
-    pub(crate) async fn read_order(&self, token: &str, id: &str) -> reqwest::Response {
+    async fn read_order(&self, token: &str, id: &str) -> reqwest::Response {
         self.http.get(self.url(&format!("/api/v1/orders/{id}"))).bearer_auth(token).send().await.expect("request")
     }
 }
 
 /// The payment row of an order: (state, amount), if any.
-pub(crate) async fn payment_of(order: &str) -> Option<(String, String)> {
+async fn payment_of(order: &str) -> Option<(String, String)> {
     let db = database("payments").await;
     let row = db.query_opt("SELECT state, amount::text FROM payments WHERE order_id = $1::text::uuid", &[&order]).await.expect("payments");
     row.map(|r| (r.get(0), r.get(1)))
 }
 
 /// An order's (status, saga_state) straight from the orders database.
-pub(crate) async fn saga_of(order: &str) -> (i16, String) {
+async fn saga_of(order: &str) -> (i16, String) {
     let db = database("orders").await;
     let row = db.query_one("SELECT status, saga_state FROM orders WHERE id = $1::text::uuid", &[&order]).await.expect("order row");
     (row.get(0), row.get(1))
 }
 
 /// Waits (a few seconds at most) for the notification of `order`'s payment.
-pub(crate) async fn notifications_of(order: &str) -> i64 {
+async fn notifications_of(order: &str) -> i64 {
     let db = database("notifications").await;
     for _ in 0..50 {
         let n: i64 = db.query_one("SELECT count(*) FROM notifications WHERE order_id = $1::text::uuid", &[&order]).await.expect("count").get(0);
@@ -98,7 +98,11 @@ pub(crate) async fn notifications_of(order: &str) -> i64 {
 
 #[tokio::test]
 async fn a_paid_order_takes_stock_charges_once_and_notifies() {
-    let app = spawn_app();
+    a_paid_order(&spawn_app()).await;
+}
+
+/// A paid order, checked in every database it touches (also run with the wasmCloud adapters).
+pub(crate) async fn a_paid_order(app: &TestApp) {
     let product = app.stocked_product(5).await;
     let (user, token) = customer();
     let placed = app.buy(&token, product, 2, "pm_card_ok").await;
@@ -119,7 +123,11 @@ async fn a_paid_order_takes_stock_charges_once_and_notifies() {
 
 #[tokio::test]
 async fn a_declined_card_cancels_and_gives_the_stock_back() {
-    let app = spawn_app();
+    a_declined_card(&spawn_app()).await;
+}
+
+/// A declined card: a 402 carrying the cancelled order, and the reservation given back.
+pub(crate) async fn a_declined_card(app: &TestApp) {
     let product = app.stocked_product(5).await;
     let (_, token) = customer();
     let placed = app.buy(&token, product, 2, "pm_card_declined").await;
@@ -146,15 +154,16 @@ async fn short_stock_is_a_409_naming_the_line_and_charges_nothing() {
     assert_ne!(payment_of(&placed.id()).await.map(|p| p.0).as_deref(), Some("charged"));
 }
 
-#[tokio::test]
-async fn one_idempotency_key_sent_twenty_times_at_once_is_one_order() {
-    let app = spawn_app();
+/// One order for one unit of a fresh product (stocked 10), sent `times` at once with one
+/// idempotency key: every answer must be the same 201, one unit reserved, one order recorded.
+/// (token, key, the order's body, the first answer)
+pub(crate) async fn one_key_sent_at_once(app: &TestApp, times: usize) -> (String, String, Value, Placed) {
     let product = app.stocked_product(10).await;
     let (_, token) = customer();
     let key = new_key();
     let body = json!({"items": [{"product_id": product, "quantity": 1}], "payment_method": "pm_card_ok"});
-    let answers = futures::future::join_all((0..20).map(|_| app.order(&token, Some(&key), &body))).await;
-    let first = &answers[0];
+    let mut answers = futures::future::join_all((0..times).map(|_| app.order(&token, Some(&key), &body))).await;
+    let first = answers.remove(0);
     assert_eq!(first.status, 201, "{}", first.body);
     for answer in &answers {
         assert_eq!((answer.status, &answer.body), (first.status, &first.body), "every answer is the same");
@@ -163,6 +172,14 @@ async fn one_idempotency_key_sent_twenty_times_at_once_is_one_order() {
     let orders = database("orders").await;
     let n: i64 = orders.query_one("SELECT count(*) FROM orders WHERE idempotency_key = $1", &[&key]).await.unwrap().get(0);
     assert_eq!(n, 1);
+    (token, key, body, first)
+}
+
+#[tokio::test]
+async fn one_idempotency_key_sent_twenty_times_at_once_is_one_order() {
+    let app = spawn_app();
+    let (token, key, body, first) = one_key_sent_at_once(&app, 20).await;
+    let product = &body["items"][0]["product_id"];
     // The same key with another body is refused; another user's same key is another order.
     let other = json!({"items": [{"product_id": product, "quantity": 2}], "payment_method": "pm_card_ok"});
     assert_eq!(app.order(&token, Some(&key), &other).await.status, 422);

@@ -11,7 +11,7 @@
 
 use serde_json::json;
 
-use crate::orders::{customer, new_key, notifications_of, payment_of, saga_of};
+use crate::orders::one_key_sent_at_once;
 use crate::support::*;
 
 fn app() -> TestApp {
@@ -36,49 +36,17 @@ async fn users_register_log_in_and_look_up_through_the_adapter() {
 
 #[tokio::test]
 async fn a_paid_order_runs_the_whole_saga_through_the_adapter() {
-    let app = app();
-    let product = app.stocked_product(5).await;
-    let (user, token) = customer();
-    let placed = app.buy(&token, product, 2, "pm_card_ok").await;
-    assert_eq!(placed.status, 201, "{}", placed.body);
-    assert_eq!((&placed.body["amount"], &placed.body["user_id"]), (&json!("6.00"), &json!(user)));
-    let id = placed.id();
-    assert_eq!(app.on_hand(product).await, 3);
-    assert_eq!(payment_of(&id).await, Some(("charged".into(), "6.00".into())));
-    assert_eq!(saga_of(&id).await, (1, "completed".into()));
-    assert_eq!(notifications_of(&id).await, 1, "order-events recorded the event through the adapter");
-    let read = app.read_order(&token, &id).await;
-    assert_eq!(read.status(), 200);
-    assert_eq!(read.json::<serde_json::Value>().await.expect("json"), placed.body);
+    crate::orders::a_paid_order(&app()).await;
 }
 
 #[tokio::test]
 async fn a_declined_card_rolls_the_reservation_back() {
-    let app = app();
-    let product = app.stocked_product(5).await;
-    let (_, token) = customer();
-    let placed = app.buy(&token, product, 2, "pm_card_declined").await;
-    assert_eq!(placed.status, 402, "{}", placed.body);
-    assert_eq!(app.on_hand(product).await, 5, "the reservation was released");
-    assert_eq!(saga_of(&placed.id()).await, (2, "cancelled".into()));
+    crate::orders::a_declined_card(&app()).await;
 }
 
 #[tokio::test]
 async fn one_key_sent_ten_times_at_once_is_one_order() {
-    let app = app();
-    let product = app.stocked_product(10).await;
-    let (_, token) = customer();
-    let key = new_key();
-    let body = json!({"items": [{"product_id": product, "quantity": 1}], "payment_method": "pm_card_ok"});
-    let answers = futures::future::join_all((0..10).map(|_| app.order(&token, Some(&key), &body))).await;
-    assert_eq!(answers[0].status, 201, "{}", answers[0].body);
-    for answer in &answers {
-        assert_eq!((answer.status, &answer.body), (answers[0].status, &answers[0].body), "every answer is the same");
-    }
-    assert_eq!(app.on_hand(product).await, 9, "one reservation");
-    let orders = database("orders").await;
-    let n: i64 = orders.query_one("SELECT count(*) FROM orders WHERE idempotency_key = $1", &[&key]).await.expect("count").get(0);
-    assert_eq!(n, 1);
+    one_key_sent_at_once(&app(), 10).await;
 }
 
 /// The request log's lines of component `component` in trace `trace_id`.
