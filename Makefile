@@ -12,7 +12,7 @@ WASM_TARGET := wasm32-wasip2
 # The adapters that make the components wasmCloud-ready (wasmcloud/adapters/*, crates adapter-*).
 ADAPTERS := $(addprefix adapter-,$(notdir $(wildcard wasmcloud/adapters/*)))
 
-.PHONY: up down reset test soak fuzz build build-components build-native migrate admin bench toolchain deploy-check wasmcloud wasmcloud-adapters wasmcloud-deployment
+.PHONY: up down reset test soak fuzz build build-components build-native migrate admin bench toolchain deploy-check wasmcloud wasmcloud-adapters wasmcloud-deployment wasmcloud-check
 
 toolchain:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -71,6 +71,12 @@ wasmcloud: build-components wasmcloud-adapters
 wasmcloud-deployment:
 	cargo build --release -p galley-wasmcloud
 	target/release/galley-wasmcloud deployment
+
+# The composed components on a local wasmCloud 2.x lattice (wash hosts, NATS, the test Postgres
+# and Redis), then the users, catalog and one-order smoke checks. Needs wasmCloud's `wash` 2.x
+# (WASH=/path/to/wash): no registry this project installs from has it (docs/wasmcloud.md).
+wasmcloud-check:
+	@WASH=$(WASH) scripts/wasmcloud-check.sh
 
 wasmcloud-adapters: toolchain
 	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(ADAPTERS))

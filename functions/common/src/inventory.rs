@@ -12,6 +12,9 @@ use crate::problem::Problem;
 /// `http://inventory-adjust.spin.internal/...`, never from outside.
 pub const COMPONENT: &str = "inventory-adjust";
 
+/// Public (inventory-restock): `PUT <PUBLIC_COLLECTION>/<product id>` sets or adjusts a stock.
+pub const PUBLIC_COLLECTION: &str = "/api/v1/inventory";
+
 /// Private: `POST` creates a product's stock row (zero on hand) if it has none.
 pub const STOCK_PATH: &str = "/stock";
 /// Private: `POST` reserves an order's lines ([`ReserveRequest`] → [`Reservation`]).

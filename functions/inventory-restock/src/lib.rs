@@ -9,7 +9,7 @@
 
 use galley_common::edge::endpoint::Request;
 use galley_common::error::CommonError;
-use galley_common::ids::ProductId;
+use galley_common::ids::{item_segment, ProductId};
 use galley_common::inventory;
 use galley_common::method::Method;
 use spin_sdk::http::Response;
@@ -20,7 +20,8 @@ galley_common::http_endpoint!(serve);
 async fn serve(mut req: Request) -> Result<Response, CommonError> {
     req.allow(&[Method::Put])?;
     req.require_admin()?;
-    let id = ProductId::parse(req.param("product_id"))?;
+    // From the path, not Spin's `spin-path-match-*` header: other hosts (wasmCloud) set none.
+    let id = ProductId::parse(item_segment(inventory::PUBLIC_COLLECTION, req.path()))?;
     req.relay(inventory::COMPONENT, &inventory::stock_path(id)).await
 }
 
@@ -28,7 +29,7 @@ async fn serve(mut req: Request) -> Result<Response, CommonError> {
 mod tests {
     use galley_common::auth::AuthError;
     use galley_common::error::CommonError;
-    use galley_common::ids::ProductId;
+    use galley_common::ids::{item_segment, ProductId};
     use galley_common::problem::ApiError;
 
     #[test]

@@ -45,7 +45,7 @@ impl ClusterValues {
 }
 
 /// A variable's template with every `{{ name }}` replaced by `value(name)`.
-fn render(template: &str, value: &dyn Fn(&str) -> String) -> String {
+pub(crate) fn render(template: &str, value: &dyn Fn(&str) -> String) -> String {
     let mut out = String::new();
     let mut rest = template;
     while let Some(start) = rest.find("{{") {

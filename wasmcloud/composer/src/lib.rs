@@ -13,10 +13,12 @@
 //! - [`wasmcloud`] is what a wasmCloud host provides, and the check of a composed component.
 //! - [`manifest`] reads `spin.toml`: components, their `.wasm` files, variables and triggers.
 //! - [`deployment`] generates the wasmCloud 2.x Kubernetes objects from it.
+//! - [`lattice`] writes a local lattice's configuration (`make wasmcloud-check`).
 
 pub mod adapters;
 pub mod component;
 pub mod compose;
 pub mod deployment;
+pub mod lattice;
 pub mod manifest;
 pub mod wasmcloud;

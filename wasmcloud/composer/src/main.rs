@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use galley_wasmcloud::adapters::{AdapterDir, WASMCLOUD};
-use galley_wasmcloud::{component::Interfaces, compose, deployment, manifest, wasmcloud::Findings};
+use galley_wasmcloud::{component::Interfaces, compose, deployment, lattice, manifest, wasmcloud::Findings};
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    text.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("`{text}` is not NAME=VALUE"))
+}
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +49,33 @@ enum Command {
     Check {
         #[command(flatten)]
         paths: Paths,
+    },
+    /// Write a local lattice's configuration into DIR: `<component>/.wash/config.yaml` for a
+    /// `wash dev` host per component and `front.conf` for nginx (scripts/wasmcloud-check.sh).
+    /// Prints each component and its host's port.
+    Lattice {
+        #[arg(long, default_value = "spin.toml")]
+        manifest: PathBuf,
+        #[arg(long)]
+        dir: PathBuf,
+        /// The machine's private address the components dial.
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        front_port: u16,
+        #[arg(long)]
+        postgres_port: u16,
+        #[arg(long)]
+        first_port: u16,
+        #[arg(long)]
+        nats_url: String,
+        #[arg(long)]
+        redis_url: String,
+        #[arg(long, default_value = "target/wasmcloud")]
+        wasm_dir: PathBuf,
+        /// NAME=VALUE for app variables (secrets among them).
+        #[arg(long = "var", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
     },
     /// Print a component's imports and exports.
     Interfaces { wasm: PathBuf },
@@ -104,6 +135,23 @@ fn main() -> anyhow::Result<()> {
             let values = deployment::ClusterValues::read(&values)?;
             let written = deployment::write(&app, &values, &dir)?;
             written.iter().for_each(|path| println!("{}", path.display()));
+        }
+        Command::Lattice { manifest, dir, address, front_port, postgres_port, first_port, nats_url, redis_url, wasm_dir, vars } => {
+            let app = manifest::App::read(&manifest)?;
+            let wasm_dir = std::fs::canonicalize(&wasm_dir).with_context(|| format!("{} (make wasmcloud)", wasm_dir.display()))?;
+            let lattice = lattice::Lattice {
+                address,
+                front_port,
+                postgres_port,
+                first_port,
+                nats_url,
+                redis_url,
+                wasm_dir,
+                variables: vars.into_iter().collect(),
+            };
+            for (id, port) in lattice.write(&app, &dir)? {
+                println!("{id} {port}");
+            }
         }
         Command::Interfaces { wasm } => {
             let interfaces = Interfaces::read(&wasm)?;

@@ -72,11 +72,6 @@ impl Request {
         &self.info
     }
 
-    /// The value Spin matched for the route's `:name` parameter (empty if there is none).
-    pub fn param(&self, name: &str) -> &str {
-        self.info.path_param(name).unwrap_or_default()
-    }
-
     /// The JSON body (at most [`body::DEFAULT_LIMIT`] bytes), parsed into `T`.
     pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, BodyError> {
         read_json(self.take_body()?, &self.info, body::DEFAULT_LIMIT).await

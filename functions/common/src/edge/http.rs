@@ -74,11 +74,6 @@ impl RequestInfo {
         self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
-    /// The value Spin matched for the `:name` route parameter.
-    pub fn path_param(&self, name: &str) -> Option<&str> {
-        self.header(&format!("spin-path-match-{}", name.replace('_', "-")))
-    }
-
     /// `405` unless the method is one of `allowed` (`HEAD` goes wherever `GET` does).
     pub fn allow(&self, allowed: &[Method]) -> Result<(), MethodNotAllowed> {
         if allowed.contains(&self.method) {
