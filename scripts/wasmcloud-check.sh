@@ -59,6 +59,9 @@ port() { target/release/galley-services free-port; }
 nats_port=$(port) postgres_port=$(port) front_port=$(port)
 nats-server -a 127.0.0.1 -p "$nats_port" > "$dir/nats.log" 2>&1 & pids+=($!)
 socat "TCP-LISTEN:$postgres_port,bind=$address,fork,reuseaddr" "TCP:127.0.0.1:$GALLEY_TEST_PG_PORT" & pids+=($!)
+# Every host connects to NATS as it starts, and gives up if nothing answers yet.
+for _ in $(seq 100); do grep -q "Server is ready" "$dir/nats.log" && break; sleep 0.1; done
+grep -q "Server is ready" "$dir/nats.log" || { echo "nats-server did not start:" >&2; cat "$dir/nats.log" >&2; exit 1; }
 
 auth_secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 vars=(--var "auth_secret=$auth_secret" --var trusted_proxies=1)
@@ -71,17 +74,20 @@ target/release/galley-wasmcloud lattice --dir "$dir" --address "$address" --fron
   --postgres-port "$postgres_port" --first-port "$first_port" --nats-url "nats://127.0.0.1:$nats_port" \
   --redis-url "redis://127.0.0.1:$GALLEY_TEST_REDIS_PORT" "${vars[@]}" > "$dir/hosts.txt"
 
+declare -A host_pid
 while read -r component host_port; do
   (cd "$dir/$component" && exec "$WASH" dev) > "$dir/$component.log" 2>&1 & pids+=($!)
+  host_pid[$component]=$!
 done < "$dir/hosts.txt"
 nginx -p "$PWD/$dir" -c front.conf
 
-# Each host compiles its component before it serves; the order-events host serves messages only.
+# Each host compiles its component before it serves (the order-events host serves messages, but
+# says the same line once its component is deployed).
 deadline=$(( $(date +%s) + 180 ))
 while read -r component host_port; do
   until grep -q "listening for HTTP requests" "$dir/$component.log"; do
-    if [ "$(date +%s)" -gt "$deadline" ] || grep -qi "^Error\|panicked" "$dir/$component.log"; then
-      echo "the wash host of $component did not start:" >&2; tail -20 "$dir/$component.log" >&2; exit 1
+    if [ "$(date +%s)" -gt "$deadline" ] || ! kill -0 "${host_pid[$component]}" 2>/dev/null; then
+      echo "the wash host of $component did not start:" >&2; grep -v "^ *[0-9]*: \|^ *at " "$dir/$component.log" | tail -15 >&2; exit 1
     fi
     sleep 1
   done
