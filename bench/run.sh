@@ -15,3 +15,4 @@ bench/observability.sh
 bench/replicas.sh
 bench/isolation.sh
 bench/reload.sh
+bench/wasmcloud.sh

@@ -376,6 +376,10 @@ def check_wasmcloud(objects, manifest):
             need("wasi", "keyvalue", "0.2.0-draft", ["store"], "the key-value and Redis adapters use it")
         if uses_redis:
             need("wasmcloud", "messaging", "0.2.0", ["consumer"], "the Redis adapter publishes order events on it")
+        if any(h.startswith("postgres://") for h in outbound):
+            host = local.get("allowedHosts") and local.get("allowedIpNameLookups")
+            if not host:
+                err(name, "uses Postgres, which its adapter dials itself, but may not dial it or look its name up")
         if any(".spin.internal" in h for h in outbound):
             if "{component}" not in config.get("spin_internal_authority", ""):
                 err(name, "chains to other components but has no spin_internal_authority template naming {component}")
@@ -483,6 +487,9 @@ WASMCLOUD_MUTATIONS = [
     ("Spin's wasi:keyvalue draft2 instead of wasmCloud's draft", "WorkloadDeployment", "product-query",
      lambda o: next(i for i in o["spec"]["template"]["spec"]["hostInterfaces"] if i["package"] == "keyvalue").__setitem__("version", "0.2.0-draft2"),
      "needs host interface wasi:keyvalue/store@0.2.0-draft"),
+    ("the Postgres host's name lookup not allowed", "WorkloadDeployment", "user-lookup",
+     lambda o: o["spec"]["template"]["spec"]["components"][0]["localResources"].pop("allowedIpNameLookups"),
+     "may not dial it or look its name up"),
     ("the chaining template dropped", "WorkloadDeployment", "order-create",
      lambda o: o["spec"]["template"]["spec"]["components"][0]["localResources"]["config"].pop("spin_internal_authority"),
      "no spin_internal_authority"),

@@ -7,7 +7,8 @@
 //! - a `WorkloadDeployment` running its composed image, with the host interfaces its
 //!   adapters import, its Spin variables as `wasi:config` (plain ones resolved from the cluster
 //!   values, the ones built from a secret from a Secret `galley-<component>` whose keys are the
-//!   variable names), and its outbound hosts as the workload's `allowedHosts`;
+//!   variable names), and what its guest code dials as the workload's `allowedHosts` and
+//!   `allowedIpNameLookups` (Postgres, for the Postgres adapter; the other workloads, to chain);
 //! - for an HTTP component, a Service of its name (the operator keeps its endpoints) and, for
 //!   its public routes, an Ingress that sends them there with the Host header the workload is
 //!   bound to (wasmCloud routes HTTP by host). Service chaining uses the same names.
@@ -128,15 +129,26 @@ pub fn objects(app: &App, values: &ClusterValues) -> Vec<Value> {
         if !vars.secret.is_empty() {
             local["environment"] = json!({ "secretFrom": [{ "name": format!("galley-{id}") }] });
         }
-        let allowed: Vec<String> = component
+        // What the guest itself dials: Postgres (the adapter's socket, after its own name lookup)
+        // and, when it chains, the other workloads. Redis is not here: on wasmCloud the host's
+        // key-value and messaging plugins reach their backends, not the component.
+        let postgres: Vec<String> = component
             .allowed_outbound_hosts
             .iter()
-            .filter(|h| !h.contains(".spin.internal"))
+            .filter_map(|h| h.strip_prefix("postgres://"))
             .map(|h| render(h, &|n| values.variables.get(n).cloned().unwrap_or_default()))
+            .collect();
+        let allowed: Vec<String> = postgres
+            .iter()
+            .cloned()
             .chain(component.chains().then(|| format!("*.{}.svc.cluster.local", values.namespace)))
             .collect();
         if !allowed.is_empty() {
             local["allowedHosts"] = json!(allowed);
+        }
+        let lookups: Vec<&str> = postgres.iter().map(|h| h.rsplit_once(':').map_or(h.as_str(), |(host, _)| host)).collect();
+        if !lookups.is_empty() {
+            local["allowedIpNameLookups"] = json!(lookups);
         }
 
         let mut interfaces = vec![host_interface("wasi", "config", Some("0.2.0-rc.1"), &["store"], None)];

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use galley_wasmcloud::adapters::{AdapterDir, WASMCLOUD};
+use galley_wasmcloud::adapters::{Adapter, AdapterDir, Plan, IMPORT_ADAPTERS, WASMCLOUD};
 use galley_wasmcloud::{component::Interfaces, compose, deployment, lattice, manifest, wasmcloud::Findings};
 
 fn parse_var(text: &str) -> Result<(String, String), String> {
@@ -44,6 +44,11 @@ enum Command {
         /// Where the adapters were built.
         #[arg(long, default_value = "target/wasm32-wasip2/release")]
         adapters: PathBuf,
+        /// Plug in only these adapters (by name: postgres, chaining, variables, ...), and leave
+        /// the Redis trigger as Spin's: a build that still runs on Spin and galley, to try or
+        /// measure one adapter there (bench/wasmcloud.sh).
+        #[arg(long = "only")]
+        only: Vec<String>,
     },
     /// Check that every composed component imports only what a wasmCloud host provides.
     Check {
@@ -97,14 +102,19 @@ fn composed_path(paths: &Paths, id: &str) -> PathBuf {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Compose { paths, adapters } => {
+        Command::Compose { paths, adapters, only } => {
             let adapters = AdapterDir::new(adapters);
+            let chosen: Vec<Adapter> = IMPORT_ADAPTERS.iter().filter(|a| only.iter().any(|name| name == a.name)).copied().collect();
+            if let Some(unknown) = only.iter().find(|name| !IMPORT_ADAPTERS.iter().any(|a| a.name == name.as_str())) {
+                anyhow::bail!("no adapter named `{unknown}`");
+            }
+            let plan = if only.is_empty() { WASMCLOUD } else { Plan { adapters: &chosen, messaging_trigger: false } };
             for component in manifest::components(&paths.manifest)? {
                 let composed = compose::compose(
                     &component.id,
                     &component.wasm,
                     &adapters,
-                    &WASMCLOUD,
+                    &plan,
                     &composed_path(&paths, &component.id),
                 )
                 .with_context(|| format!("component `{}`", component.id))?;
