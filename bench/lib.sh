@@ -39,6 +39,25 @@ print(sys.argv[1], sys.argv[2], rps, ms(*p50.groups()), ms(*p99.groups()), error
 ' "$1" "$3" >> "$5"
 }
 
+# interleaved_runs "LABEL..." [wrk options, e.g. -H "authorization: …"]: a 2 s warm-up of each
+# ${url[LABEL]} (the caller's associative array), then $RUNS rounds of wrk_run over them into
+# $raw, every other round in reverse order so no label always runs first.
+interleaved_runs() {
+  local labels=($1) order label i
+  shift
+  for label in "${labels[@]}"; do
+    wrk -t2 -c"$CONNECTIONS" -d2s "$@" "${url[$label]}" >/dev/null
+  done
+  for i in $(seq "$RUNS"); do
+    echo "run $i/$RUNS"
+    order=("${labels[@]}")
+    [ $((i % 2)) = 0 ] && mapfile -t order < <(printf '%s\n' "${labels[@]}" | tac)
+    for label in "${order[@]}"; do
+      wrk_run "$label" "${url[$label]}" "$CONNECTIONS" "$DURATION" "$raw" "$@"
+    done
+  done
+}
+
 # prepare_app: builds (unless SKIP_BUILD=1), starts the test profile's services, migrates.
 prepare_app() {
   if [ "${SKIP_BUILD:-0}" != 1 ]; then

@@ -26,17 +26,7 @@ curl -sf "$base/api/v1/products/$product" >/dev/null   # fills the cache
 curl -sf "$base/api/v1/users/$user" -H "authorization: Bearer $customer" >/dev/null
 
 declare -A url=([trivial]="http://127.0.0.1:3982/" [product-hit]="$base/api/v1/products/$product" [user-lookup]="$base/api/v1/users/$user")
-for label in trivial product-hit user-lookup; do
-  wrk -t2 -c"$CONNECTIONS" -d2s -H "authorization: Bearer $customer" "${url[$label]}" >/dev/null
-done
-for i in $(seq "$RUNS"); do
-  echo "run $i/$RUNS"
-  order="trivial product-hit user-lookup"
-  [ $((i % 2)) = 0 ] && order="user-lookup product-hit trivial"
-  for label in $order; do
-    wrk_run "$label" "${url[$label]}" "$CONNECTIONS" "$DURATION" "$raw" -H "authorization: Bearer $customer"
-  done
-done
+interleaved_runs "trivial product-hit user-lookup" -H "authorization: Bearer $customer"
 
 share() { python3 -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]) * 100:.0f} %")' \
   "$(median_of "$raw" "$1" "$CONNECTIONS" 2)" "$(median_of "$raw" trivial "$CONNECTIONS" 2)"; }

@@ -43,18 +43,10 @@ user=$(curl -sf "$base/api/v1/users" -H 'content-type: application/json' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 customer=$(jwt "$user" customer)
 declare -A url=([spin-postgres]="$base/api/v1/users/$user" [postgres-adapter]="http://127.0.0.1:3982/api/v1/users/$user")
-for label in spin-postgres postgres-adapter; do
-  curl -sf "${url[$label]}" -H "authorization: Bearer $customer" >/dev/null   # both answer before timing
-  wrk -t2 -c"$CONNECTIONS" -d2s -H "authorization: Bearer $customer" "${url[$label]}" >/dev/null
+for label in spin-postgres postgres-adapter; do   # both answer before timing
+  curl -sf "${url[$label]}" -H "authorization: Bearer $customer" >/dev/null
 done
-for i in $(seq "$RUNS"); do
-  echo "run $i/$RUNS"
-  order="spin-postgres postgres-adapter"
-  [ $((i % 2)) = 0 ] && order="postgres-adapter spin-postgres"
-  for label in $order; do
-    wrk_run "$label" "${url[$label]}" "$CONNECTIONS" "$DURATION" "$raw" -H "authorization: Bearer $customer"
-  done
-done
+interleaved_runs "spin-postgres postgres-adapter" -H "authorization: Bearer $customer"
 
 ratio=$(python3 -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}")' \
   "$(median_of "$raw" postgres-adapter "$CONNECTIONS" 2)" "$(median_of "$raw" spin-postgres "$CONNECTIONS" 2)")

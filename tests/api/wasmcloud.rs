@@ -4,7 +4,8 @@
 //!   (`wasmcloud/adapters/postgres`: Spin's Postgres spoken over wasi:sockets), against the test
 //!   Postgres: the adapter carries users, the catalog and the order saga, its transactions hold
 //!   across calls (a refusal rolls back, a contended key makes one order), and the server's
-//!   errors reach the component as Spin's (a unique violation is still a 409).
+//!   errors reach the component as Spin's (a unique violation is still a 409, an unreachable
+//!   Postgres a prompt 503).
 //! - The gateway composed with the chaining adapter (`wasmcloud/adapters/chaining`), its
 //!   wasi:config answered from Spin variables by a test component: chained calls leave through
 //!   outgoing HTTP to the configured authority and come back in as requests.
@@ -72,4 +73,20 @@ async fn the_chaining_adapter_sends_chained_calls_where_configuration_says() {
     assert_eq!(requests_of(&app, "user-lookup", &trace_id), 1, "{}", app.host_log());
     assert_eq!(requests_of(&app, "product-admin", &trace_id), 1);
     assert_eq!(requests_of(&app, "gateway", &trace_id), 1);
+}
+
+#[tokio::test]
+async fn with_postgres_unreachable_the_adapter_answers_a_fast_503() {
+    // The adapter's connect fails (nothing listens on the port): Spin's `connection-failed`, which
+    // every component answers as the outage it is, not a 500.
+    let dead_port = galley_launcher::free_port().expect("port").to_string();
+    let app = spawn_app_with(HostOptions {
+        postgres_over_sockets: true,
+        env: vec![("SPIN_VARIABLE_DB_PORT".into(), dead_port)],
+        ..HostOptions::default()
+    });
+    let started = std::time::Instant::now();
+    let problem = assert_problem(app.register(&unique_username("wcdown"), "a-good-password").await, 503).await;
+    assert!(problem["detail"].is_string(), "{problem}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "refused at once, not after a timeout");
 }
