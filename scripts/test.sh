@@ -28,8 +28,13 @@ make --no-print-directory build
 make --no-print-directory wasmcloud-adapters
 target/release/galley-migrate --port "$GALLEY_TEST_PG_PORT" --secrets-file .data/test/db-secrets.env --fresh
 
-# Native unit tests: the shared library and every component's domain rules.
-cargo test --release -p galley-common $(printf -- '-p %s ' $(ls functions | grep -vx common))
+# Native unit tests: the shared library and every component's domain rules; with them, the
+# wasmCloud builds' tests: every component composed with the adapters it needs, what each
+# composed file imports read back and checked against what a wasmCloud host provides, and the
+# adapters' own rules. One cargo invocation, so they share its dependency builds (run alone,
+# with their own feature set, they rebuilt ~6 minutes of them).
+cargo test --release -p galley-common $(printf -- '-p %s ' $(ls functions | grep -vx common)) \
+  -p galley-wasmcloud -p adapter-postgres -p adapter-chaining
 # The host's and the migrator's unit tests: the same package set as `make build-native`, so
 # nothing it built is built again with other features (wasmtime is the long one).
 cargo test --release -p galley -p galley-migrate
@@ -55,7 +60,3 @@ GALLEY_E2E_REPLICAS=3 cargo test --release -p galley-e2e -- \
 scripts/fuzz.sh
 # The host's end-to-end tests: probe components on real `galley up` processes.
 cargo test --release -p galley-host-tests
-# The wasmCloud builds: every component composed with the adapters it needs, and what each
-# composed file imports read back and checked against what a wasmCloud host provides (the
-# Postgres adapter itself ran above, in the e2e suite's wasmcloud.rs).
-cargo test --release -p galley-wasmcloud -p adapter-postgres -p adapter-chaining
