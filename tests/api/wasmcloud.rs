@@ -64,7 +64,7 @@ async fn the_chaining_adapter_sends_chained_calls_where_configuration_says() {
     let (user, token) = app.customer_with_orders("wcchain", 2, 2, 10).await;
     let (traceparent, trace_id) = crate::gateway::trace();
     let answer = app.graphql(Some(&token), &traceparent, crate::gateway::USER_WITH_ORDERS, json!({"id": user["id"]})).await;
-    assert_eq!((answer.status, answer.codes()), (200, vec![]), "{}", answer.body);
+    assert_eq!((answer.status, answer.codes()), (200, vec![]), "{}\n{}", answer.body, app.host_log());
     let orders = answer.body["data"]["userWithOrders"]["orders"]["nodes"].as_array().expect("orders");
     assert_eq!(orders.len(), 2);
     assert!(orders.iter().all(|o| o["lines"].as_array().unwrap().iter().all(|l| l["product"]["name"].is_string())));
@@ -73,6 +73,14 @@ async fn the_chaining_adapter_sends_chained_calls_where_configuration_says() {
     assert_eq!(requests_of(&app, "user-lookup", &trace_id), 1, "{}", app.host_log());
     assert_eq!(requests_of(&app, "product-admin", &trace_id), 1);
     assert_eq!(requests_of(&app, "gateway", &trace_id), 1);
+}
+
+#[tokio::test]
+async fn screens_sent_at_once_through_the_chaining_adapter_all_answer() {
+    // Chained answers arrive over TCP here, in pieces: the timing under which a shared product
+    // batch completed by one order line stranded the others (`galley_common::wakes`).
+    let app = spawn_app_with(HostOptions { gateway_chaining_through_adapter: true, ..HostOptions::default() });
+    crate::gateway::every_screen_sent_at_once_answers(&app, "wcburst").await;
 }
 
 #[tokio::test]
@@ -90,3 +98,4 @@ async fn with_postgres_unreachable_the_adapter_answers_a_fast_503() {
     assert!(problem["detail"].is_string(), "{problem}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "refused at once, not after a timeout");
 }
+

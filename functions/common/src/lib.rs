@@ -26,6 +26,7 @@ pub mod orders;
 pub mod order_listing;
 pub mod payments;
 pub mod users;
+pub mod wakes;
 #[cfg(feature = "grpc")]
 pub mod user_proto;
 

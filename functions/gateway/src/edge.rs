@@ -11,7 +11,7 @@ use galley_common::body::{self, BodyError};
 use galley_common::edge::client::Client;
 use galley_common::edge::endpoint::verify_token;
 use galley_common::edge::http::{read_bytes, RequestInfo};
-use galley_common::edge::time::next_turn;
+use galley_common::edge::time::{next_turn, no_lost_wakeups};
 use galley_common::error::CommonError;
 use galley_common::method::Method;
 use serde_json::json;
@@ -69,7 +69,9 @@ async fn serve(request: IncomingRequest, info: &RequestInfo) -> Result<Response,
     };
     let backend: Arc<dyn Backend> = Arc::new(Chained { info: Arc::new(info.clone()) });
     let viewer = viewer(info)?;
-    let response = schema::build().execute(schema::prepare(graphql_request, backend, viewer)).await;
+    // Order lines share their product batch (a `Shared` future): the line that completes it
+    // wakes the others, a wake-up Spin's executor would drop.
+    let response = no_lost_wakeups(schema::build().execute(schema::prepare(graphql_request, backend, viewer))).await;
     // A request refused before it ran (syntax, validation, depth, complexity) has no data: a
     // 400, as GraphQL over HTTP has it. Once it ran, errors sit beside the data: a 200.
     let status = if response.data == async_graphql::Value::Null && response.is_err() { 400 } else { 200 };

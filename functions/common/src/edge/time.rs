@@ -106,3 +106,12 @@ impl Future for NextTurn {
         Poll::Pending
     }
 }
+
+/// `future` under Spin's executor without lost wake-ups (see [`crate::wakes`]): a wake-up given
+/// while it is polled asks the executor for another turn at once, through a clock pollable that
+/// is already due.
+pub fn no_lost_wakeups<F: Future>(future: F) -> impl Future<Output = F::Output> {
+    crate::wakes::no_lost_wakeups(future, |waker: &std::task::Waker| -> CancelOnDropToken {
+        spin_executor::push_waker_and_get_token(monotonic_clock::subscribe_duration(0), waker.clone()).into()
+    })
+}
