@@ -427,8 +427,9 @@ async fn products_carry_their_stock_in_one_batch_per_screen() {
 
 /// Rounds of `userWithOrders` screens sent eight at a time, for a customer whose orders share
 /// their products: every screen must answer in full. Each screen's order lines share one product
-/// batch, and the line whose poll completes it wakes the others, a wake-up Spin's executor drops;
-/// before `galley_common::wakes` a few screens in a hundred trapped with an empty 500.
+/// batch, and the line whose poll completes it wakes the others, a wake-up Spin's executor drops.
+/// Before `galley_common::wakes`, a few screens in a hundred trapped with an empty 500 when the
+/// batch's answer arrived in pieces (through the chaining adapter, over TCP).
 pub(crate) async fn every_screen_sent_at_once_answers(app: &TestApp, prefix: &str) {
     const ROUNDS: usize = 30;
     const AT_ONCE: usize = 8;

@@ -98,4 +98,3 @@ async fn with_postgres_unreachable_the_adapter_answers_a_fast_503() {
     assert!(problem["detail"].is_string(), "{problem}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "refused at once, not after a timeout");
 }
-
