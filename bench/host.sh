@@ -22,7 +22,7 @@ fi
 state=$(mktemp -d)
 raw=$(mktemp)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$state" "$raw"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait; rm -rf "$state" "$raw"; }
 trap cleanup EXIT
 
 galley() { # port [env...]

@@ -71,12 +71,12 @@ prepare_app() {
 }
 
 # bench_workspace: sets $state (a temp folder) and $raw (a temp file for raw lines), both
-# removed on exit after every pid in $pids is killed.
+# removed on exit after every pid in $pids has been stopped and has exited.
 bench_workspace() {
   state=$(mktemp -d)
   raw=$(mktemp)
   pids=()
-  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$state" "$raw"' EXIT
+  trap '[ ${#pids[@]} -eq 0 ] || launcher stop "${pids[@]}" || true; rm -rf "$state" "$raw"' EXIT
 }
 
 # The signing secret of this run's app; `jwt` signs tokens with it.

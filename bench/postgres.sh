@@ -26,7 +26,7 @@ raw=$(mktemp)
 script=$(mktemp)
 echo 'SELECT name FROM bench_items WHERE id = 1;' > "$script"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$state" "$raw" "$script"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait; rm -rf "$state" "$raw" "$script"; }
 trap cleanup EXIT
 
 # One host at a time: each pool may hold 64 server connections, and the server allows 100.

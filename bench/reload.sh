@@ -22,7 +22,7 @@ core_probe=$PWD/target/wasm32-wasip1/release/host_probe_core.wasm
 state=$(mktemp -d)
 raw=$(mktemp)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$state" "$raw"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait; rm -rf "$state" "$raw"; }
 trap cleanup EXIT
 cp bench/reload.spin.toml "$state/spin.toml"
 

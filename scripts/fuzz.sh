@@ -49,17 +49,19 @@ scripts/venv.sh "$venv" "$req"
 
 # --- the app ------------------------------------------------------------------------------
 # Every server here is started and awaited by the launcher (scripts/services.sh).
+launcher=target/release/galley-services
 state=$(mktemp -d)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # Awaited before the folder goes: Redis and galley write their last log lines in it as they
+  # shut down, and a file written during `rm -rf` fails it (and with it `make test`).
+  [ ${#pids[@]} -eq 0 ] || "$launcher" stop "${pids[@]}" || true
   rm -rf "$state"
 }
 # Within `make test`, test.sh owns the services; `make fuzz` starts and stops them itself.
 trap 'cleanup; [ "$mode" != long ] || scripts/services.sh down test' EXIT
 [ "$mode" != long ] || make --no-print-directory build
 scripts/services.sh up test
-launcher=target/release/galley-services
 target/release/galley-migrate --port "$GALLEY_TEST_PG_PORT" --secrets-file .data/test/db-secrets.env >/dev/null
 # http URL [JSON]: GET (or POST the JSON) and print the body; fails on anything but a 2xx.
 http() {

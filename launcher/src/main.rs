@@ -75,6 +75,14 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// SIGTERM to each PID, then waits until every one has exited (SIGKILL after TIMEOUT
+    /// seconds): a script that then deletes the processes' folders does not race their last
+    /// writes (Redis and galley log as they shut down).
+    Stop {
+        pids: Vec<u32>,
+        #[arg(long, default_value_t = 20)]
+        timeout: u64,
+    },
     /// Prints a TCP port nothing listens on.
     FreePort,
     /// Waits until URL (http://127.0.0.1:PORT/...) answers 200.
@@ -175,6 +183,7 @@ fn run(cli: Cli) -> Result<Option<String>> {
             redis.start()?;
             Ok(Some(redis.pid().context("redis-server's pid")?.to_string()))
         }
+        Command::Stop { pids, timeout } => nothing(galley_launcher::process::stop_all(&pids, Duration::from_secs(timeout))),
         Command::FreePort => Ok(Some(galley_launcher::free_port()?.to_string())),
         Command::WaitHttp { url, timeout } => {
             let (port, path) = galley_launcher::wait::parse_local_url(&url)?;

@@ -48,6 +48,22 @@ pub fn terminate(pid: u32, timeout: Duration) -> bool {
     crate::wait::until("exit", timeout, || Ok(!alive(pid))).is_ok()
 }
 
+/// SIGTERM to every pid at once (they shut down side by side), then waits until all have
+/// exited; whatever outlives `timeout` is SIGKILLed. An error only if something survives that.
+pub fn stop_all(pids: &[u32], timeout: Duration) -> Result<()> {
+    for &pid in pids {
+        signal(pid, libc::SIGTERM);
+    }
+    let all_gone = || Ok(pids.iter().all(|&pid| !alive(pid)));
+    if crate::wait::until("exit", timeout, all_gone).is_err() {
+        for &pid in pids {
+            kill(pid);
+        }
+        crate::wait::until("exit after SIGKILL", Duration::from_secs(5), all_gone)?;
+    }
+    Ok(())
+}
+
 /// Stops what `file` names (if it runs) and removes the file; whether anything was running.
 pub fn stop_pid_file(file: &Path, timeout: Duration) -> bool {
     let stopped = from_pid_file(file).map(|pid| terminate(pid, timeout)).is_some();
@@ -147,5 +163,38 @@ impl Daemon {
     /// SIGTERM (a clean shutdown for both) and the wait; whether it was running.
     pub fn stop(&self) -> bool {
         stop_pid_file(&self.pid_file(), Duration::from_secs(10))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spawn(script: &str) -> Child {
+        Command::new("sh").args(["-c", script]).spawn().expect("sh runs")
+    }
+
+    #[test]
+    fn stop_all_returns_once_every_process_has_exited() {
+        let children = [spawn("exec sleep 30"), spawn("exec sleep 30")];
+        let pids: Vec<u32> = children.iter().map(Child::id).collect();
+        stop_all(&pids, Duration::from_secs(5)).unwrap();
+        assert!(pids.iter().all(|&pid| !alive(pid)));
+    }
+
+    #[test]
+    fn stop_all_kills_what_ignores_sigterm() {
+        // The shell ignores SIGTERM and keeps waiting on its sleep.
+        let stubborn = spawn("trap '' TERM; while :; do sleep 0.1; done");
+        std::thread::sleep(Duration::from_millis(200)); // the trap is set
+        stop_all(&[stubborn.id()], Duration::from_millis(300)).unwrap();
+        assert!(!alive(stubborn.id()));
+    }
+
+    #[test]
+    fn stop_all_accepts_pids_already_gone() {
+        let mut done = spawn("true");
+        done.wait().unwrap();
+        stop_all(&[done.id()], Duration::from_secs(1)).unwrap();
     }
 }
