@@ -55,10 +55,16 @@ impl Future for YieldNow {
         if self.registration.is_some() {
             return Poll::Ready(());
         }
-        let pollable = monotonic_clock::subscribe_duration(0);
-        self.registration = Some(spin_executor::push_waker_and_get_token(pollable, cx.waker().clone()).into());
+        self.registration = Some(wake_next_turn(cx.waker().clone()));
         Poll::Pending
     }
+}
+
+/// Registers `waker` with Spin's executor on a clock pollable that is already due: the
+/// executor wakes it after its next `wasi:io/poll`, i.e. on its next turn. (The executor
+/// honours no other wake-up: see [`crate::wakes`].)
+fn wake_next_turn(waker: std::task::Waker) -> CancelOnDropToken {
+    spin_executor::push_waker_and_get_token(monotonic_clock::subscribe_duration(0), waker).into()
 }
 
 /// A future that is ready once Spin's executor has polled everything that could run and then
@@ -100,8 +106,7 @@ impl Future for NextTurn {
         }
         if self.registration.is_none() {
             let waker = std::sync::Arc::new(TurnWaker { turned: self.turned.clone(), inner: cx.waker().clone() }).into();
-            let pollable = monotonic_clock::subscribe_duration(0);
-            self.registration = Some(spin_executor::push_waker_and_get_token(pollable, waker).into());
+            self.registration = Some(wake_next_turn(waker));
         }
         Poll::Pending
     }
@@ -111,7 +116,5 @@ impl Future for NextTurn {
 /// while it is polled asks the executor for another turn at once, through a clock pollable that
 /// is already due.
 pub fn no_lost_wakeups<F: Future>(future: F) -> impl Future<Output = F::Output> {
-    crate::wakes::no_lost_wakeups(future, |waker: &std::task::Waker| -> CancelOnDropToken {
-        spin_executor::push_waker_and_get_token(monotonic_clock::subscribe_duration(0), waker.clone()).into()
-    })
+    crate::wakes::no_lost_wakeups(future, |waker: &std::task::Waker| wake_next_turn(waker.clone()))
 }
