@@ -41,10 +41,13 @@ print(sys.argv[1], sys.argv[2], rps, ms(*p50.groups()), ms(*p99.groups()), error
 
 # interleaved_runs "LABEL..." [wrk options, e.g. -H "authorization: …"]: a 2 s warm-up of each
 # ${url[LABEL]} (the caller's associative array), then $RUNS rounds of wrk_run over them into
-# $raw, every other round in reverse order so no label always runs first.
+# $raw, every other round in reverse order so no label always runs first. If the caller's
+# associative array `cpu_pids` names, per label, the galley serving it, each run also appends
+# "LABEL galley-µs postgres-µs redis-µs" per request (CPU from /proc) to $state/cpu.
 interleaved_runs() {
   local labels=($1) order label i
   shift
+  declare -p cpu_pids >/dev/null 2>&1 || declare -gA cpu_pids=()
   for label in "${labels[@]}"; do
     wrk -t2 -c"$CONNECTIONS" -d2s "$@" "${url[$label]}" >/dev/null
   done
@@ -53,9 +56,35 @@ interleaved_runs() {
     order=("${labels[@]}")
     [ $((i % 2)) = 0 ] && mapfile -t order < <(printf '%s\n' "${labels[@]}" | tac)
     for label in "${order[@]}"; do
-      wrk_run "$label" "${url[$label]}" "$CONNECTIONS" "$DURATION" "$raw" "$@"
+      if [ -n "${cpu_pids[$label]:-}" ]; then
+        cpu_per_request "$label" "${cpu_pids[$label]}" wrk_run "$label" "${url[$label]}" "$CONNECTIONS" "$DURATION" "$raw" "$@"
+      else
+        wrk_run "$label" "${url[$label]}" "$CONNECTIONS" "$DURATION" "$raw" "$@"
+      fi
     done
   done
+}
+
+# cpu_per_request LABEL GALLEY_PID COMMAND...: runs COMMAND (a wrk_run, which appends its line
+# to $raw) and appends to $state/cpu the CPU each request cost galley, every Postgres server
+# process (backends included) and Redis, in µs: ticks are 10 ms, so a run needs a few thousand
+# requests for the figure to mean anything.
+cpu_per_request() {
+  local label=$1 galley=$2 pg redis before after
+  shift 2
+  pg=$(pgrep -u postgres -d ' ' postgres || true)
+  redis=$(pgrep -d ' ' redis-server || true)
+  before="$(cpu_ticks "$galley") $(cpu_ticks $pg) $(cpu_ticks $redis)"
+  "$@"
+  pg=$(pgrep -u postgres -d ' ' postgres || true)   # backends the run opened count too
+  after="$(cpu_ticks "$galley") $(cpu_ticks $pg) $(cpu_ticks $redis)"
+  python3 - "$label" "$(tail -1 "$raw" | cut -d' ' -f3)" "$DURATION" $before $after >> "$state/cpu" <<'PY'
+import sys
+label, rps, secs = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+b, a = [int(v) for v in sys.argv[4:7]], [int(v) for v in sys.argv[7:10]]
+requests = rps * secs
+print(label, *(f"{(y - x) * 10_000 / requests:.0f}" for x, y in zip(b, a)))
+PY
 }
 
 # prepare_app: builds (unless SKIP_BUILD=1), starts the test profile's services, migrates.

@@ -3,7 +3,8 @@
 # one galley, and on another the app's product read (a cache hit) and user lookup (a customer
 # reading itself with its token), interleaved, `wrk -t2 -c32`, medians. Each read is reported
 # as a share of the trivial route's throughput: what the app's own work leaves of what the
-# host can serve. Writes bench/results/reads.md.
+# host can serve; with it, the CPU each request costs galley, Postgres and Redis. Writes
+# bench/results/reads.md.
 #
 #   bench/reads.sh                          # 3 runs × 8 s each
 #   RUNS=5 DURATION=10 SKIP_BUILD=1 bench/reads.sh
@@ -13,7 +14,9 @@ prepare_app
 bench_workspace
 
 start_galley 3981
+app_pid=$galley_pid
 BENCH_MANIFEST=bench/spin.toml start_galley 3982
+trivial_pid=$galley_pid
 base=http://127.0.0.1:3981
 admin=$(jwt bench-admin admin)
 product=$(seed_product "$base" "$admin" 4.20 100)
@@ -26,7 +29,23 @@ curl -sf "$base/api/v1/products/$product" >/dev/null   # fills the cache
 curl -sf "$base/api/v1/users/$user" -H "authorization: Bearer $customer" >/dev/null
 
 declare -A url=([trivial]="http://127.0.0.1:3982/" [product-hit]="$base/api/v1/products/$product" [user-lookup]="$base/api/v1/users/$user")
+declare -A cpu_pids=([trivial]=$trivial_pid [product-hit]=$app_pid [user-lookup]=$app_pid)
 interleaved_runs "trivial product-hit user-lookup" -H "authorization: Bearer $customer"
+
+# One row per read: the median CPU per request of galley, Postgres and Redis, and galley's above
+# the trivial route's (what the read's own component and its store calls cost the host).
+cpu_table() {
+  python3 - "$state/cpu" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+med = {label: [statistics.median(int(r[i]) for r in rows if r[0] == label) for i in (1, 2, 3)]
+       for label in dict.fromkeys(r[0] for r in rows)}
+print("| configuration | galley µs/request | above the trivial route | Postgres µs/request | Redis µs/request |")
+print("|---|---|---|---|---|")
+for label, (galley, pg, redis) in med.items():
+    print(f"| {label} | {galley:.0f} | {galley - med['trivial'][0]:+.0f} | {pg:.0f} | {redis:.0f} |")
+PY
+}
 
 share() { python3 -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]) * 100:.0f} %")' \
   "$(median_of "$raw" "$1" "$CONNECTIONS" 2)" "$(median_of "$raw" trivial "$CONNECTIONS" 2)"; }
@@ -47,11 +66,21 @@ MD
 | product read, cache hit (\`GET /api/v1/products/:id\`) | $(share product-hit) |
 | user lookup (\`GET /api/v1/users/:id\`, the user's own token) | $(share user-lookup) |
 
+CPU per request (medians of the same runs, from \`/proc\`: user + system time of the galley
+serving the read, of every Postgres server process and of Redis, over the run, divided by its
+requests; wrk's own CPU is not counted):
+
+$(cpu_table)
+
 - **trivial**: \`bench/components/hello\` (answers \`hello\`), served by \`galley up\` alone: what
   the host serves with no app work at all.
 - **product-hit**: product-query answers from the \`cache\` key-value store (Redis): one GET.
 - **user-lookup**: user-lookup verifies the token and reads the user by id (one indexed SELECT).
 - All three must answer 2xx (non-2xx 0).
+- **above the trivial route**: galley's CPU per request beyond what serving \`hello\` costs it:
+  the read's own component instance (bigger than \`hello\`), its guest code and its store calls.
+  With Postgres's and Redis's share, it is what a read would have to shed to match the trivial
+  route.
 MD
 } > bench/results/reads.md
 cat bench/results/reads.md
