@@ -10,7 +10,11 @@
 source "$(dirname "$0")/lib.sh" 3 10 32
 prepare_app
 bench_workspace
-start_galley 3921
+# The metrics listener is on (as a production host would run): the per-step breakdown below
+# reads galley's request and chained-call counters from it. It costs a host ~1-2 %
+# (bench/results/observability.md).
+metrics_port=$(free_port)
+start_galley 3921 GALLEY_METRICS_LISTEN=127.0.0.1:$metrics_port
 admin=$(jwt bench-admin admin)
 customer=$(jwt "$(python3 -c 'import uuid; print(uuid.uuid4())')" customer)
 base=http://127.0.0.1:3921
@@ -67,11 +71,23 @@ wrk -t2 -c"$CONNECTIONS" -d2s -s "$state/create.lua" "$base/api/v1/orders" >/dev
 pg_sql() { psql -h 127.0.0.1 -p "${GALLEY_TEST_PG_PORT:-54331}" -U galley -qAt "$@"; }
 saga_databases="orders inventory payments catalog notifications"
 for db in $saga_databases; do pg_sql -d "$db" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null; done
+# counters FILE: what the per-step breakdown compares before and after the window: galley's
+# metrics, commits per database and Postgres's WAL writes and flushes (fsyncs). A backend
+# reports its counts to the statistics at most once a second while busy, and 10 s after it goes
+# idle: the pause lets every count from before the snapshot arrive (the previous run's reads
+# would otherwise land in the window, and the window's last second outside it).
+counters() {
+  sleep 11
+  curl -sf "http://127.0.0.1:$metrics_port/metrics" > "$1.metrics"
+  pg_sql -d orders -F $'\t' -c "SELECT datname, xact_commit FROM pg_stat_database WHERE datname IN ('orders', 'inventory', 'payments', 'catalog', 'notifications')
+    UNION ALL SELECT 'wal_write', wal_write FROM pg_stat_wal UNION ALL SELECT 'wal_sync', wal_sync FROM pg_stat_wal" > "$1.pg"
+}
 for i in $(seq "$RUNS"); do
   echo "run $i/$RUNS"
   if [ "$i" = "$RUNS" ]; then
     pg_sql -d orders -c "SELECT pg_stat_statements_reset()" >/dev/null
     before=$(pg_sql -d orders -c "SELECT count(*) FROM orders")
+    counters "$state/before"
   fi
   # What one order costs in CPU, galley's and Postgres's (every server process), over the run.
   postgres_pids=$(pgrep -u postgres -d ' ' postgres || true)
@@ -80,6 +96,7 @@ for i in $(seq "$RUNS"); do
   read -r galley_after postgres_after < <(echo "$(cpu_ticks "$galley_pid") $(cpu_ticks $postgres_pids)")
   echo "$(tail -1 "$raw" | cut -d' ' -f3) $((galley_after - galley_before)) $((postgres_after - postgres_before))" >> "$state/cpu"
   if [ "$i" = "$RUNS" ]; then
+    counters "$state/after"
     window_orders=$(( $(pg_sql -d orders -c "SELECT count(*) FROM orders") - before ))
     pg_sql -d orders -F $'\t' -c "SELECT d.datname, s.calls, s.total_exec_time, s.wal_bytes, regexp_replace(s.query, '\s+', ' ', 'g')
       FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
@@ -135,6 +152,70 @@ MD
   $ceiling_orders, inventory $ceiling_inventory, payments $ceiling_payments transactions-scripts/s).
   galley's order-create is **$fraction %** of it.
 - **order-query**: \`GET /api/v1/orders/:id\` of one paid order (its head and lines, two SELECTs).
+
+## One order, step by step
+
+Over the last run's order-create window ($window_orders orders), from galley's metrics and
+Postgres's statistics, per order. An instance serves one request: from the client, from a
+chained call (galley's \`galley_chained_calls_total\`), or, for order-events, one Redis message
+(counted here by the notifications database's commits, one per event). Counts a little under
+1 per order are the requests still in flight when wrk stopped: their clients went away, and
+galley's metrics record a request when it answers.
+
+MD
+  python3 - "$state/before" "$state/after" "$window_orders" <<'PY'
+import re, sys
+from collections import defaultdict
+before, after, orders = sys.argv[1], sys.argv[2], max(int(sys.argv[3]), 1)
+def metrics(path):
+    series = defaultdict(float)
+    for line in open(path + ".metrics"):
+        m = re.match(r'^(\w+)\{(.*)\} (\S+)$', line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+        name, value = m.group(1), float(m.group(3))
+        if name == "http_server_request_duration_seconds_count":
+            series[("client", labels["component"])] += value
+        elif name == "http_server_request_duration_seconds_sum":
+            series[("seconds", labels["component"])] += value
+        elif name == "galley_chained_calls_total":
+            series[("chained", labels["to"], labels["from"])] += value
+    return series
+def pg(path):
+    return {k: float(v) for k, v in (l.rstrip("\n").split("\t") for l in open(path + ".pg") if l.strip())}
+m0, m1, p0, p1 = metrics(before), metrics(after), pg(before), pg(after)
+d = {k: m1[k] - m0.get(k, 0) for k in m1}
+rows = []
+for key, n in d.items():
+    if n * 20 < orders:
+        continue
+    if key[0] == "client":
+        wall = 1000 * d[("seconds", key[1])] / n
+        rows.append((key[1], n, f"the client (its whole request: {wall:.0f} ms on average)"))
+    elif key[0] == "chained":
+        rows.append((key[1], n, f"a chained call from {key[2]}"))
+events = p1["notifications"] - p0["notifications"]
+rows.append(("order-events", events, "the Redis trigger, one message per event"))
+print("| component | instances per order | reached by |")
+print("|---|---|---|")
+for component, n, how in sorted(rows, key=lambda r: -r[1]):
+    print(f"| {component} | {n / orders:.2f} | {how} |")
+print()
+print(f"Instances per order: **{sum(r[1] for r in rows) / orders:.2f}**.")
+p0, p1 = pg(before), pg(after)
+print()
+print("| database | commits per order |")
+print("|---|---|")
+for db in ("orders", "inventory", "payments", "notifications", "catalog"):
+    print(f"| {db} | {(p1[db] - p0[db]) / orders:.2f} |")
+print()
+print(f"WAL per order: {(p1['wal_write'] - p0['wal_write']) / orders:.2f} writes, "
+      f"{(p1['wal_sync'] - p0['wal_sync']) / orders:.2f} flushes (fsyncs, by any process: the "
+      "commits that wait for the disk, and the WAL writer's for those that do not; concurrent "
+      "commits share a flush).")
+PY
+  cat <<MD
 
 ## Where an order's database time goes
 
