@@ -38,8 +38,10 @@ LUA
 # in the same transactions, flushed or not as the saga commits them), prepared, run by pgbench
 # on the orders, inventory and payments databases at once, CONNECTIONS clients each, for the
 # same time. Every order needs all three shares, so the ceiling is the slowest share's rate.
-# (The catalog's share is nil: pricing reads product-query's cache.) The faster shares keep
-# running and take CPU the slowest could have had, so this errs low by at most their surplus.
+# (Two shares are left out, so the ceiling errs high by the CPU they would take: the catalog's,
+# pricing's one indexed batch read through product-admin, and the notifications', order-events'
+# one insert off the request's path. Neither is near the slowest.) The faster shares keep running and take CPU the slowest could have had, so this errs
+# low by at most their surplus.
 pg_ceiling_run() {
   local out=() db
   for db in orders inventory payments; do
