@@ -68,7 +68,8 @@ interleaved_runs() {
 # cpu_per_request LABEL GALLEY_PID COMMAND...: runs COMMAND (a wrk_run, which appends its line
 # to $raw) and appends to $state/cpu the CPU each request cost galley, every Postgres server
 # process (backends included) and Redis, in µs: ticks are 10 ms, so a run needs a few thousand
-# requests for the figure to mean anything.
+# requests for the figure to mean anything. A backend that exits during the run takes its CPU
+# with it (the pools keep theirs open under load, so this undercounts only in theory).
 cpu_per_request() {
   local label=$1 galley=$2 pg redis before after
   shift 2

@@ -199,8 +199,9 @@ async fn one_idempotency_key_sent_twenty_times_at_once_is_one_order() {
 /// This test is about contention, not deadlines: its saga steps get 15 s each instead of 2 s.
 /// With 2 s, a slow 2-core CI machine running 3 replicas once let 7 of the 100 reach their
 /// deadline, and those answered 202 and were cancelled by recovery, as documented. That
-/// path has tests of its own (`faults::`, `recovery::`); here a step taking 15 s would mean a
-/// convoy on the stock row, which should fail. The app has databases of its own, so that its
+/// path is tested for the charge step (`a_slow_payment_is_a_202_and_recovery_settles_it_…`,
+/// `faults::a_slow_payments_database_…`); here a step taking 15 s would mean a convoy on the
+/// stock row, which should fail. The app has databases of its own, so that its
 /// recoverer (which takes any unsettled saga at once) meets no other test's.
 #[tokio::test]
 async fn a_hundred_buyers_for_thirty_units_make_thirty_paid_orders() {
@@ -226,7 +227,9 @@ async fn a_hundred_buyers_for_thirty_units_make_thirty_paid_orders() {
     .await
     .expect("check");
     assert!(settled.is_consistent(), "{settled}");
-    assert_eq!((settled.orders, settled.paid, settled.cancelled, settled.charged), (100, 30, 70, 30), "{settled}");
+    // No refunds either: a sold-out order is refused at its reservation, before any charge.
+    let counts = (settled.orders, settled.paid, settled.cancelled, settled.charged, settled.refunded);
+    assert_eq!(counts, (100, 30, 70, 30, 0), "{settled}");
     assert_eq!(app.on_hand(product).await, 0);
 
     // Each buyer's answer is how the order ended: 201 paid (status 1), 409 cancelled (2).
